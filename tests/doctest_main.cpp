@@ -1,0 +1,4 @@
+// SPDX-License-Identifier: MIT
+// The shared doctest main for every test executable.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
