@@ -1,0 +1,233 @@
+// SPDX-License-Identifier: MIT
+// Normalisation kernels:
+//   layer_norm_f32    one row of n values: y = (x - mean) / sqrt(var + eps) * gamma + beta
+//                     (torch.nn.functional.layer_norm over the last dim; biased variance)
+//   rms_norm_f32      one row: y = x / sqrt(mean(x²) + eps) * gamma (LLaMA's RMSNorm)
+//   channel_norm_f32  P pixels of a channels-first block: for every pixel p the
+//                     C values x[c·stride + p] are layer-normalised together,
+//                     which is SAM's LayerNorm2d on an NCHW tensor. The SIMD
+//                     versions vectorise across pixels, where memory is
+//                     contiguous.
+//
+// gamma and beta may be null (meaning ones and zeros). Mean and variance use
+// two passes over the data (mean first, then the centred sum of squares),
+// which avoids the cancellation of the E[x²] - E[x]² form. Kernels are
+// single-threaded; ops/norm.hpp spreads rows over threads. `_ref` twins are
+// the oracles; SIMD versions differ only by summation order.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "rsfiqa/core/config.hpp"
+#include "rsfiqa/core/cpu.hpp"
+#include "rsfiqa/kernels/elementwise.hpp"
+
+#if RSFIQA_X86_SIMD
+// GCC 12 flags the deliberately undefined registers inside its own AVX-512
+// intrinsic headers (-Wmaybe-uninitialized); the warning is about the header,
+// not our code.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <immintrin.h>
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+#endif
+
+namespace rsfiqa::kernels {
+
+// ------------------------------------------------------------ scalar references
+
+inline void layer_norm_f32_ref(int64_t n, const float* x, const float* gamma, const float* beta, float eps,
+                               float* y) {
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n; ++i) sum += x[i];
+  const float mean = sum / (float)n;
+  float sq = 0.0f;
+  for (int64_t i = 0; i < n; ++i) sq += (x[i] - mean) * (x[i] - mean);
+  const float rstd = 1.0f / std::sqrt(sq / (float)n + eps);
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gamma ? gamma[i] : 1.0f;
+    const float b = beta ? beta[i] : 0.0f;
+    y[i] = (x[i] - mean) * rstd * g + b;
+  }
+}
+
+inline void rms_norm_f32_ref(int64_t n, const float* x, const float* gamma, float eps, float* y) {
+  float sq = 0.0f;
+  for (int64_t i = 0; i < n; ++i) sq += x[i] * x[i];
+  const float rms_inv = 1.0f / std::sqrt(sq / (float)n + eps);
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] * rms_inv * (gamma ? gamma[i] : 1.0f);
+}
+
+// x and y hold C rows of `stride` floats; pixels [0, P) of each row are used.
+// gamma/beta have C entries (one per channel).
+inline void channel_norm_f32_ref(int64_t C, int64_t P, int64_t stride, const float* x, const float* gamma,
+                                 const float* beta, float eps, float* y) {
+  for (int64_t p = 0; p < P; ++p) {
+    float sum = 0.0f;
+    for (int64_t c = 0; c < C; ++c) sum += x[c * stride + p];
+    const float mean = sum / (float)C;
+    float sq = 0.0f;
+    for (int64_t c = 0; c < C; ++c) sq += (x[c * stride + p] - mean) * (x[c * stride + p] - mean);
+    const float rstd = 1.0f / std::sqrt(sq / (float)C + eps);
+    for (int64_t c = 0; c < C; ++c) {
+      const float g = gamma ? gamma[c] : 1.0f;
+      const float b = beta ? beta[c] : 0.0f;
+      y[c * stride + p] = (x[c * stride + p] - mean) * rstd * g + b;
+    }
+  }
+}
+
+#if RSFIQA_X86_SIMD
+// ------------------------------------------------------------ AVX2 + FMA
+
+RSFIQA_TARGET_AVX2 inline void layer_norm_f32_avx2(int64_t n, const float* x, const float* gamma, const float* beta,
+                                                   float eps, float* y) {
+  const float mean = vec_sum_f32_avx2(n, x) / (float)n;
+  const __m256 vmean = _mm256_set1_ps(mean);
+  __m256 acc = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 d = _mm256_sub_ps(_mm256_loadu_ps(x + i), vmean);
+    acc = _mm256_fmadd_ps(d, d, acc);
+  }
+  float sq = avx2::hsum(acc);
+  for (; i < n; ++i) sq += (x[i] - mean) * (x[i] - mean);
+  const float rstd = 1.0f / std::sqrt(sq / (float)n + eps);
+  const __m256 vr = _mm256_set1_ps(rstd);
+  i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 v = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), vmean), vr);
+    if (gamma) v = _mm256_mul_ps(v, _mm256_loadu_ps(gamma + i));
+    if (beta) v = _mm256_add_ps(v, _mm256_loadu_ps(beta + i));
+    _mm256_storeu_ps(y + i, v);
+  }
+  for (; i < n; ++i) y[i] = (x[i] - mean) * rstd * (gamma ? gamma[i] : 1.0f) + (beta ? beta[i] : 0.0f);
+}
+
+RSFIQA_TARGET_AVX2 inline void rms_norm_f32_avx2(int64_t n, const float* x, const float* gamma, float eps, float* y) {
+  const float rms_inv = 1.0f / std::sqrt(vec_dot_f32_avx2(n, x, x) / (float)n + eps);
+  const __m256 vr = _mm256_set1_ps(rms_inv);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x + i), vr);
+    if (gamma) v = _mm256_mul_ps(v, _mm256_loadu_ps(gamma + i));
+    _mm256_storeu_ps(y + i, v);
+  }
+  for (; i < n; ++i) y[i] = x[i] * rms_inv * (gamma ? gamma[i] : 1.0f);
+}
+
+RSFIQA_TARGET_AVX2 inline void channel_norm_f32_avx2(int64_t C, int64_t P, int64_t stride, const float* x,
+                                                     const float* gamma, const float* beta, float eps, float* y) {
+  const __m256 inv_c = _mm256_set1_ps(1.0f / (float)C);
+  const __m256 veps = _mm256_set1_ps(eps);
+  int64_t p = 0;
+  // Eight pixels at a time: each lane walks the channels of one pixel.
+  for (; p + 8 <= P; p += 8) {
+    __m256 sum = _mm256_setzero_ps();
+    for (int64_t c = 0; c < C; ++c) sum = _mm256_add_ps(sum, _mm256_loadu_ps(x + c * stride + p));
+    const __m256 mean = _mm256_mul_ps(sum, inv_c);
+    __m256 sq = _mm256_setzero_ps();
+    for (int64_t c = 0; c < C; ++c) {
+      const __m256 d = _mm256_sub_ps(_mm256_loadu_ps(x + c * stride + p), mean);
+      sq = _mm256_fmadd_ps(d, d, sq);
+    }
+    const __m256 rstd = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_sqrt_ps(_mm256_fmadd_ps(sq, inv_c, veps)));
+    for (int64_t c = 0; c < C; ++c) {
+      __m256 v = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + c * stride + p), mean), rstd);
+      if (gamma) v = _mm256_mul_ps(v, _mm256_set1_ps(gamma[c]));
+      if (beta) v = _mm256_add_ps(v, _mm256_set1_ps(beta[c]));
+      _mm256_storeu_ps(y + c * stride + p, v);
+    }
+  }
+  if (p < P) channel_norm_f32_ref(C, P - p, stride, x + p, gamma, beta, eps, y + p);
+}
+
+// ------------------------------------------------------------ AVX-512
+
+RSFIQA_TARGET_AVX512 inline void layer_norm_f32_avx512(int64_t n, const float* x, const float* gamma,
+                                                       const float* beta, float eps, float* y) {
+  const float mean = vec_sum_f32_avx512(n, x) / (float)n;
+  const __m512 vmean = _mm512_set1_ps(mean);
+  __m512 acc = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512 d = _mm512_sub_ps(_mm512_loadu_ps(x + i), vmean);
+    acc = _mm512_fmadd_ps(d, d, acc);
+  }
+  if (i < n) {
+    const __mmask16 m = avx512::tail_mask(n - i);
+    const __m512 d = _mm512_maskz_sub_ps(m, _mm512_maskz_loadu_ps(m, x + i), vmean);
+    acc = _mm512_fmadd_ps(d, d, acc);
+  }
+  const float rstd = 1.0f / std::sqrt(_mm512_reduce_add_ps(acc) / (float)n + eps);
+  const __m512 vr = _mm512_set1_ps(rstd);
+  const __m512 one = _mm512_set1_ps(1.0f), zero = _mm512_setzero_ps();
+  for (i = 0; i < n; i += 16) {
+    const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : avx512::tail_mask(n - i);
+    __m512 v = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), vmean), vr);
+    if (gamma) v = _mm512_mul_ps(v, _mm512_mask_loadu_ps(one, m, gamma + i));
+    if (beta) v = _mm512_add_ps(v, _mm512_mask_loadu_ps(zero, m, beta + i));
+    _mm512_mask_storeu_ps(y + i, m, v);
+  }
+}
+
+RSFIQA_TARGET_AVX512 inline void rms_norm_f32_avx512(int64_t n, const float* x, const float* gamma, float eps,
+                                                     float* y) {
+  const float rms_inv = 1.0f / std::sqrt(vec_dot_f32_avx512(n, x, x) / (float)n + eps);
+  const __m512 vr = _mm512_set1_ps(rms_inv);
+  const __m512 one = _mm512_set1_ps(1.0f);
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : avx512::tail_mask(n - i);
+    __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), vr);
+    if (gamma) v = _mm512_mul_ps(v, _mm512_mask_loadu_ps(one, m, gamma + i));
+    _mm512_mask_storeu_ps(y + i, m, v);
+  }
+}
+
+RSFIQA_TARGET_AVX512 inline void channel_norm_f32_avx512(int64_t C, int64_t P, int64_t stride, const float* x,
+                                                         const float* gamma, const float* beta, float eps, float* y) {
+  const __m512 inv_c = _mm512_set1_ps(1.0f / (float)C);
+  const __m512 veps = _mm512_set1_ps(eps);
+  // Sixteen pixels at a time (the last group masked): each lane walks the
+  // channels of one pixel.
+  for (int64_t p = 0; p < P; p += 16) {
+    const __mmask16 m = P - p >= 16 ? (__mmask16)0xffff : avx512::tail_mask(P - p);
+    __m512 sum = _mm512_setzero_ps();
+    for (int64_t c = 0; c < C; ++c) sum = _mm512_add_ps(sum, _mm512_maskz_loadu_ps(m, x + c * stride + p));
+    const __m512 mean = _mm512_mul_ps(sum, inv_c);
+    __m512 sq = _mm512_setzero_ps();
+    for (int64_t c = 0; c < C; ++c) {
+      const __m512 d = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + c * stride + p), mean);
+      sq = _mm512_fmadd_ps(d, d, sq);
+    }
+    const __m512 rstd = _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_sqrt_ps(_mm512_fmadd_ps(sq, inv_c, veps)));
+    for (int64_t c = 0; c < C; ++c) {
+      __m512 v = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + c * stride + p), mean), rstd);
+      if (gamma) v = _mm512_mul_ps(v, _mm512_set1_ps(gamma[c]));
+      if (beta) v = _mm512_add_ps(v, _mm512_set1_ps(beta[c]));
+      _mm512_mask_storeu_ps(y + c * stride + p, m, v);
+    }
+  }
+}
+#endif  // RSFIQA_X86_SIMD
+
+// ------------------------------------------------------------ dispatch
+
+inline void layer_norm_f32(int64_t n, const float* x, const float* gamma, const float* beta, float eps, float* y) {
+  RSFIQA_DISPATCH_(layer_norm_f32, n, x, gamma, beta, eps, y);
+}
+inline void rms_norm_f32(int64_t n, const float* x, const float* gamma, float eps, float* y) {
+  RSFIQA_DISPATCH_(rms_norm_f32, n, x, gamma, eps, y);
+}
+inline void channel_norm_f32(int64_t C, int64_t P, int64_t stride, const float* x, const float* gamma,
+                             const float* beta, float eps, float* y) {
+  RSFIQA_DISPATCH_(channel_norm_f32, C, P, stride, x, gamma, beta, eps, y);
+}
+
+}  // namespace rsfiqa::kernels

@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: MIT
+// Numerically stable softmax of one row, with an optional additive bias and
+// an optional boolean mask applied first:
+//
+//   s_i = x_i + bias_i              (bias may be null)
+//   s_i = -inf where mask_i == 0    (mask may be null; nonzero = attend, as
+//                                    PyTorch's boolean attn_mask True)
+//   y_i = exp(s_i - max_j s_j) / sum_j exp(s_j - max_j s_j)
+//
+// A row whose entries are all masked (or all -inf) gives all zeros, where
+// PyTorch would give NaN: zero attention weight is the useful answer and
+// keeps NaN out of later layers. y may alias x. Single-threaded; the
+// attention and softmax ops call it from parallel_for bodies.
+// The SIMD versions use the vectorised exp of kernels/elementwise.hpp.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+#include "rsfiqa/core/config.hpp"
+#include "rsfiqa/core/cpu.hpp"
+#include "rsfiqa/kernels/elementwise.hpp"
+
+#if RSFIQA_X86_SIMD
+// GCC 12 flags the deliberately undefined registers inside its own AVX-512
+// intrinsic headers (-Wmaybe-uninitialized); the warning is about the header,
+// not our code.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <immintrin.h>
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+#endif
+
+namespace rsfiqa::kernels {
+
+inline void softmax_f32_ref(int64_t n, const float* x, const float* bias, const uint8_t* mask, float* y) {
+  const float ninf = -std::numeric_limits<float>::infinity();
+  float mx = ninf;
+  for (int64_t i = 0; i < n; ++i) {
+    float s = x[i] + (bias ? bias[i] : 0.0f);
+    if (mask && !mask[i]) s = ninf;
+    y[i] = s;
+    mx = s > mx ? s : mx;
+  }
+  if (mx == ninf) {  // nothing to attend to
+    for (int64_t i = 0; i < n; ++i) y[i] = 0.0f;
+    return;
+  }
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n; ++i) {
+    y[i] = std::exp(y[i] - mx);
+    sum += y[i];
+  }
+  const float inv = 1.0f / sum;
+  for (int64_t i = 0; i < n; ++i) y[i] *= inv;
+}
+
+#if RSFIQA_X86_SIMD
+RSFIQA_TARGET_AVX2 inline void softmax_f32_avx2(int64_t n, const float* x, const float* bias, const uint8_t* mask,
+                                                float* y) {
+  const float ninf = -std::numeric_limits<float>::infinity();
+  // Pass 1: biased, masked scores into y, and their max.
+  if (bias || mask) {
+    for (int64_t i = 0; i < n; ++i) {
+      const float s = x[i] + (bias ? bias[i] : 0.0f);
+      y[i] = (mask && !mask[i]) ? ninf : s;
+    }
+    x = y;
+  }
+  const float mx = vec_max_f32_avx2(n, x);
+  if (mx == ninf) {
+    for (int64_t i = 0; i < n; ++i) y[i] = 0.0f;
+    return;
+  }
+  // Pass 2: y = exp(s - max) and the running sum.
+  const __m256 vmx = _mm256_set1_ps(mx);
+  __m256 acc = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 e = avx2::exp_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), vmx));
+    _mm256_storeu_ps(y + i, e);
+    acc = _mm256_add_ps(acc, e);
+  }
+  if (i < n) {
+    const __m256i m = avx2::tail_mask(n - i);
+    const __m256 e = _mm256_and_ps(avx2::exp_ps(_mm256_sub_ps(_mm256_maskload_ps(x + i, m), vmx)),
+                                   _mm256_castsi256_ps(m));
+    _mm256_maskstore_ps(y + i, m, e);
+    acc = _mm256_add_ps(acc, e);
+  }
+  // Pass 3: normalise.
+  vec_scale_f32_avx2(n, y, 1.0f / avx2::hsum(acc), y);
+}
+
+RSFIQA_TARGET_AVX512 inline void softmax_f32_avx512(int64_t n, const float* x, const float* bias,
+                                                    const uint8_t* mask, float* y) {
+  const float ninf = -std::numeric_limits<float>::infinity();
+  const __m512 vninf = _mm512_set1_ps(ninf);
+  if (bias || mask) {
+    for (int64_t i = 0; i < n; i += 16) {
+      const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : avx512::tail_mask(n - i);
+      __m512 s = _mm512_maskz_loadu_ps(m, x + i);
+      if (bias) s = _mm512_add_ps(s, _mm512_maskz_loadu_ps(m, bias + i));
+      if (mask) {
+        // Lanes whose mask byte is zero become -inf.
+        const __m128i mb = _mm_maskz_loadu_epi8(m, mask + i);
+        const __mmask16 off = _mm_cmpeq_epi8_mask(mb, _mm_setzero_si128());
+        s = _mm512_mask_mov_ps(s, off, vninf);
+      }
+      _mm512_mask_storeu_ps(y + i, m, s);
+    }
+    x = y;
+  }
+  const float mx = vec_max_f32_avx512(n, x);
+  if (mx == ninf) {
+    for (int64_t i = 0; i < n; ++i) y[i] = 0.0f;
+    return;
+  }
+  const __m512 vmx = _mm512_set1_ps(mx);
+  __m512 acc = _mm512_setzero_ps();
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : avx512::tail_mask(n - i);
+    const __m512 e = _mm512_maskz_mov_ps(m, avx512::exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), vmx)));
+    _mm512_mask_storeu_ps(y + i, m, e);
+    acc = _mm512_add_ps(acc, e);
+  }
+  vec_scale_f32_avx512(n, y, 1.0f / _mm512_reduce_add_ps(acc), y);
+}
+#endif  // RSFIQA_X86_SIMD
+
+inline void softmax_f32(int64_t n, const float* x, const float* bias, const uint8_t* mask, float* y) {
+  RSFIQA_DISPATCH_(softmax_f32, n, x, bias, mask, y);
+}
+
+}  // namespace rsfiqa::kernels
