@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: MIT
+// rsfiqa: a header-only C++17 CPU engine for region-aware, fine-grained image
+// quality assessment, after "Segmenting and Understanding: Region-aware
+// Semantic Attention for Fine-grained Image Quality Assessment with Large
+// Language Models" (C. Song et al., arXiv 2508.07818). This umbrella header
+// pulls in the whole public API; including single headers from the layer
+// folders works too (see docs/architecture.md for the layers).
+//
+// USAGE
+//
+//   CMake:  find_package(rsfiqa CONFIG REQUIRED)   (or add_subdirectory /
+//           FetchContent), then target_link_libraries(app PRIVATE rsfiqa::rsfiqa).
+//   By hand: add include/ plus the Eigen 3 and stb_image include folders to
+//           the include path, compile as C++17, and add -fopenmp for threads.
+//
+//   #include <rsfiqa/rsfiqa.hpp>
+//
+//   rsfiqa::set_num_threads(2);                     // default: physical cores
+//   auto t = rsfiqa::Tensor::create(rsfiqa::DType::kF32, {3, 4});
+//   if (!t.ok()) { report(t.status().to_string()); return; }
+//   rsfiqa::kernels::gemm_f32(M, N, K, A, K, W, K, C, N);   // C = A * W^T
+//
+// ERRORS  Nothing here throws, prints or exits. Fallible calls return
+//         rsfiqa::Status or rsfiqa::Result<T>; codes are stable numbers
+//         (core/status.hpp) and messages name the cause.
+//
+// OVERRIDES  Define before the first rsfiqa include (see core/config.hpp):
+//   RSFIQA_ASSERT(cond)             internal invariant hook (default: trap in debug builds)
+//   RSFIQA_MALLOC(size, align) / RSFIQA_FREE(ptr)   aligned allocation hooks
+//   RSFIQA_NO_OPENMP                single-threaded even if OpenMP is on
+//   RSFIQA_NO_SIMD                  scalar reference kernels only
+//
+// RUN-TIME SWITCHES  rsfiqa::set_isa_cap(rsfiqa::Isa::kScalar) or the
+//   environment variable RSFIQA_ISA=scalar|avx2|avx512 force lower kernel
+//   levels; rsfiqa::cpu_features_string() reports what runs.
+//
+// Every public header under include/rsfiqa/<layer>/ must be listed below (the
+// layer test checks it), in layer order: core, io, kernels, ops, models, pipeline.
+#pragma once
+
+// core: configuration, errors, dtypes, tensors, memory, threads, CPU dispatch
+#include "rsfiqa/core/config.hpp"
+#include "rsfiqa/core/arena.hpp"
+#include "rsfiqa/core/checked.hpp"
+#include "rsfiqa/core/cpu.hpp"
+#include "rsfiqa/core/dtype.hpp"
+#include "rsfiqa/core/log.hpp"
+#include "rsfiqa/core/parallel.hpp"
+#include "rsfiqa/core/status.hpp"
+#include "rsfiqa/core/tensor.hpp"
+
+// io: files (mmap, atomic writes), JSON
+#include "rsfiqa/io/file.hpp"
+#include "rsfiqa/io/json.hpp"
+
+// kernels: scalar references and ISA-specific kernels behind run-time dispatch
+#include "rsfiqa/kernels/gemm.hpp"
