@@ -8,14 +8,33 @@
 // row stride ldb. C is row-major M x N with row stride ldc.
 //
 // gemm_f32_ref is the scalar oracle: three loops that read like the formula.
-// gemm_f32 dispatches on the active ISA (core/cpu.hpp). Optimized versions
-// are added by the kernels owner; until then gemm_f32 calls the reference.
+// gemm_f32 dispatches on the active ISA (kernels/dispatch.hpp) to a blocked
+// GotoBLAS / BLIS style implementation: B is packed once per call into
+// 32-column panels (gemm_pack.hpp), each thread packs its own blocks of A,
+// and a register-blocked microkernel (gemm_avx512.hpp 14x32, gemm_avx2.hpp
+// 6x16) multiplies them with the epilogue fused into its store. Blocking of
+// K is fixed, and threads split only M (or N when M is tiny), never K, so
+// every C element is computed by the same operation sequence whatever the
+// thread count: results are bit-identical across runs and thread counts.
+// Up to 4 rows skip packing (direct AVX-512 kernels). If a workspace cannot
+// be allocated the call falls back to the reference; nothing throws.
+//
+// Also here: gemm_f32_bf16w (bf16 weights, NT layout, widened while packing)
+// and a prepacked-weights API (pack_b + gemm_f32_packed) so a model can pack
+// its weights once at load time.
 #pragma once
 
 #include <cstdint>
+#include <utility>
 
 #include "rsfiqa/core/config.hpp"
+#include "rsfiqa/core/dtype.hpp"
 #include "rsfiqa/core/parallel.hpp"
+#include "rsfiqa/core/status.hpp"
+#include "rsfiqa/kernels/dispatch.hpp"
+#include "rsfiqa/kernels/gemm_avx2.hpp"
+#include "rsfiqa/kernels/gemm_avx512.hpp"
+#include "rsfiqa/kernels/gemm_pack.hpp"
 
 namespace rsfiqa::kernels {
 
@@ -44,11 +63,317 @@ inline void gemm_f32_ref(int64_t M, int64_t N, int64_t K, const float* A, int64_
   }
 }
 
+// Scalar reference for bf16 weights: B is N x K bf16 bits (NT layout only,
+// p.trans_b is ignored), each weight widened exactly with bf16_to_f32.
+inline void gemm_f32_bf16w_ref(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const uint16_t* B,
+                               int64_t ldb, float* C, int64_t ldc, const GemmParams& p = {}) {
+  for (int64_t m = 0; m < M; ++m) {
+    for (int64_t n = 0; n < N; ++n) {
+      float acc = 0.0f;
+      for (int64_t k = 0; k < K; ++k) acc += A[m * lda + k] * bf16_to_f32(B[n * ldb + k]);
+      float v = p.alpha * acc;
+      if (p.bias) v += p.bias[n];
+      if (p.accumulate) v += C[m * ldc + n];
+      C[m * ldc + n] = v;
+    }
+  }
+}
+
+// Weights packed once for gemm_f32_packed: an N x K operand (either source
+// layout, f32 or bf16) in the 32-column panel layout of gemm_pack.hpp.
+// Immutable after pack_b, shareable across threads, move-only.
+class PackedB {
+ public:
+  PackedB() = default;
+  PackedB(const PackedB&) = delete;
+  PackedB& operator=(const PackedB&) = delete;
+  PackedB(PackedB&& o) noexcept : data_(o.data_), n_(o.n_), k_(o.k_) { o.data_ = nullptr; }
+  PackedB& operator=(PackedB&& o) noexcept {
+    std::swap(data_, o.data_);
+    std::swap(n_, o.n_);
+    std::swap(k_, o.k_);
+    return *this;
+  }
+  ~PackedB() {
+    if (data_) RSFIQA_FREE(data_);
+  }
+  bool empty() const { return data_ == nullptr; }
+  int64_t n() const { return n_; }  // output features (columns of C)
+  int64_t k() const { return k_; }  // reduction depth
+  const float* data() const { return data_; }
+
+ private:
+  friend Result<PackedB> pack_b(int64_t, int64_t, const float*, int64_t, bool);
+  friend Result<PackedB> pack_b_bf16(int64_t, int64_t, const uint16_t*, int64_t);
+  float* data_ = nullptr;
+  int64_t n_ = 0, k_ = 0;
+};
+
+// Scalar reference on a packed operand (reads the panels directly).
+inline void gemm_f32_packed_ref(int64_t M, const float* A, int64_t lda, const PackedB& B, float* C, int64_t ldc,
+                                const GemmParams& p = {}) {
+  const float* bp = B.data();
+  const int64_t K = B.k();
+  for (int64_t m = 0; m < M; ++m) {
+    for (int64_t n = 0; n < B.n(); ++n) {
+      const float* panel = bp + (n / detail::kGemmPanelN) * K * detail::kGemmPanelN + n % detail::kGemmPanelN;
+      float acc = 0.0f;
+      for (int64_t k = 0; k < K; ++k) acc += A[m * lda + k] * panel[k * detail::kGemmPanelN];
+      float v = p.alpha * acc;
+      if (p.bias) v += p.bias[n];
+      if (p.accumulate) v += C[m * ldc + n];
+      C[m * ldc + n] = v;
+    }
+  }
+}
+
+namespace detail {
+
+// The pieces of one ISA's blocked GEMM the driver needs.
+struct GemmKernelSet {
+  int64_t mr, kc, mc, nc;
+  void (*tile)(int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc, int mr, int nr,
+               const GemmEpilogue& ep);
+  void (*pack_a)(int64_t mc, int64_t kc, const float* A, int64_t lda, float* dst);
+};
+
+inline bool gemm_kernel_set(GemmPath path, GemmKernelSet* ks) {
+#if RSFIQA_X86_SIMD
+  if (path == GemmPath::kAvx512) {
+    *ks = {avx512::kMR, avx512::kKC, avx512::kMC, avx512::kNC, &avx512::run_tile, &pack_a_block<avx512::kMR>};
+    return true;
+  }
+  if (path == GemmPath::kAvx2) {
+    *ks = {avx2::kMR, avx2::kKC, avx2::kMC, avx2::kNC, &avx2::run_tile, &pack_a_block<avx2::kMR>};
+    return true;
+  }
+#endif
+  (void)path;
+  (void)ks;
+  return false;
+}
+
+// C rows [m0, m1) x packed-B panels [j0, j1) on the calling thread. Returns
+// false (computing nothing) if the A workspace cannot be allocated.
+inline bool gemm_packed_block(const GemmKernelSet& ks, int64_t m0, int64_t m1, int64_t j0, int64_t j1, int64_t N,
+                              int64_t K, const float* A, int64_t lda, const float* bpack, float* C, int64_t ldc,
+                              const GemmParams& p) {
+  const int64_t kc_max = K < ks.kc ? K : ks.kc;
+  float* abuf = (float*)RSFIQA_MALLOC((size_t)(ks.mc * kc_max) * sizeof(float), kAlignment);
+  if (!abuf) return false;
+  const int64_t n_begin = j0 * kGemmPanelN;
+  const int64_t n_end = j1 * kGemmPanelN < N ? j1 * kGemmPanelN : N;
+  for (int64_t ic = m0; ic < m1; ic += ks.mc) {
+    const int64_t mc = m1 - ic < ks.mc ? m1 - ic : ks.mc;
+    // K blocks in order: the epilogue of block 0 writes C, later ones add to it.
+    for (int64_t pc = 0; pc < K; pc += ks.kc) {
+      const int64_t kc = K - pc < ks.kc ? K - pc : ks.kc;
+      ks.pack_a(mc, kc, A + ic * lda + pc, lda, abuf);
+      for (int64_t jc = n_begin; jc < n_end; jc += ks.nc) {
+        const int64_t jc_end = jc + ks.nc < n_end ? jc + ks.nc : n_end;
+        for (int64_t ir = 0; ir < mc; ir += ks.mr) {
+          const int mr = (int)(mc - ir < ks.mr ? mc - ir : ks.mr);
+          const float* ap = abuf + ir * kc;
+          for (int64_t jr = jc; jr < jc_end; jr += kGemmPanelN) {
+            GemmEpilogue ep;
+            ep.alpha = p.alpha;
+            ep.bias = p.bias ? p.bias + jr : nullptr;
+            ep.accumulate = p.accumulate;
+            ep.first = pc == 0;
+            const int nr = (int)(jc_end - jr < kGemmPanelN ? jc_end - jr : kGemmPanelN);
+            const float* bp = bpack + (jr / kGemmPanelN) * K * kGemmPanelN + pc * kGemmPanelN;
+            ks.tile(kc, ap, bp, C + (ic + ir) * ldc + jr, ldc, mr, nr, ep);
+          }
+        }
+      }
+    }
+  }
+  RSFIQA_FREE(abuf);
+  return true;
+}
+
+// Reference on rows [m0, m1) x columns [n0, n1) of a packed B (n0 on a panel
+// boundary): the fallback when a thread's workspace allocation fails.
+inline void gemm_packed_block_ref(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, const float* A,
+                                  int64_t lda, const float* bpack, float* C, int64_t ldc, const GemmParams& p) {
+  for (int64_t m = m0; m < m1; ++m) {
+    for (int64_t n = n0; n < n1; ++n) {
+      const float* col = bpack + (n / kGemmPanelN) * K * kGemmPanelN + n % kGemmPanelN;
+      float acc = 0.0f;
+      for (int64_t k = 0; k < K; ++k) acc += A[m * lda + k] * col[k * kGemmPanelN];
+      float v = p.alpha * acc;
+      if (p.bias) v += p.bias[n];
+      if (p.accumulate) v += C[m * ldc + n];
+      C[m * ldc + n] = v;
+    }
+  }
+}
+
+// Splits the product over threads: by row panels when there are enough of
+// them, else by column panels. Either way no C element is shared and the K
+// loop is whole, so the split does not change any result bit.
+inline void gemm_packed_run(const GemmKernelSet& ks, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+                            const float* bpack, float* C, int64_t ldc, const GemmParams& p) {
+  const int64_t m_panels = (M + ks.mr - 1) / ks.mr;
+  const int64_t n_panels = (N + kGemmPanelN - 1) / kGemmPanelN;
+  const int threads = get_num_threads();
+  // Keep at least ~1 MFLOP per thread so small products stay on one thread.
+  const int64_t panel_flops_m = 2 * ks.mr * N * K + 1;
+  const int64_t panel_flops_n = 2 * kGemmPanelN * M * K + 1;
+  constexpr int64_t kMinFlops = int64_t(1) << 20;
+  auto run_rows = [&](int64_t pb, int64_t pe) {
+    const int64_t m0 = pb * ks.mr, m1 = pe * ks.mr < M ? pe * ks.mr : M;
+    if (!gemm_packed_block(ks, m0, m1, 0, n_panels, N, K, A, lda, bpack, C, ldc, p))
+      gemm_packed_block_ref(m0, m1, 0, N, K, A, lda, bpack, C, ldc, p);
+  };
+  auto run_cols = [&](int64_t jb, int64_t je) {
+    const int64_t n1 = je * kGemmPanelN < N ? je * kGemmPanelN : N;
+    if (!gemm_packed_block(ks, 0, M, jb, je, N, K, A, lda, bpack, C, ldc, p))
+      gemm_packed_block_ref(0, M, jb * kGemmPanelN, n1, K, A, lda, bpack, C, ldc, p);
+  };
+  if (m_panels >= 2 * (int64_t)threads || m_panels >= n_panels) {
+    parallel_for(m_panels, run_rows, (kMinFlops + panel_flops_m - 1) / panel_flops_m);
+  } else {
+    parallel_for(n_panels, run_cols, (kMinFlops + panel_flops_n - 1) / panel_flops_n);
+  }
+}
+
+// K == 0: the sum is empty, only bias and the old C remain.
+inline void gemm_empty_k(int64_t M, int64_t N, float* C, int64_t ldc, const GemmParams& p) {
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t n = 0; n < N; ++n) {
+      float v = p.alpha * 0.0f;
+      if (p.bias) v += p.bias[n];
+      if (p.accumulate) v += C[m * ldc + n];
+      C[m * ldc + n] = v;
+    }
+}
+
+// The unpacked AVX-512 path for M <= avx512::kSmallM, threads over columns.
+inline void gemm_small_m(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+                         const uint16_t* Bh, int64_t ldb, bool trans_b, float* C, int64_t ldc, const GemmParams& p) {
+#if RSFIQA_X86_SIMD
+  GemmEpilogue ep;
+  ep.alpha = p.alpha;
+  ep.bias = p.bias;
+  ep.accumulate = p.accumulate;
+  const int64_t col_flops = 2 * M * K + 1;
+  constexpr int64_t kMinFlops = int64_t(1) << 19;
+  parallel_for(
+      N, [&](int64_t nb, int64_t ne) { avx512::small_m(M, nb, ne, K, A, lda, B, Bh, ldb, trans_b, C, ldc, ep); },
+      (kMinFlops + col_flops - 1) / col_flops);
+#else
+  (void)M, (void)N, (void)K, (void)A, (void)lda, (void)B, (void)Bh, (void)ldb, (void)trans_b, (void)C, (void)ldc,
+      (void)p;
+#endif
+}
+
+// Packs B (f32 or bf16) into `dst` with the panels spread over threads.
+inline void pack_b_parallel(int64_t N, int64_t K, const float* B, const uint16_t* Bh, int64_t ldb, bool trans_b,
+                            float* dst) {
+  const int64_t n_panels = (N + kGemmPanelN - 1) / kGemmPanelN;
+  const int64_t panel_elems = kGemmPanelN * K + 1;
+  parallel_for(
+      n_panels,
+      [&](int64_t jb, int64_t je) {
+        if (Bh)
+          pack_b_panels_bf16(jb, je, N, K, Bh, ldb, dst);
+        else
+          pack_b_panels_f32(jb, je, N, K, B, ldb, trans_b, dst);
+      },
+      (int64_t(1) << 16) / panel_elems + 1);
+}
+
+// Shared body of gemm_f32 and gemm_f32_bf16w. Returns false when the packed
+// path could not run (no SIMD path, or no memory) so the caller uses _ref.
+inline bool gemm_dispatch(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+                          const uint16_t* Bh, int64_t ldb, bool trans_b, float* C, int64_t ldc, const GemmParams& p) {
+  GemmKernelSet ks;
+  const GemmPath path = gemm_path();
+  if (!gemm_kernel_set(path, &ks)) return false;
+#if RSFIQA_X86_SIMD
+  if (path == GemmPath::kAvx512 && M <= avx512::kSmallM) {
+    gemm_small_m(M, N, K, A, lda, B, Bh, ldb, trans_b, C, ldc, p);
+    return true;
+  }
+#endif
+  float* bpack = (float*)RSFIQA_MALLOC((size_t)packed_b_floats(N, K) * sizeof(float), kAlignment);
+  if (!bpack) return false;
+  pack_b_parallel(N, K, B, Bh, ldb, trans_b, bpack);
+  gemm_packed_run(ks, M, N, K, A, lda, bpack, C, ldc, p);
+  RSFIQA_FREE(bpack);
+  return true;
+}
+
+}  // namespace detail
+
 // Dispatching entry point. May split work over threads with parallel_for
 // (serial when called from inside a parallel region).
 inline void gemm_f32(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
                      float* C, int64_t ldc, const GemmParams& p = {}) {
-  gemm_f32_ref(M, N, K, A, lda, B, ldb, C, ldc, p);
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) return detail::gemm_empty_k(M, N, C, ldc, p);
+  if (!detail::gemm_dispatch(M, N, K, A, lda, B, nullptr, ldb, p.trans_b, C, ldc, p))
+    gemm_f32_ref(M, N, K, A, lda, B, ldb, C, ldc, p);
+}
+
+// f32 activations times bf16 weights: B is N x K bf16 bits (PyTorch weight
+// layout; p.trans_b is ignored). The weights are widened exactly to f32 while
+// packing, so the result matches gemm_f32 on the widened weights.
+inline void gemm_f32_bf16w(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const uint16_t* B,
+                           int64_t ldb, float* C, int64_t ldc, const GemmParams& p = {}) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) return detail::gemm_empty_k(M, N, C, ldc, p);
+  if (!detail::gemm_dispatch(M, N, K, A, lda, nullptr, B, ldb, true, C, ldc, p))
+    gemm_f32_bf16w_ref(M, N, K, A, lda, B, ldb, C, ldc, p);
+}
+
+// Packs an f32 weight once: B is N x K (trans_b, PyTorch layout) or K x N.
+inline Result<PackedB> pack_b(int64_t N, int64_t K, const float* B, int64_t ldb, bool trans_b = true) {
+  if (N <= 0 || K <= 0 || !B)
+    return make_error(ErrorCode::kInvalidArgument, "pack_b: need N > 0, K > 0 and data, got N=%lld K=%lld",
+                      (long long)N, (long long)K);
+  if (ldb < (trans_b ? K : N))
+    return make_error(ErrorCode::kInvalidArgument, "pack_b: ldb=%lld is below the row length %lld", (long long)ldb,
+                      (long long)(trans_b ? K : N));
+  PackedB out;
+  out.data_ = (float*)RSFIQA_MALLOC((size_t)detail::packed_b_floats(N, K) * sizeof(float), kAlignment);
+  if (!out.data_)
+    return make_error(ErrorCode::kOutOfMemory, "pack_b: cannot allocate %lld floats for a %lld x %lld weight",
+                      (long long)detail::packed_b_floats(N, K), (long long)N, (long long)K);
+  out.n_ = N;
+  out.k_ = K;
+  detail::pack_b_parallel(N, K, B, nullptr, ldb, trans_b, out.data_);
+  return out;
+}
+
+// Packs a bf16 weight (N x K bits, PyTorch layout) once, widened to f32.
+inline Result<PackedB> pack_b_bf16(int64_t N, int64_t K, const uint16_t* B, int64_t ldb) {
+  if (N <= 0 || K <= 0 || !B)
+    return make_error(ErrorCode::kInvalidArgument, "pack_b_bf16: need N > 0, K > 0 and data, got N=%lld K=%lld",
+                      (long long)N, (long long)K);
+  if (ldb < K)
+    return make_error(ErrorCode::kInvalidArgument, "pack_b_bf16: ldb=%lld is below the row length %lld",
+                      (long long)ldb, (long long)K);
+  PackedB out;
+  out.data_ = (float*)RSFIQA_MALLOC((size_t)detail::packed_b_floats(N, K) * sizeof(float), kAlignment);
+  if (!out.data_)
+    return make_error(ErrorCode::kOutOfMemory, "pack_b_bf16: cannot allocate %lld floats for a %lld x %lld weight",
+                      (long long)detail::packed_b_floats(N, K), (long long)N, (long long)K);
+  out.n_ = N;
+  out.k_ = K;
+  detail::pack_b_parallel(N, K, nullptr, B, ldb, true, out.data_);
+  return out;
+}
+
+// C (M x B.n()) = alpha * A (M x B.k()) · B + bias (+ C). p.trans_b is
+// ignored (the packing fixed the layout). An empty PackedB leaves C as is.
+inline void gemm_f32_packed(int64_t M, const float* A, int64_t lda, const PackedB& B, float* C, int64_t ldc,
+                            const GemmParams& p = {}) {
+  if (M <= 0 || B.empty()) return;
+  detail::GemmKernelSet ks;
+  if (!detail::gemm_kernel_set(gemm_path(), &ks)) return gemm_f32_packed_ref(M, A, lda, B, C, ldc, p);
+  detail::gemm_packed_run(ks, M, B.n(), B.k(), A, lda, B.data(), C, ldc, p);
 }
 
 }  // namespace rsfiqa::kernels

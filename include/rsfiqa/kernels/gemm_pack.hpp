@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: MIT
+// Packing for the blocked GEMM (kernels/gemm.hpp): the portable half of a
+// GotoBLAS / BLIS style design. The ISA-specific microkernels
+// (gemm_avx512.hpp, gemm_avx2.hpp) read only the packed layouts defined here:
+//
+//   packed B  ceil(N/32) column panels of 32 columns each. Panel j holds
+//             B(k, 32j + c) at [j * K * 32 + k * 32 + c] for every k in [0, K),
+//             columns past N are zero. A KC slice of a panel is therefore one
+//             contiguous run starting at k0 * 32. NT (N x K, PyTorch weight)
+//             and NN (K x N) sources, and bf16 NT weights, all pack to it.
+//   packed A  an MC x KC block of A cut into row panels of MR rows. Panel p
+//             holds A(p*MR + r, k) at [p * MR * KC + k * MR + r]; rows past
+//             the block end are left unwritten (the microkernels never read
+//             them).
+//
+// The 32-column panel width is the AVX-512 register tile (2 x 16 lanes); the
+// AVX2 kernel walks each panel as two 16-column halves, so one packed-B
+// layout serves every ISA and can be prepared once per weight (PackedB).
+// The epilogue description shared by the kernels lives here too.
+// This file holds no intrinsics; the compiler may auto-vectorise the copies.
+#pragma once
+
+#include <cstdint>
+
+#include "rsfiqa/core/config.hpp"
+#include "rsfiqa/core/dtype.hpp"
+
+namespace rsfiqa::kernels::detail {
+
+// Width of a packed-B panel, in columns.
+constexpr int64_t kGemmPanelN = 32;
+
+// What the microkernel does with its accumulators when it stores a tile.
+//   first block of K: C = alpha * acc (+ bias[n]) (+ C_old if accumulate)
+//   later blocks:     C = C + alpha * acc
+// The K blocking is fixed (never derived from the thread count), so each C
+// element sees the same sequence of operations whatever the threading.
+struct GemmEpilogue {
+  float alpha = 1.0f;
+  const float* bias = nullptr;  // already offset to the tile's first column
+  bool accumulate = false;
+  bool first = true;
+};
+
+// Number of floats a fully packed B of N columns and depth K occupies.
+inline int64_t packed_b_floats(int64_t N, int64_t K) {
+  return (N + kGemmPanelN - 1) / kGemmPanelN * kGemmPanelN * K;
+}
+
+// Packs the column panels [j0, j1) of B (f32) into `dst` laid out as above.
+// trans_b: B is N x K (element (k, n) at B[n * ldb + k]); otherwise K x N.
+inline void pack_b_panels_f32(int64_t j0, int64_t j1, int64_t N, int64_t K, const float* B, int64_t ldb,
+                              bool trans_b, float* dst) {
+  for (int64_t j = j0; j < j1; ++j) {
+    float* panel = dst + j * K * kGemmPanelN;
+    const int64_t n0 = j * kGemmPanelN;
+    const int64_t w = N - n0 < kGemmPanelN ? N - n0 : kGemmPanelN;
+    if (trans_b) {
+      // Rows of B are contiguous in k: read each of the w rows once and
+      // scatter it down its panel column (stride 32).
+      for (int64_t c = 0; c < w; ++c) {
+        const float* src = B + (n0 + c) * ldb;
+        for (int64_t k = 0; k < K; ++k) panel[k * kGemmPanelN + c] = src[k];
+      }
+    } else {
+      // Rows of B are contiguous in n: each k contributes w consecutive floats.
+      for (int64_t k = 0; k < K; ++k) {
+        const float* src = B + k * ldb + n0;
+        for (int64_t c = 0; c < w; ++c) panel[k * kGemmPanelN + c] = src[c];
+      }
+    }
+    if (w < kGemmPanelN) {
+      for (int64_t k = 0; k < K; ++k)
+        for (int64_t c = w; c < kGemmPanelN; ++c) panel[k * kGemmPanelN + c] = 0.0f;
+    }
+  }
+}
+
+// Same for bf16 weights in NT layout (N x K bf16 bits), widened to f32.
+inline void pack_b_panels_bf16(int64_t j0, int64_t j1, int64_t N, int64_t K, const uint16_t* B, int64_t ldb,
+                               float* dst) {
+  for (int64_t j = j0; j < j1; ++j) {
+    float* panel = dst + j * K * kGemmPanelN;
+    const int64_t n0 = j * kGemmPanelN;
+    const int64_t w = N - n0 < kGemmPanelN ? N - n0 : kGemmPanelN;
+    for (int64_t c = 0; c < w; ++c) {
+      const uint16_t* src = B + (n0 + c) * ldb;
+      for (int64_t k = 0; k < K; ++k) panel[k * kGemmPanelN + c] = bf16_to_f32(src[k]);
+    }
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t c = w; c < kGemmPanelN; ++c) panel[k * kGemmPanelN + c] = 0.0f;
+  }
+}
+
+// Packs rows [0, mc) x columns [0, kc) of A (row stride lda) into MR-row
+// panels (see the header comment). The inner loop reads one row of A
+// contiguously and writes it with stride MR.
+template <int MR>
+inline void pack_a_block(int64_t mc, int64_t kc, const float* A, int64_t lda, float* dst) {
+  for (int64_t p = 0; p * MR < mc; ++p) {
+    float* panel = dst + p * MR * kc;
+    const int64_t rows = mc - p * MR < MR ? mc - p * MR : MR;
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* src = A + (p * MR + r) * lda;
+      for (int64_t k = 0; k < kc; ++k) panel[k * MR + r] = src[k];
+    }
+  }
+}
+
+}  // namespace rsfiqa::kernels::detail
