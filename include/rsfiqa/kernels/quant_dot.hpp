@@ -1,0 +1,564 @@
+// SPDX-License-Identifier: MIT
+// Dot products of weight rows (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K) with
+// activation rows, the inner loop of LLM decode, and the row-parallel
+// matrix-times-activations built on them (mul_mat_rows).
+//
+// Quantized weights meet 8-bit activations: Q8_0 and Q4_0 rows are dotted
+// with activations quantized once per row to Q8_0 blocks, Q4_K and Q6_K rows
+// with Q8_K blocks, so the inner loop is integer multiply-add (AVX2
+// maddubs/madd, AVX-512 VNNI vpdpbusd, AVX-512 BW maddubs as the fallback).
+// Float weights meet f32 activations.
+//
+// Every kernel has the scalar `_ref` twin in kernels/quant.hpp; they agree
+// up to float summation order (integer sums per block are exact in both).
+// The approach (sign trick for signed x signed bytes, bsums for the K-quant
+// mins) follows ggml's CPU kernels; the code is our own.
+//
+// ISA variants: `_avx2`, `_avx512` (BW: maddubs) and `_avx512vnni`; Q4_K and
+// Q6_K have an AVX-512 VNNI version on 256-bit registers and use the AVX2
+// version on AVX-512 CPUs without VNNI.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "rsfiqa/core/config.hpp"
+#include "rsfiqa/core/cpu.hpp"
+#include "rsfiqa/core/dtype.hpp"
+#include "rsfiqa/core/parallel.hpp"
+#include "rsfiqa/kernels/quant.hpp"
+
+#if RSFIQA_X86_SIMD
+#include <immintrin.h>
+#endif
+
+namespace rsfiqa::kernels {
+
+#if RSFIQA_X86_SIMD
+// ================================================================ AVX2
+namespace avx2 {
+
+RSFIQA_TARGET_AVX2 inline float hsum_ps(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+RSFIQA_TARGET_AVX2 inline int32_t hsum_epi32(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+  return _mm_cvtsi128_si32(s);
+}
+
+RSFIQA_TARGET_AVX2 inline float half(uint16_t h) { return _cvtsh_ss(h); }
+
+// 32 signed x 32 signed bytes -> 8 int32 partial sums. maddubs wants one
+// unsigned operand, so move x's sign onto y: |x| * (y * sign(x)).
+RSFIQA_TARGET_AVX2 inline __m256i dot_i8(__m256i x, __m256i y) {
+  const __m256i ax = _mm256_sign_epi8(x, x);
+  const __m256i sy = _mm256_sign_epi8(y, x);
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), _mm256_set1_epi16(1));
+}
+
+// The 32 levels of a Q4_0 block as signed bytes q-8, in element order.
+RSFIQA_TARGET_AVX2 inline __m256i unpack_q4_0(const uint8_t* qs) {
+  const __m128i q = _mm_loadu_si128((const __m128i*)qs);
+  const __m128i lo = _mm_and_si128(q, _mm_set1_epi8(0x0F));
+  const __m128i hi = _mm_and_si128(_mm_srli_epi16(q, 4), _mm_set1_epi8(0x0F));
+  return _mm256_sub_epi8(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(8));
+}
+
+RSFIQA_TARGET_AVX2 inline float vec_dot_f32(int64_t n, const float* x, const float* y) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), a0);
+    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), a1);
+  }
+  for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), a0);
+  float s = hsum_ps(_mm256_add_ps(a0, a1));
+  for (; i < n; ++i) s += x[i] * y[i];
+  return s;
+}
+
+RSFIQA_TARGET_AVX2 inline float vec_dot_f16_f32(int64_t n, const uint16_t* x, const float* y) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    a0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(x + i))), _mm256_loadu_ps(y + i), a0);
+    a1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(x + i + 8))), _mm256_loadu_ps(y + i + 8),
+                         a1);
+  }
+  for (; i + 8 <= n; i += 8)
+    a0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(x + i))), _mm256_loadu_ps(y + i), a0);
+  float s = hsum_ps(_mm256_add_ps(a0, a1));
+  for (; i < n; ++i) s += f16_to_f32(x[i]) * y[i];
+  return s;
+}
+
+// bf16 -> f32 is a 16-bit left shift of the bits.
+RSFIQA_TARGET_AVX2 inline __m256 load_bf16(const uint16_t* p) {
+  const __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i*)p));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+}
+
+RSFIQA_TARGET_AVX2 inline float vec_dot_bf16_f32(int64_t n, const uint16_t* x, const float* y) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    a0 = _mm256_fmadd_ps(load_bf16(x + i), _mm256_loadu_ps(y + i), a0);
+    a1 = _mm256_fmadd_ps(load_bf16(x + i + 8), _mm256_loadu_ps(y + i + 8), a1);
+  }
+  for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(load_bf16(x + i), _mm256_loadu_ps(y + i), a0);
+  float s = hsum_ps(_mm256_add_ps(a0, a1));
+  for (; i < n; ++i) s += bf16_to_f32(x[i]) * y[i];
+  return s;
+}
+
+RSFIQA_TARGET_AVX2 inline float vec_dot_q8_0_q8_0(int64_t n, const BlockQ8_0* x, const BlockQ8_0* y) {
+  const int64_t nb = n / kQK8_0;
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < nb; ++i) {
+    const __m256i xv = _mm256_loadu_si256((const __m256i*)x[i].qs);
+    const __m256i yv = _mm256_loadu_si256((const __m256i*)y[i].qs);
+    const __m256 d = _mm256_set1_ps(half(x[i].d) * half(y[i].d));
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_i8(xv, yv)), d, acc);
+  }
+  return hsum_ps(acc);
+}
+
+RSFIQA_TARGET_AVX2 inline float vec_dot_q4_0_q8_0(int64_t n, const BlockQ4_0* x, const BlockQ8_0* y) {
+  const int64_t nb = n / kQK4_0;
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < nb; ++i) {
+    const __m256i xv = unpack_q4_0(x[i].qs);
+    const __m256i yv = _mm256_loadu_si256((const __m256i*)y[i].qs);
+    const __m256 d = _mm256_set1_ps(half(x[i].d) * half(y[i].d));
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_i8(xv, yv)), d, acc);
+  }
+  return hsum_ps(acc);
+}
+
+// Q4_K: levels are unsigned 0..15, so maddubs takes them directly; the
+// sub-block scale is applied by madd with a broadcast int16.
+RSFIQA_TARGET_AVX2 inline float vec_dot_q4_K_q8_K(int64_t n, const BlockQ4_K* x, const BlockQ8_K* y) {
+  const int64_t nb = n / kQK_K;
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  float s = 0.0f;
+  for (int64_t i = 0; i < nb; ++i) {
+    uint8_t sc[8], mn[8];
+    for (int j = 0; j < 8; ++j) detail::q4_k_scale_min(j, x[i].scales, &sc[j], &mn[j]);
+    int32_t summ = 0;
+    for (int j = 0; j < 8; ++j) summ += mn[j] * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
+    __m256i sumi = _mm256_setzero_si256();
+    for (int g = 0; g < 4; ++g) {
+      const __m256i q = _mm256_loadu_si256((const __m256i*)(x[i].qs + 32 * g));
+      const __m256i lo = _mm256_and_si256(q, m4);
+      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+      const __m256i plo = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i*)(y[i].qs + 64 * g)));
+      const __m256i phi = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i*)(y[i].qs + 64 * g + 32)));
+      sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(plo, _mm256_set1_epi16(sc[2 * g])));
+      sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(phi, _mm256_set1_epi16(sc[2 * g + 1])));
+    }
+    s += y[i].d * (half(x[i].d) * (float)hsum_epi32(sumi) - half(x[i].dmin) * (float)summ);
+  }
+  return s;
+}
+
+// The 4 runs of 32 unsigned 6-bit levels of one Q6_K half (128 weights).
+RSFIQA_TARGET_AVX2 inline void unpack_q6_K_half(const uint8_t* ql, const uint8_t* qh, __m256i out[4]) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x30);
+  const __m256i l0 = _mm256_loadu_si256((const __m256i*)ql);
+  const __m256i l1 = _mm256_loadu_si256((const __m256i*)(ql + 32));
+  const __m256i h = _mm256_loadu_si256((const __m256i*)qh);
+  // 16-bit shifts leak bits across byte lanes; the masks keep only the two
+  // bits each byte needs in positions 4..5.
+  out[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(h, 4), m2));
+  out[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(h, 2), m2));
+  out[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(h, m2));
+  out[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                           _mm256_and_si256(_mm256_srli_epi16(h, 2), m2));
+}
+
+// Σ_g sc_g Σ (q-32) y = Σ_g sc_g Σ q y - 32 Σ_g sc_g bsums_g.
+RSFIQA_TARGET_AVX2 inline float vec_dot_q6_K_q8_K(int64_t n, const BlockQ6_K* x, const BlockQ8_K* y) {
+  const int64_t nb = n / kQK_K;
+  float s = 0.0f;
+  for (int64_t i = 0; i < nb; ++i) {
+    int32_t corr = 0;
+    for (int g = 0; g < 16; ++g) corr += x[i].scales[g] * y[i].bsums[g];
+    __m256i sumi = _mm256_setzero_si256();
+    for (int h = 0; h < 2; ++h) {
+      __m256i q[4];
+      unpack_q6_K_half(x[i].ql + 64 * h, x[i].qh + 32 * h, q);
+      const int8_t* sc = x[i].scales + 8 * h;
+      for (int r = 0; r < 4; ++r) {
+        const __m256i p = _mm256_maddubs_epi16(q[r], _mm256_loadu_si256((const __m256i*)(y[i].qs + 128 * h + 32 * r)));
+        const __m256i scv = _mm256_set_m128i(_mm_set1_epi16(sc[2 * r + 1]), _mm_set1_epi16(sc[2 * r]));
+        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, scv));
+      }
+    }
+    s += half(x[i].d) * y[i].d * (float)(hsum_epi32(sumi) - 32 * corr);
+  }
+  return s;
+}
+
+}  // namespace avx2
+
+// ================================================================ AVX-512
+// GCC 12's AVX-512 intrinsic headers build results from _mm512_undefined_*,
+// which -Wall reports as uninitialized at every inlined use; silence that here.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+namespace avx512 {
+
+RSFIQA_TARGET_AVX512 inline float vec_dot_f32(int64_t n, const float* x, const float* y) {
+  __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    a0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i), a0);
+    a1 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 16), _mm512_loadu_ps(y + i + 16), a1);
+  }
+  if (i < n) {  // masked tail: up to 31 more
+    for (; i < n; i += 16) {
+      const __mmask16 m = (n - i) >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+      a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, y + i), a0);
+    }
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+}
+
+RSFIQA_TARGET_AVX512 inline float vec_dot_f16_f32(int64_t n, const uint16_t* x, const float* y) {
+  __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    a0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)(x + i))), _mm512_loadu_ps(y + i), a0);
+    a1 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)(x + i + 16))),
+                         _mm512_loadu_ps(y + i + 16), a1);
+  }
+  for (; i < n; i += 16) {
+    const __mmask16 m = (n - i) >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+    a0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, x + i)), _mm512_maskz_loadu_ps(m, y + i), a0);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+}
+
+RSFIQA_TARGET_AVX512 inline __m512 load_bf16(__mmask16 m, const uint16_t* p) {
+  const __m512i w = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p));
+  return _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
+}
+
+RSFIQA_TARGET_AVX512 inline float vec_dot_bf16_f32(int64_t n, const uint16_t* x, const float* y) {
+  __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    a0 = _mm512_fmadd_ps(load_bf16(0xFFFF, x + i), _mm512_loadu_ps(y + i), a0);
+    a1 = _mm512_fmadd_ps(load_bf16(0xFFFF, x + i + 16), _mm512_loadu_ps(y + i + 16), a1);
+  }
+  for (; i < n; i += 16) {
+    const __mmask16 m = (n - i) >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+    a0 = _mm512_fmadd_ps(load_bf16(m, x + i), _mm512_maskz_loadu_ps(m, y + i), a0);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+}
+
+// Two 32-byte halves (two blocks) in one register.
+RSFIQA_TARGET_AVX512 inline __m512i join(__m256i lo, __m256i hi) {
+  return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
+
+// Scale vector: d0 in lanes 0..7 (first block), d1 in lanes 8..15.
+RSFIQA_TARGET_AVX512 inline __m512 scales2(float d0, float d1) {
+  return _mm512_insertf32x8(_mm512_set1_ps(d0), _mm256_set1_ps(d1), 1);
+}
+
+// Signed x signed bytes -> 16 int32: |x| * (y with x's sign). AVX-512 has no
+// sign_epi8, so negate y under the mask of x's sign bits. BW: maddubs+madd.
+RSFIQA_TARGET_AVX512 inline __m512i dot_i8_bw(__m512i x, __m512i y) {
+  const __m512i ax = _mm512_abs_epi8(x);
+  const __m512i sy = _mm512_mask_sub_epi8(y, _mm512_movepi8_mask(x), _mm512_setzero_si512(), y);
+  return _mm512_madd_epi16(_mm512_maddubs_epi16(ax, sy), _mm512_set1_epi16(1));
+}
+
+RSFIQA_TARGET_AVX512VNNI inline __m512i dot_i8_vnni(__m512i x, __m512i y) {
+  const __m512i ax = _mm512_abs_epi8(x);
+  const __m512i sy = _mm512_mask_sub_epi8(y, _mm512_movepi8_mask(x), _mm512_setzero_si512(), y);
+  return _mm512_dpbusd_epi32(_mm512_setzero_si512(), ax, sy);
+}
+
+// Q8_0 x Q8_0 and Q4_0 x Q8_0, two blocks per step; `Vnni` picks the
+// integer dot. An odd last block goes through the AVX2 body.
+template <bool Vnni>
+RSFIQA_TARGET_AVX512VNNI inline float q8_0_dot_impl(int64_t n, const BlockQ8_0* x, const BlockQ8_0* y) {
+  const int64_t nb = n / kQK8_0;
+  __m512 acc = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    const __m512i xv = join(_mm256_loadu_si256((const __m256i*)x[i].qs), _mm256_loadu_si256((const __m256i*)x[i + 1].qs));
+    const __m512i yv = join(_mm256_loadu_si256((const __m256i*)y[i].qs), _mm256_loadu_si256((const __m256i*)y[i + 1].qs));
+    const __m512i p = Vnni ? dot_i8_vnni(xv, yv) : dot_i8_bw(xv, yv);
+    const __m512 d = scales2(_cvtsh_ss(x[i].d) * _cvtsh_ss(y[i].d), _cvtsh_ss(x[i + 1].d) * _cvtsh_ss(y[i + 1].d));
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), d, acc);
+  }
+  float s = _mm512_reduce_add_ps(acc);
+  if (i < nb) s += avx2::vec_dot_q8_0_q8_0(kQK8_0, x + i, y + i);
+  return s;
+}
+
+template <bool Vnni>
+RSFIQA_TARGET_AVX512VNNI inline float q4_0_dot_impl(int64_t n, const BlockQ4_0* x, const BlockQ8_0* y) {
+  const int64_t nb = n / kQK4_0;
+  __m512 acc = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    const __m512i xv = join(avx2::unpack_q4_0(x[i].qs), avx2::unpack_q4_0(x[i + 1].qs));
+    const __m512i yv = join(_mm256_loadu_si256((const __m256i*)y[i].qs), _mm256_loadu_si256((const __m256i*)y[i + 1].qs));
+    const __m512i p = Vnni ? dot_i8_vnni(xv, yv) : dot_i8_bw(xv, yv);
+    const __m512 d = scales2(_cvtsh_ss(x[i].d) * _cvtsh_ss(y[i].d), _cvtsh_ss(x[i + 1].d) * _cvtsh_ss(y[i + 1].d));
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), d, acc);
+  }
+  float s = _mm512_reduce_add_ps(acc);
+  if (i < nb) s += avx2::vec_dot_q4_0_q8_0(kQK4_0, x + i, y + i);
+  return s;
+}
+
+// The BW-only variants must not contain VNNI instructions, so they are
+// separate functions with the plain AVX-512 target.
+RSFIQA_TARGET_AVX512 inline float vec_dot_q8_0_q8_0(int64_t n, const BlockQ8_0* x, const BlockQ8_0* y) {
+  const int64_t nb = n / kQK8_0;
+  __m512 acc = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    const __m512i xv = join(_mm256_loadu_si256((const __m256i*)x[i].qs), _mm256_loadu_si256((const __m256i*)x[i + 1].qs));
+    const __m512i yv = join(_mm256_loadu_si256((const __m256i*)y[i].qs), _mm256_loadu_si256((const __m256i*)y[i + 1].qs));
+    const __m512 d = scales2(_cvtsh_ss(x[i].d) * _cvtsh_ss(y[i].d), _cvtsh_ss(x[i + 1].d) * _cvtsh_ss(y[i + 1].d));
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot_i8_bw(xv, yv)), d, acc);
+  }
+  float s = _mm512_reduce_add_ps(acc);
+  if (i < nb) s += avx2::vec_dot_q8_0_q8_0(kQK8_0, x + i, y + i);
+  return s;
+}
+
+RSFIQA_TARGET_AVX512 inline float vec_dot_q4_0_q8_0(int64_t n, const BlockQ4_0* x, const BlockQ8_0* y) {
+  const int64_t nb = n / kQK4_0;
+  __m512 acc = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    const __m512i xv = join(avx2::unpack_q4_0(x[i].qs), avx2::unpack_q4_0(x[i + 1].qs));
+    const __m512i yv = join(_mm256_loadu_si256((const __m256i*)y[i].qs), _mm256_loadu_si256((const __m256i*)y[i + 1].qs));
+    const __m512 d = scales2(_cvtsh_ss(x[i].d) * _cvtsh_ss(y[i].d), _cvtsh_ss(x[i + 1].d) * _cvtsh_ss(y[i + 1].d));
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot_i8_bw(xv, yv)), d, acc);
+  }
+  float s = _mm512_reduce_add_ps(acc);
+  if (i < nb) s += avx2::vec_dot_q4_0_q8_0(kQK4_0, x + i, y + i);
+  return s;
+}
+
+RSFIQA_TARGET_AVX512VNNI inline float vec_dot_q8_0_q8_0_vnni(int64_t n, const BlockQ8_0* x, const BlockQ8_0* y) {
+  return q8_0_dot_impl<true>(n, x, y);
+}
+RSFIQA_TARGET_AVX512VNNI inline float vec_dot_q4_0_q8_0_vnni(int64_t n, const BlockQ4_0* x, const BlockQ8_0* y) {
+  return q4_0_dot_impl<true>(n, x, y);
+}
+
+// Q4_K with 256-bit VNNI: dpbusd takes the unsigned levels directly; the
+// sub-block scale multiplies the 8 int32 partial sums.
+RSFIQA_TARGET_AVX512VNNI inline float vec_dot_q4_K_q8_K_vnni(int64_t n, const BlockQ4_K* x, const BlockQ8_K* y) {
+  const int64_t nb = n / kQK_K;
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  float s = 0.0f;
+  for (int64_t i = 0; i < nb; ++i) {
+    uint8_t sc[8], mn[8];
+    for (int j = 0; j < 8; ++j) detail::q4_k_scale_min(j, x[i].scales, &sc[j], &mn[j]);
+    int32_t summ = 0;
+    for (int j = 0; j < 8; ++j) summ += mn[j] * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
+    __m256i sumi = _mm256_setzero_si256();
+    for (int g = 0; g < 4; ++g) {
+      const __m256i q = _mm256_loadu_si256((const __m256i*)(x[i].qs + 32 * g));
+      const __m256i lo = _mm256_and_si256(q, m4);
+      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+      const __m256i plo =
+          _mm256_dpbusd_epi32(_mm256_setzero_si256(), lo, _mm256_loadu_si256((const __m256i*)(y[i].qs + 64 * g)));
+      const __m256i phi =
+          _mm256_dpbusd_epi32(_mm256_setzero_si256(), hi, _mm256_loadu_si256((const __m256i*)(y[i].qs + 64 * g + 32)));
+      sumi = _mm256_add_epi32(sumi, _mm256_mullo_epi32(plo, _mm256_set1_epi32(sc[2 * g])));
+      sumi = _mm256_add_epi32(sumi, _mm256_mullo_epi32(phi, _mm256_set1_epi32(sc[2 * g + 1])));
+    }
+    s += y[i].d * (_cvtsh_ss(x[i].d) * (float)avx2::hsum_epi32(sumi) - _cvtsh_ss(x[i].dmin) * (float)summ);
+  }
+  return s;
+}
+
+// Q6_K with 256-bit VNNI: one dpbusd per 16-weight group pair, then the two
+// group scales (lanes 0..3 and 4..7 of each 128-bit half) multiply.
+RSFIQA_TARGET_AVX512VNNI inline float vec_dot_q6_K_q8_K_vnni(int64_t n, const BlockQ6_K* x, const BlockQ8_K* y) {
+  const int64_t nb = n / kQK_K;
+  float s = 0.0f;
+  for (int64_t i = 0; i < nb; ++i) {
+    int32_t corr = 0;
+    for (int g = 0; g < 16; ++g) corr += x[i].scales[g] * y[i].bsums[g];
+    __m256i sumi = _mm256_setzero_si256();
+    for (int h = 0; h < 2; ++h) {
+      __m256i q[4];
+      avx2::unpack_q6_K_half(x[i].ql + 64 * h, x[i].qh + 32 * h, q);
+      const int8_t* sc = x[i].scales + 8 * h;
+      for (int r = 0; r < 4; ++r) {
+        // Elements 0..15 of the run land in int32 lanes 0..3, 16..31 in 4..7.
+        const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), q[r],
+                                              _mm256_loadu_si256((const __m256i*)(y[i].qs + 128 * h + 32 * r)));
+        const __m256i scv = _mm256_set_m128i(_mm_set1_epi32(sc[2 * r + 1]), _mm_set1_epi32(sc[2 * r]));
+        sumi = _mm256_add_epi32(sumi, _mm256_mullo_epi32(p, scv));
+      }
+    }
+    s += _cvtsh_ss(x[i].d) * y[i].d * (float)(avx2::hsum_epi32(sumi) - 32 * corr);
+  }
+  return s;
+}
+
+}  // namespace avx512
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+#endif  // RSFIQA_X86_SIMD
+
+// ================================================================ dispatch
+
+// Activation format a weight type's dot product consumes.
+enum class ActFormat { kF32, kQ8_0, kQ8_K };
+
+inline ActFormat act_format(DType w) {
+  switch (w) {
+    case DType::kQ8_0: case DType::kQ4_0: return ActFormat::kQ8_0;
+    case DType::kQ4_K: case DType::kQ6_K: return ActFormat::kQ8_K;
+    default: return ActFormat::kF32;
+  }
+}
+
+// Bytes of one activation row of k values in format f (k a multiple of the
+// format's block size).
+inline int64_t act_row_bytes(ActFormat f, int64_t k) {
+  switch (f) {
+    case ActFormat::kQ8_0: return k / kQK8_0 * (int64_t)sizeof(BlockQ8_0);
+    case ActFormat::kQ8_K: return k / kQK_K * (int64_t)sizeof(BlockQ8_K);
+    case ActFormat::kF32: break;
+  }
+  return k * 4;
+}
+
+// Converts one f32 activation row to format f (reference rounding).
+inline void quantize_act_row(ActFormat f, const float* x, void* dst, int64_t k) {
+  switch (f) {
+    case ActFormat::kQ8_0: quantize_row_q8_0_ref(x, (BlockQ8_0*)dst, k); return;
+    case ActFormat::kQ8_K: quantize_row_q8_K_ref(x, (BlockQ8_K*)dst, k); return;
+    case ActFormat::kF32: std::memcpy(dst, x, (size_t)k * 4); return;
+  }
+}
+
+// A weight-row dot: n elements of weights w (row bytes of the weight type)
+// with one activation row a in act_format(type).
+using RowDotFn = float (*)(int64_t n, const void* w, const void* a);
+
+namespace detail {
+template <typename W, typename A, float (*F)(int64_t, const W*, const A*)>
+inline float erase_dot(int64_t n, const void* w, const void* a) {
+  return F(n, (const W*)w, (const A*)a);
+}
+}  // namespace detail
+
+// The dot kernel for weight type w at ISA level `isa` (nullptr for a type
+// without one). `isa` is normally active_isa(); tests force lower levels.
+inline RowDotFn row_dot_fn(DType w, Isa isa) {
+  using detail::erase_dot;
+#if RSFIQA_X86_SIMD
+  if (isa >= Isa::kAvx512) {
+    const bool vnni = cpu_features().avx512vnni;
+    switch (w) {
+      case DType::kF32: return erase_dot<float, float, avx512::vec_dot_f32>;
+      case DType::kF16: return erase_dot<uint16_t, float, avx512::vec_dot_f16_f32>;
+      case DType::kBF16: return erase_dot<uint16_t, float, avx512::vec_dot_bf16_f32>;
+      case DType::kQ8_0:
+        return vnni ? erase_dot<BlockQ8_0, BlockQ8_0, avx512::vec_dot_q8_0_q8_0_vnni>
+                    : erase_dot<BlockQ8_0, BlockQ8_0, avx512::vec_dot_q8_0_q8_0>;
+      case DType::kQ4_0:
+        return vnni ? erase_dot<BlockQ4_0, BlockQ8_0, avx512::vec_dot_q4_0_q8_0_vnni>
+                    : erase_dot<BlockQ4_0, BlockQ8_0, avx512::vec_dot_q4_0_q8_0>;
+      case DType::kQ4_K:
+        return vnni ? erase_dot<BlockQ4_K, BlockQ8_K, avx512::vec_dot_q4_K_q8_K_vnni>
+                    : erase_dot<BlockQ4_K, BlockQ8_K, avx2::vec_dot_q4_K_q8_K>;
+      case DType::kQ6_K:
+        return vnni ? erase_dot<BlockQ6_K, BlockQ8_K, avx512::vec_dot_q6_K_q8_K_vnni>
+                    : erase_dot<BlockQ6_K, BlockQ8_K, avx2::vec_dot_q6_K_q8_K>;
+      default: return nullptr;
+    }
+  }
+  if (isa >= Isa::kAvx2) {
+    switch (w) {
+      case DType::kF32: return erase_dot<float, float, avx2::vec_dot_f32>;
+      case DType::kF16: return erase_dot<uint16_t, float, avx2::vec_dot_f16_f32>;
+      case DType::kBF16: return erase_dot<uint16_t, float, avx2::vec_dot_bf16_f32>;
+      case DType::kQ8_0: return erase_dot<BlockQ8_0, BlockQ8_0, avx2::vec_dot_q8_0_q8_0>;
+      case DType::kQ4_0: return erase_dot<BlockQ4_0, BlockQ8_0, avx2::vec_dot_q4_0_q8_0>;
+      case DType::kQ4_K: return erase_dot<BlockQ4_K, BlockQ8_K, avx2::vec_dot_q4_K_q8_K>;
+      case DType::kQ6_K: return erase_dot<BlockQ6_K, BlockQ8_K, avx2::vec_dot_q6_K_q8_K>;
+      default: return nullptr;
+    }
+  }
+#endif
+  (void)isa;
+  switch (w) {
+    case DType::kF32: return erase_dot<float, float, vec_dot_f32_ref>;
+    case DType::kF16: return erase_dot<uint16_t, float, vec_dot_f16_f32_ref>;
+    case DType::kBF16: return erase_dot<uint16_t, float, vec_dot_bf16_f32_ref>;
+    case DType::kQ8_0: return erase_dot<BlockQ8_0, BlockQ8_0, vec_dot_q8_0_q8_0_ref>;
+    case DType::kQ4_0: return erase_dot<BlockQ4_0, BlockQ8_0, vec_dot_q4_0_q8_0_ref>;
+    case DType::kQ4_K: return erase_dot<BlockQ4_K, BlockQ8_K, vec_dot_q4_K_q8_K_ref>;
+    case DType::kQ6_K: return erase_dot<BlockQ6_K, BlockQ8_K, vec_dot_q6_K_q8_K_ref>;
+    default: return nullptr;
+  }
+}
+
+// Name of the kernel row_dot_fn picks, for logs and benchmarks.
+inline const char* row_dot_kernel_name(Isa isa) {
+#if RSFIQA_X86_SIMD
+  if (isa >= Isa::kAvx512) return cpu_features().avx512vnni ? "avx512vnni" : "avx512bw";
+  if (isa >= Isa::kAvx2) return "avx2";
+#endif
+  (void)isa;
+  return "scalar";
+}
+
+// y[m*ldy + n] = dot(W row n, activation row m) for n in [0, N), m in [0, M).
+// W: N rows of `w_row_bytes` bytes, type wt, K elements each; act: M rows of
+// act_row_bytes(act_format(wt), K) bytes. Work is split over output rows in
+// tiles of 16 with parallel_for; each output is one dot call, so results do
+// not depend on the thread count. Returns false for an unsupported type.
+inline bool mul_mat_rows(DType wt, const void* W, int64_t w_row_bytes, int64_t N, int64_t K, const void* act,
+                         int64_t M, float* y, int64_t ldy, int threads = 0) {
+  const RowDotFn dot = row_dot_fn(wt, active_isa());
+  if (!dot) return false;
+  const int64_t a_bytes = act_row_bytes(act_format(wt), K);
+  const uint8_t* wb = (const uint8_t*)W;
+  const uint8_t* ab = (const uint8_t*)act;
+  constexpr int64_t kTile = 16;
+  const int64_t ntiles = (N + kTile - 1) / kTile;
+  parallel_for(
+      ntiles,
+      [&](int64_t tb, int64_t te) {
+        for (int64_t t = tb; t < te; ++t) {
+          const int64_t n0 = t * kTile, n1 = n0 + kTile < N ? n0 + kTile : N;
+          // Weight tile stays in cache while every activation row passes.
+          for (int64_t m = 0; m < M; ++m)
+            for (int64_t n = n0; n < n1; ++n) y[m * ldy + n] = dot(K, wb + n * w_row_bytes, ab + m * a_bytes);
+        }
+      },
+      1, threads);
+  return true;
+}
+
+}  // namespace rsfiqa::kernels

@@ -1,0 +1,252 @@
+// SPDX-License-Identifier: MIT
+// Tests for kernels/quant.hpp and kernels/quant_dot.hpp: block sizes, the
+// reference quantizers' error bounds and layout facts, and every SIMD dot
+// product against its scalar `_ref` twin at every ISA level this CPU offers,
+// on random rows with odd block counts.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "rsfiqa/core/cpu.hpp"
+#include "rsfiqa/core/tensor.hpp"
+#include "rsfiqa/kernels/quant.hpp"
+#include "rsfiqa/kernels/quant_dot.hpp"
+
+using namespace rsfiqa;
+using namespace rsfiqa::kernels;
+
+namespace {
+
+std::vector<float> random_row(int64_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, scale);
+  std::vector<float> v((size_t)n);
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+// Bytes of n elements of a weight type.
+size_t row_bytes(DType t, int64_t n) { return (size_t)dtype_bytes(t, n); }
+
+std::vector<uint8_t> quantize(DType t, const std::vector<float>& x) {
+  std::vector<uint8_t> q(row_bytes(t, (int64_t)x.size()));
+  REQUIRE(quantize_row_ref(t, x.data(), q.data(), (int64_t)x.size()));
+  return q;
+}
+
+std::vector<float> dequantize(DType t, const std::vector<uint8_t>& q, int64_t n) {
+  std::vector<float> y((size_t)n);
+  REQUIRE(dequantize_row_ref(t, q.data(), y.data(), n));
+  return y;
+}
+
+std::vector<Isa> isa_levels() {
+  std::vector<Isa> v = {Isa::kScalar};
+  if (cpu_best_isa() >= Isa::kAvx2) v.push_back(Isa::kAvx2);
+  if (cpu_best_isa() >= Isa::kAvx512) v.push_back(Isa::kAvx512);
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("block structs have GGUF sizes matching core dtype table") {
+  CHECK(sizeof(BlockQ8_0) == (size_t)dtype_info(DType::kQ8_0).block_bytes);
+  CHECK(sizeof(BlockQ4_0) == (size_t)dtype_info(DType::kQ4_0).block_bytes);
+  CHECK(sizeof(BlockQ4_K) == (size_t)dtype_info(DType::kQ4_K).block_bytes);
+  CHECK(sizeof(BlockQ6_K) == (size_t)dtype_info(DType::kQ6_K).block_bytes);
+  CHECK(sizeof(BlockQ8_K) == (size_t)dtype_info(DType::kQ8_K).block_bytes);
+}
+
+TEST_CASE("Q4_0 layout: byte j holds element j low and element j+16 high") {
+  std::vector<float> x(32);
+  // Element 0 is the largest magnitude (-8 d); a few exact multiples of d.
+  const float d = 0.5f;
+  for (int j = 0; j < 32; ++j) x[j] = 0.0f;
+  x[0] = 8 * d;     // sets d = -0.5 (max / -8): level 0
+  x[1] = -3 * d;    // level round(-1.5/-0.5)+8 = 11
+  x[17] = 2 * d;    // level 8 - 2 = 6, high nibble of byte 1
+  std::vector<uint8_t> q = quantize(DType::kQ4_0, x);
+  const BlockQ4_0* b = (const BlockQ4_0*)q.data();
+  CHECK(f16_to_f32(b->d) == doctest::Approx(-0.5f));
+  CHECK((b->qs[0] & 0xF) == 0);
+  CHECK((b->qs[1] & 0xF) == 11);
+  CHECK((b->qs[1] >> 4) == 6);
+  CHECK((b->qs[0] >> 4) == 8);  // element 16 is zero: level 8
+  std::vector<float> y = dequantize(DType::kQ4_0, q, 32);
+  for (int j = 0; j < 32; ++j) CHECK(y[j] == doctest::Approx(x[j]));
+}
+
+TEST_CASE("dequant(quant(x)) error bounds") {
+  const int64_t n = 256 * 7;
+  const std::vector<float> x = random_row(n, 1234, 0.7f);
+  struct Case {
+    DType t;
+    float max_rel_rmse;  // RMSE / RMS(x)
+  };
+  // Typical figures for Gaussian data: q8_0 ~0.5%, q6_K ~2%, q4_0 ~11%, q4_K ~8%.
+  for (Case c : {Case{DType::kQ8_0, 0.01f}, Case{DType::kQ4_0, 0.15f}, Case{DType::kQ4_K, 0.12f},
+                 Case{DType::kQ6_K, 0.04f}, Case{DType::kF16, 0.001f}, Case{DType::kBF16, 0.005f}}) {
+    CAPTURE(dtype_name(c.t));
+    const std::vector<float> y = dequantize(c.t, quantize(c.t, x), n);
+    double se = 0, sx = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      se += (double)(y[i] - x[i]) * (y[i] - x[i]);
+      sx += (double)x[i] * x[i];
+    }
+    const double rel = std::sqrt(se / sx);
+    CHECK(rel < c.max_rel_rmse);
+    CHECK(rel > 0.0);  // a quantizer that copies would be a broken test
+  }
+  // Per-element bound for Q8_0: |err| <= d/2 with d = amax/127, plus up to
+  // 127 times the f16 rounding of d.
+  const std::vector<uint8_t> q = quantize(DType::kQ8_0, x);
+  const std::vector<float> y = dequantize(DType::kQ8_0, q, n);
+  const BlockQ8_0* blocks = (const BlockQ8_0*)q.data();
+  for (int64_t b = 0; b < n / 32; ++b) {
+    float amax = 0;
+    for (int j = 0; j < 32; ++j) amax = std::fmax(amax, std::fabs(x[b * 32 + j]));
+    const float d = amax / 127.0f, ds = f16_to_f32(blocks[b].d);
+    const float bound = 0.5f * d + 127.0f * std::fabs(d - ds) + 1e-6f;
+    for (int j = 0; j < 32; ++j) CHECK(std::fabs(y[b * 32 + j] - x[b * 32 + j]) <= bound);
+  }
+}
+
+TEST_CASE("Q8_K activations: bsums and scale") {
+  const int64_t n = 256 * 3;
+  const std::vector<float> x = random_row(n, 99, 3.0f);
+  std::vector<BlockQ8_K> q((size_t)(n / 256));
+  quantize_row_q8_K_ref(x.data(), q.data(), n);
+  std::vector<float> y((size_t)n);
+  dequantize_row_q8_K_ref(q.data(), y.data(), n);
+  for (const BlockQ8_K& b : q) {
+    for (int g = 0; g < 16; ++g) {
+      int s = 0;
+      for (int l = 0; l < 16; ++l) s += b.qs[16 * g + l];
+      CHECK(b.bsums[g] == s);
+    }
+  }
+  for (int64_t i = 0; i < n; ++i) CHECK(std::fabs(y[i] - x[i]) < 0.05f);
+}
+
+TEST_CASE("quantizers survive zeros, NaN and infinities") {
+  std::vector<float> x(256, 0.0f);
+  for (DType t : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ6_K}) {
+    CAPTURE(dtype_name(t));
+    const std::vector<float> y = dequantize(t, quantize(t, x), 256);
+    for (float v : y) CHECK(v == 0.0f);
+  }
+  x[3] = NAN;
+  x[7] = INFINITY;
+  x[9] = -INFINITY;
+  for (DType t : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ6_K}) (void)quantize(t, x);
+  std::vector<BlockQ8_K> q8k(1);
+  quantize_row_q8_K_ref(x.data(), q8k.data(), 256);
+}
+
+TEST_CASE("reference dots equal dequantized dots") {
+  // The integer reference dot must equal the float dot of the dequantized
+  // weights with the dequantized activations (up to float rounding).
+  for (int64_t nblk : {1, 3, 7}) {
+    const int64_t n = 256 * nblk;
+    const std::vector<float> w = random_row(n, 7 + (uint32_t)nblk);
+    const std::vector<float> a = random_row(n, 11 + (uint32_t)nblk, 2.0f);
+    std::vector<BlockQ8_0> a8((size_t)(n / 32));
+    std::vector<BlockQ8_K> ak((size_t)(n / 256));
+    quantize_row_q8_0_ref(a.data(), a8.data(), n);
+    quantize_row_q8_K_ref(a.data(), ak.data(), n);
+    std::vector<float> a8f((size_t)n), akf((size_t)n);
+    dequantize_row_q8_0_ref(a8.data(), a8f.data(), n);
+    dequantize_row_q8_K_ref(ak.data(), akf.data(), n);
+    for (DType t : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ6_K}) {
+      CAPTURE(dtype_name(t));
+      const std::vector<uint8_t> q = quantize(t, w);
+      const std::vector<float> wf = dequantize(t, q, n);
+      const bool k = act_format(t) == ActFormat::kQ8_K;
+      double want = 0, mag = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        want += (double)wf[i] * (k ? akf[i] : a8f[i]);
+        mag += std::fabs((double)wf[i] * (k ? akf[i] : a8f[i]));
+      }
+      const float got = row_dot_fn(t, Isa::kScalar)(n, q.data(), k ? (const void*)ak.data() : (const void*)a8.data());
+      CHECK(std::fabs(got - want) <= 1e-4 * mag + 1e-5);
+    }
+  }
+}
+
+TEST_CASE("SIMD dots match _ref at every ISA level, odd block counts") {
+  for (Isa isa : isa_levels()) {
+    CAPTURE(isa_name(isa));
+    for (int64_t nblk : {1, 2, 3, 5, 9}) {
+      for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ6_K}) {
+        CAPTURE(dtype_name(t));
+        CAPTURE(nblk);
+        // K-quants need whole 256-blocks, Q*_0 whole 32-blocks; float types
+        // get odd lengths (tails).
+        const int64_t n = act_format(t) == ActFormat::kQ8_K ? 256 * nblk
+                          : act_format(t) == ActFormat::kQ8_0 ? 32 * nblk
+                                                              : 37 * nblk + 3;
+        const std::vector<float> w = random_row(n, 100 + (uint32_t)nblk);
+        const std::vector<float> a = random_row(n, 200 + (uint32_t)nblk, 1.5f);
+        const std::vector<uint8_t> q = quantize(t, w);
+        std::vector<uint8_t> aq((size_t)act_row_bytes(act_format(t), n));
+        quantize_act_row(act_format(t), a.data(), aq.data(), n);
+        const float ref = row_dot_fn(t, Isa::kScalar)(n, q.data(), aq.data());
+        const float got = row_dot_fn(t, isa)(n, q.data(), aq.data());
+        // Sum of |terms| bounds the float reordering error.
+        std::vector<float> wf = dequantize(t, q, n);
+        double mag = 0;
+        for (int64_t i = 0; i < n; ++i) mag += std::fabs((double)wf[i] * a[i]);
+        CHECK(std::fabs(got - ref) <= 2e-6 * mag + 1e-6);
+      }
+    }
+  }
+}
+
+TEST_CASE("dots on extreme quant values (all -128 / 127 activations, max levels)") {
+  // Saturation corners of maddubs: largest weight levels against the largest
+  // activations must still agree with the reference.
+  const int64_t n = 256 * 2;
+  std::vector<float> w((size_t)n), a((size_t)n);
+  for (int64_t i = 0; i < n; ++i) {
+    w[i] = (i % 3 == 0) ? 1.0f : -1.0f;
+    a[i] = (i % 5 == 0) ? -1.0f : 1.0f;
+  }
+  for (Isa isa : isa_levels()) {
+    for (DType t : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ6_K}) {
+      CAPTURE(isa_name(isa));
+      CAPTURE(dtype_name(t));
+      const std::vector<uint8_t> q = quantize(t, w);
+      std::vector<uint8_t> aq((size_t)act_row_bytes(act_format(t), n));
+      quantize_act_row(act_format(t), a.data(), aq.data(), n);
+      const float ref = row_dot_fn(t, Isa::kScalar)(n, q.data(), aq.data());
+      const float got = row_dot_fn(t, isa)(n, q.data(), aq.data());
+      CHECK(got == doctest::Approx(ref).epsilon(1e-5));
+    }
+  }
+}
+
+TEST_CASE("mul_mat_rows matches per-row reference dots and is thread-count independent") {
+  const int64_t N = 37, K = 512, M = 3;
+  for (DType t : {DType::kF32, DType::kF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ6_K}) {
+    CAPTURE(dtype_name(t));
+    const std::vector<float> w = random_row(N * K, 5);
+    const std::vector<float> a = random_row(M * K, 6);
+    const size_t wrb = row_bytes(t, K);
+    std::vector<uint8_t> W(wrb * N);
+    for (int64_t n = 0; n < N; ++n) quantize_row_ref(t, w.data() + n * K, W.data() + n * wrb, K);
+    const int64_t arb = act_row_bytes(act_format(t), K);
+    std::vector<uint8_t> A((size_t)(arb * M));
+    for (int64_t m = 0; m < M; ++m) quantize_act_row(act_format(t), a.data() + m * K, A.data() + m * arb, K);
+    std::vector<float> y1((size_t)(M * N)), y2((size_t)(M * N));
+    REQUIRE(mul_mat_rows(t, W.data(), (int64_t)wrb, N, K, A.data(), M, y1.data(), N, 1));
+    REQUIRE(mul_mat_rows(t, W.data(), (int64_t)wrb, N, K, A.data(), M, y2.data(), N, 2));
+    CHECK(std::memcmp(y1.data(), y2.data(), y1.size() * 4) == 0);
+    const RowDotFn dot = row_dot_fn(t, active_isa());
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t n = 0; n < N; ++n) CHECK(y1[m * N + n] == dot(K, W.data() + n * wrb, A.data() + m * arb));
+  }
+  CHECK_FALSE(mul_mat_rows(DType::kQ5_0, nullptr, 0, 1, 32, nullptr, 1, nullptr, 1));
+}
