@@ -39,9 +39,9 @@
 #pragma once
 
 // core: configuration, errors, dtypes, tensors, memory, threads, CPU dispatch
-#include "rsfiqa/core/config.hpp"
 #include "rsfiqa/core/arena.hpp"
 #include "rsfiqa/core/checked.hpp"
+#include "rsfiqa/core/config.hpp"
 #include "rsfiqa/core/cpu.hpp"
 #include "rsfiqa/core/dtype.hpp"
 #include "rsfiqa/core/log.hpp"
@@ -49,9 +49,16 @@
 #include "rsfiqa/core/status.hpp"
 #include "rsfiqa/core/tensor.hpp"
 
-// io: files (mmap, atomic writes), JSON
+// io: files (mmap, atomic writes), JSON, weight containers, ONNX reading
 #include "rsfiqa/io/file.hpp"
 #include "rsfiqa/io/json.hpp"
+#include "rsfiqa/io/onnx.hpp"
+#include "rsfiqa/io/safetensors.hpp"
 
 // kernels: scalar references and ISA-specific kernels behind run-time dispatch
+// (ISA-specific parts such as gemm_avx512.hpp come in through their entry header)
+#include "rsfiqa/kernels/dispatch.hpp"
+#include "rsfiqa/kernels/elementwise.hpp"
 #include "rsfiqa/kernels/gemm.hpp"
+#include "rsfiqa/kernels/norm.hpp"
+#include "rsfiqa/kernels/softmax.hpp"

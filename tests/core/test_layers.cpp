@@ -32,8 +32,8 @@ namespace {
 // models/<family>/ or, as STYLE.md lists them, in their own folder at model rank.
 const std::map<std::string, int>& layer_ranks() {
   static const std::map<std::string, int> ranks = {
-      {"core", 0},   {"io", 1},  {"kernels", 2}, {"ops", 3},      {"models", 4},
-      {"sam", 4},    {"llm", 4}, {"vit", 4},     {"tinyvit", 4},  {"pipeline", 5},
+      {"core", 0}, {"io", 1},  {"kernels", 2}, {"ops", 3},     {"models", 4},
+      {"sam", 4},  {"llm", 4}, {"vit", 4},     {"tinyvit", 4}, {"pipeline", 5},
   };
   return ranks;
 }
@@ -145,10 +145,9 @@ struct Banned {
   const char* why;
 };
 const Banned kBanned[] = {
-    {"throw", false, "throws"},     {"printf", true, "prints"},    {"fprintf", true, "prints"},
-    {"puts", true, "prints"},       {"cout", false, "prints"},     {"cerr", false, "prints"},
-    {"clog", false, "prints"},      {"exit", true, "exits"},       {"_Exit", true, "exits"},
-    {"quick_exit", true, "exits"},  {"abort", true, "aborts"},
+    {"throw", false, "throws"}, {"printf", true, "prints"},    {"fprintf", true, "prints"}, {"puts", true, "prints"},
+    {"cout", false, "prints"},  {"cerr", false, "prints"},     {"clog", false, "prints"},   {"exit", true, "exits"},
+    {"_Exit", true, "exits"},   {"quick_exit", true, "exits"}, {"abort", true, "aborts"},
 };
 
 // Lines of `bare` code that use a banned call: "line N: <name> (<why>)".
@@ -344,8 +343,7 @@ TEST_CASE("headers include only their own layer or lower ones") {
 
 TEST_CASE("library headers never throw, print, exit or abort") {
   for (const Header& h : headers()) {
-    for (const std::string& use : banned_uses(h.scanned.bare))
-      FAIL_CHECK("include/rsfiqa/" << h.rel << ": " << use);
+    for (const std::string& use : banned_uses(h.scanned.bare)) FAIL_CHECK("include/rsfiqa/" << h.rel << ": " << use);
   }
 }
 

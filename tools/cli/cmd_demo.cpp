@@ -2,12 +2,12 @@
 // `rsfiqa demo [-t N]`: a short self-check of the engine pieces that exist
 // today, run by tools/demo.sh as the project's "main job" until `rsfiqa
 // assess` replaces it. It prints the system-info line (version, kernel level
-// and CPU features, threads) on stderr, runs the dispatching f32 GEMM on a few
-// shapes (model-like and odd ones) and compares each result with the scalar
-// reference gemm_f32_ref, and checks that a parallel reduction gives the same
-// bits on 1 thread and on N. Results go to stdout; the exit code is 0 only if
-// every check passed. It does not assess images: that needs the SAM and
-// quality-network weights of later milestones.
+// and CPU features, threads) on stderr; runs the dispatching f32 GEMM on a few
+// shapes (model-like and odd ones), names the kernel that ran and compares
+// each result with the scalar reference gemm_f32_ref; and checks that a
+// parallel reduction gives the same bits on 1 thread and on N. Results go to
+// stdout; the exit code is 0 only if every check passed. It does not assess
+// images: that needs the SAM and quality-network weights of later milestones.
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -77,9 +77,9 @@ bool check_gemm(const GemmCase& c) {
   const bool ok = rel <= 1e-5f * std::sqrt((float)c.K);
   const double ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
   const double gflops = ms > 0.0 ? 2.0 * (double)c.M * (double)c.N * (double)c.K / (ms * 1e6) : 0.0;
-  std::printf("gemm %-3s M=%-5lld N=%-5lld K=%-5lld %-22s max rel err %.2e  %8.2f ms  %6.2f GFLOP/s  %s\n",
-              c.trans_b ? "NT" : "NN", (long long)c.M, (long long)c.N, (long long)c.K, c.what, rel, ms, gflops,
-              ok ? "ok" : "MISMATCH");
+  std::printf("%s %s M=%-5lld N=%-5lld K=%-5lld %-22s max rel err %.2e  %8.2f ms  %6.2f GFLOP/s  %s\n",
+              rsfiqa::kernels::gemm_f32_kernel_name(), c.trans_b ? "NT" : "NN", (long long)c.M, (long long)c.N,
+              (long long)c.K, c.what, rel, ms, gflops, ok ? "ok" : "MISMATCH");
   return ok;
 }
 
@@ -88,14 +88,13 @@ bool check_determinism(int threads) {
   std::vector<float> v(1 << 20);
   fill(v, 4);
   auto sum = [&](int t) {
-    return rsfiqa::parallel_reduce_chunks(
-        (int64_t)v.size(), 4096, 0.0f,
-        [&](int64_t b, int64_t e) {
-          float s = 0.0f;
-          for (int64_t i = b; i < e; ++i) s += v[(size_t)i];
-          return s;
-        },
-        [](float x, float y) { return x + y; }, t);
+    return rsfiqa::parallel_reduce_chunks((int64_t)v.size(), 4096, 0.0f,
+                                          [&](int64_t b, int64_t e) {
+                                            float s = 0.0f;
+                                            for (int64_t i = b; i < e; ++i) s += v[(size_t)i];
+                                            return s;
+                                          },
+                                          [](float x, float y) { return x + y; }, t);
   };
   const float one = sum(1), many = sum(threads);
   const bool ok = std::memcmp(&one, &many, sizeof(float)) == 0;
