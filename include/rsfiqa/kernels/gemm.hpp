@@ -140,7 +140,7 @@ struct GemmKernelSet {
 inline bool gemm_kernel_set(GemmPath path, GemmKernelSet* ks) {
 #if RSFIQA_X86_SIMD
   if (path == GemmPath::kAvx512) {
-    *ks = {avx512::kMR, avx512::kKC, avx512::kMC, avx512::kNC, &avx512::run_tile, &pack_a_block<avx512::kMR>};
+    *ks = {avx512::kMR, avx512::kKC, avx512::kMC, avx512::kNC, &avx512::run_tile, &avx512::pack_a};
     return true;
   }
   if (path == GemmPath::kAvx2) {
@@ -276,6 +276,9 @@ inline void pack_b_parallel(int64_t N, int64_t K, const float* B, const uint16_t
   parallel_for(
       n_panels,
       [&](int64_t jb, int64_t je) {
+#if RSFIQA_X86_SIMD
+        if (trans_b && gemm_path() == GemmPath::kAvx512) return avx512::pack_b_nt(jb, je, N, K, B, Bh, ldb, dst);
+#endif
         if (Bh)
           pack_b_panels_bf16(jb, je, N, K, Bh, ldb, dst);
         else

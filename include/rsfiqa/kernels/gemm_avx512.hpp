@@ -141,6 +141,95 @@ RSFIQA_TARGET_AVX512 inline float hsum(__m512 v) {
   return _mm_cvtss_f32(s1);
 }
 
+// Transposing pack: dst[k * W + r] = src(r, k) for r < rows (<= W) and
+// k < kc, where row r of the source starts at src + r * ld (f32, or bf16 bits
+// when Bf16). This is both the A packing (W = kMR) and the NT B packing
+// (W = 32, rows are weight rows). Blocks of 16 rows x 16 k are loaded with
+// masked loads and transposed in registers (unpack, in-lane shuffle, two
+// 128-bit lane shuffles). With ZeroPad every one of the W lanes is written,
+// missing rows as zeros (B panels); otherwise only the `rows` lanes.
+template <int W, bool Bf16, bool ZeroPad>
+RSFIQA_TARGET_AVX512 inline void pack_transpose(int64_t rows, int64_t kc, const void* src, int64_t ld, float* dst) {
+  // Full masks on the maskz forms sidestep GCC 12's false "uninitialized"
+  // warning about the unmasked intrinsics' undefined pass-through operand.
+  constexpr __mmask16 kAll = (__mmask16)0xFFFF;
+  const int64_t groups = ZeroPad ? (W + 15) / 16 : (rows + 15) / 16;
+  for (int64_t g = 0; g < groups; ++g) {
+    const int64_t r0 = g * 16;
+    const int64_t nrow = rows - r0 < 0 ? 0 : rows - r0 < 16 ? rows - r0 : 16;
+    const int64_t lanes = ZeroPad ? (W - r0 < 16 ? W - r0 : 16) : nrow;
+    const __mmask16 sm = lanes >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << lanes) - 1u);
+    for (int64_t k0 = 0; k0 < kc; k0 += 16) {
+      const int64_t kn = kc - k0 < 16 ? kc - k0 : 16;
+      const __mmask16 lm = kn >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << kn) - 1u);
+      __m512 r[16];
+#pragma GCC unroll 16
+      for (int i = 0; i < 16; ++i) {
+        if (i < nrow) {
+          if (Bf16)
+            r[i] = load_bf16x16((const uint16_t*)src + (r0 + i) * ld + k0, lm);
+          else
+            r[i] = _mm512_maskz_loadu_ps(lm, (const float*)src + (r0 + i) * ld + k0);
+        } else {
+          r[i] = _mm512_setzero_ps();
+        }
+      }
+      // Stage 1: interleave row pairs within each 128-bit lane.
+      __m512 t[16];
+#pragma GCC unroll 8
+      for (int i = 0; i < 8; ++i) {
+        t[2 * i] = _mm512_maskz_unpacklo_ps(kAll, r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_maskz_unpackhi_ps(kAll, r[2 * i], r[2 * i + 1]);
+      }
+      // Stage 2: u[4q + j] holds rows 4q..4q+3 at k = 4L + j in lane L.
+      __m512 u[16];
+#pragma GCC unroll 4
+      for (int q = 0; q < 4; ++q) {
+        u[4 * q + 0] = _mm512_shuffle_ps(t[4 * q], t[4 * q + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        u[4 * q + 1] = _mm512_shuffle_ps(t[4 * q], t[4 * q + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        u[4 * q + 2] = _mm512_shuffle_ps(t[4 * q + 1], t[4 * q + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        u[4 * q + 3] = _mm512_shuffle_ps(t[4 * q + 1], t[4 * q + 3], _MM_SHUFFLE(3, 2, 3, 2));
+      }
+      // Stages 3-4: a 4 x 4 transpose of 128-bit lanes gives column k.
+      __m512 out[16];
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) {
+        const __m512 v0 = _mm512_maskz_shuffle_f32x4(kAll, u[j], u[4 + j], _MM_SHUFFLE(1, 0, 1, 0));
+        const __m512 v1 = _mm512_maskz_shuffle_f32x4(kAll, u[j], u[4 + j], _MM_SHUFFLE(3, 2, 3, 2));
+        const __m512 v2 = _mm512_maskz_shuffle_f32x4(kAll, u[8 + j], u[12 + j], _MM_SHUFFLE(1, 0, 1, 0));
+        const __m512 v3 = _mm512_maskz_shuffle_f32x4(kAll, u[8 + j], u[12 + j], _MM_SHUFFLE(3, 2, 3, 2));
+        out[j] = _mm512_maskz_shuffle_f32x4(kAll, v0, v2, _MM_SHUFFLE(2, 0, 2, 0));
+        out[4 + j] = _mm512_maskz_shuffle_f32x4(kAll, v0, v2, _MM_SHUFFLE(3, 1, 3, 1));
+        out[8 + j] = _mm512_maskz_shuffle_f32x4(kAll, v1, v3, _MM_SHUFFLE(2, 0, 2, 0));
+        out[12 + j] = _mm512_maskz_shuffle_f32x4(kAll, v1, v3, _MM_SHUFFLE(3, 1, 3, 1));
+      }
+      for (int64_t j = 0; j < kn; ++j) _mm512_mask_storeu_ps(dst + (k0 + j) * W + r0, sm, out[j]);
+    }
+  }
+}
+
+// A block packing for the 14 x 32 kernel (layout in gemm_pack.hpp).
+RSFIQA_TARGET_AVX512 inline void pack_a(int64_t mc, int64_t kc, const float* A, int64_t lda, float* dst) {
+  for (int64_t p = 0; p * kMR < mc; ++p) {
+    const int64_t rows = mc - p * kMR < kMR ? mc - p * kMR : kMR;
+    pack_transpose<kMR, false, false>(rows, kc, A + p * kMR * lda, lda, dst + p * kMR * kc);
+  }
+}
+
+// NT B packing (f32 or bf16 weights N x K) of panels [j0, j1).
+RSFIQA_TARGET_AVX512 inline void pack_b_nt(int64_t j0, int64_t j1, int64_t N, int64_t K, const float* B,
+                                           const uint16_t* Bh, int64_t ldb, float* dst) {
+  for (int64_t j = j0; j < j1; ++j) {
+    const int64_t n0 = j * kGemmPanelN;
+    const int64_t w = N - n0 < kGemmPanelN ? N - n0 : kGemmPanelN;
+    float* panel = dst + j * K * kGemmPanelN;
+    if (Bh)
+      pack_transpose<kGemmPanelN, true, true>(w, K, Bh + n0 * ldb, ldb, panel);
+    else
+      pack_transpose<kGemmPanelN, false, true>(w, K, B + n0 * ldb, ldb, panel);
+  }
+}
+
 // Stores one finished element with the reference epilogue.
 inline void store_one(float acc, int64_t n, float* c, const GemmEpilogue& ep) {
   float v = ep.alpha * acc;
