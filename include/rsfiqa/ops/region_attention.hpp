@@ -50,6 +50,7 @@
 #include "rsfiqa/core/status.hpp"
 #include "rsfiqa/core/tensor.hpp"
 #include "rsfiqa/kernels/gemm.hpp"
+#include "rsfiqa/kernels/softmax.hpp"
 
 namespace rsfiqa::ops {
 
@@ -302,30 +303,6 @@ inline int64_t rsa_max_summaries(const RsaProblem& pr) {
   return std::min<int64_t>(pr.kreg, pr.n);
 }
 
-// In-place softmax of one row with an optional additive term:
-//   x_j <- exp(x_j + add_j - m) / sum_l exp(x_l + add_l - m),  m = max_j (x_j + add_j)
-// add_j = -inf gives exactly 0 (std::exp(-inf) == 0). A row that is entirely
-// -inf becomes all zeros instead of NaN.
-inline void rsa_softmax_row(int64_t n, float* x, const float* add) {
-  const float ninf = -std::numeric_limits<float>::infinity();
-  float m = ninf;
-  for (int64_t j = 0; j < n; ++j) {
-    if (add) x[j] += add[j];
-    m = x[j] > m ? x[j] : m;
-  }
-  if (m == ninf) {
-    std::fill(x, x + n, 0.0f);
-    return;
-  }
-  float sum = 0.0f;
-  for (int64_t j = 0; j < n; ++j) {
-    x[j] = std::exp(x[j] - m);
-    sum += x[j];
-  }
-  const float inv = 1.0f / sum;
-  for (int64_t j = 0; j < n; ++j) x[j] *= inv;
-}
-
 }  // namespace detail
 
 // ---------------------------------------------------------------------------
@@ -460,7 +437,10 @@ inline void rsa_attend_block(int64_t rows, int64_t dh, float scale, const float*
   gemm_f32(rows, a.n, dh, q, ldq, a.k, a.ldk, ws.s, ws.lds, nt);
   if (b.n > 0) gemm_f32(rows, b.n, dh, q, ldq, b.k, b.ldk, ws.s + a.n, ws.lds, nt);
   const int64_t nk = a.n + b.n;
-  for (int64_t r = 0; r < rows; ++r) rsa_softmax_row(nk, ws.s + r * ws.lds, add_row(r));
+  for (int64_t r = 0; r < rows; ++r) {
+    float* srow = ws.s + r * ws.lds;
+    kernels::softmax_f32(nk, srow, add_row(r), nullptr, srow);  // -inf entries give exactly 0
+  }
   kernels::GemmParams nn;
   nn.trans_b = false;
   gemm_f32(rows, dh, a.n, ws.s, ws.lds, a.v, a.ldv, ws.o, dh, nn);
