@@ -14,6 +14,10 @@
 #include "rsfiqa/core/tensor.hpp"
 #include "rsfiqa/kernels/quant.hpp"
 #include "rsfiqa/kernels/quant_dot.hpp"
+// Included together with the quant headers to catch name clashes in rsfiqa::kernels.
+#include "rsfiqa/kernels/elementwise.hpp"
+#include "rsfiqa/kernels/gemm.hpp"
+#include "rsfiqa/kernels/norm.hpp"
 
 using namespace rsfiqa;
 using namespace rsfiqa::kernels;

@@ -77,7 +77,7 @@ struct BlockQ8_K {
 };
 static_assert(sizeof(BlockQ8_K) == 292, "Q8_K block must be 292 bytes");
 
-namespace detail {
+namespace quant_detail {
 
 // Round to nearest, ties to even, for |x| < 2^22, via the float-add trick:
 // adding 1.5*2^23 puts the integer part in the mantissa's low bits. Unlike a
@@ -225,7 +225,7 @@ inline float make_qx_quants(int n, int nmax, const float* x, int8_t* L) {
   return scale;
 }
 
-}  // namespace detail
+}  // namespace quant_detail
 
 // ---------------------------------------------------------------- Q8_0
 
@@ -239,7 +239,7 @@ inline void quantize_row_q8_0_ref(const float* x, BlockQ8_0* y, int64_t k) {
     const float d = amax / 127.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     y[i].d = f32_to_f16(d);
-    for (int j = 0; j < kQK8_0; ++j) y[i].qs[j] = detail::round_to_i8(xb[j] * id);
+    for (int j = 0; j < kQK8_0; ++j) y[i].qs[j] = quant_detail::round_to_i8(xb[j] * id);
   }
 }
 
@@ -310,7 +310,7 @@ inline void quantize_row_q4_K_ref(const float* x, BlockQ4_K* y, int64_t k) {
       for (int l = 0; l < 32; ++l) sum_x2 += x[32 * j + l] * x[32 * j + l];
       const float av_x = std::sqrt(sum_x2 / 32);
       for (int l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(x[32 * j + l]);
-      scales[j] = detail::make_qkx2_quants(32, 15, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, -1.0f, 0.1f, 20);
+      scales[j] = quant_detail::make_qkx2_quants(32, 15, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, -1.0f, 0.1f, 20);
       if (scales[j] > max_scale) max_scale = scales[j];
       if (mins[j] > max_min) max_min = mins[j];
     }
@@ -318,8 +318,8 @@ inline void quantize_row_q4_K_ref(const float* x, BlockQ4_K* y, int64_t k) {
     const float inv_scale = max_scale > 0 ? 63.0f / max_scale : 0.0f;
     const float inv_min = max_min > 0 ? 63.0f / max_min : 0.0f;
     for (int j = 0; j < kQK_K / 32; ++j) {
-      uint8_t ls = (uint8_t)detail::nearest_int(inv_scale * scales[j]);
-      uint8_t lm = (uint8_t)detail::nearest_int(inv_min * mins[j]);
+      uint8_t ls = (uint8_t)quant_detail::nearest_int(inv_scale * scales[j]);
+      uint8_t lm = (uint8_t)quant_detail::nearest_int(inv_min * mins[j]);
       ls = ls > 63 ? 63 : ls;
       lm = lm > 63 ? 63 : lm;
       if (j < 4) {
@@ -336,12 +336,12 @@ inline void quantize_row_q4_K_ref(const float* x, BlockQ4_K* y, int64_t k) {
     // 3. Requantize every weight against the rounded scales actually stored.
     for (int j = 0; j < kQK_K / 32; ++j) {
       uint8_t sc, m;
-      detail::q4_k_scale_min(j, y[i].scales, &sc, &m);
+      quant_detail::q4_k_scale_min(j, y[i].scales, &sc, &m);
       const float d = f16_to_f32(y[i].d) * sc;
       if (!d) continue;
       const float dm = f16_to_f32(y[i].dmin) * m;
       for (int ii = 0; ii < 32; ++ii) {
-        const int l = detail::nearest_int((x[32 * j + ii] + dm) / d);
+        const int l = quant_detail::nearest_int((x[32 * j + ii] + dm) / d);
         L[32 * j + ii] = (uint8_t)(l < 0 ? 0 : (l > 15 ? 15 : l));
       }
     }
@@ -360,9 +360,9 @@ inline void dequantize_row_q4_K_ref(const BlockQ4_K* x, float* y, int64_t k) {
     const uint8_t* q = x[i].qs;
     for (int g = 0; g < 4; ++g, q += 32) {
       uint8_t sc, m;
-      detail::q4_k_scale_min(2 * g, x[i].scales, &sc, &m);
+      quant_detail::q4_k_scale_min(2 * g, x[i].scales, &sc, &m);
       const float d1 = d * sc, m1 = dmin * m;
-      detail::q4_k_scale_min(2 * g + 1, x[i].scales, &sc, &m);
+      quant_detail::q4_k_scale_min(2 * g + 1, x[i].scales, &sc, &m);
       const float d2 = d * sc, m2 = dmin * m;
       for (int l = 0; l < 32; ++l) *y++ = d1 * (q[l] & 0xF) - m1;
       for (int l = 0; l < 32; ++l) *y++ = d2 * (q[l] >> 4) - m2;
@@ -380,7 +380,7 @@ inline void quantize_row_q6_K_ref(const float* x, BlockQ6_K* y, int64_t k) {
     // Per group of 16 a signed float scale; the largest sets d.
     float max_scale = 0, max_abs_scale = 0;
     for (int ib = 0; ib < kQK_K / 16; ++ib) {
-      scales[ib] = detail::make_qx_quants(16, 32, x + 16 * ib, L + 16 * ib);
+      scales[ib] = quant_detail::make_qx_quants(16, 32, x + 16 * ib, L + 16 * ib);
       if (std::fabs(scales[ib]) > max_abs_scale) {
         max_abs_scale = std::fabs(scales[ib]);
         max_scale = scales[ib];
@@ -393,7 +393,7 @@ inline void quantize_row_q6_K_ref(const float* x, BlockQ6_K* y, int64_t k) {
     const float iscale = -128.0f / max_scale;
     y[i].d = f32_to_f16(1 / iscale);
     for (int ib = 0; ib < kQK_K / 16; ++ib) {
-      const int s = detail::nearest_int(iscale * scales[ib]);
+      const int s = quant_detail::nearest_int(iscale * scales[ib]);
       y[i].scales[ib] = (int8_t)(s > 127 ? 127 : s);
     }
     // Requantize against the stored 8-bit scales, levels -32..31 -> 0..63.
@@ -401,7 +401,7 @@ inline void quantize_row_q6_K_ref(const float* x, BlockQ6_K* y, int64_t k) {
       const float d = f16_to_f32(y[i].d) * y[i].scales[j];
       if (!d) continue;
       for (int ii = 0; ii < 16; ++ii) {
-        int l = detail::nearest_int(x[16 * j + ii] / d);
+        int l = quant_detail::nearest_int(x[16 * j + ii] / d);
         l = l < -32 ? -32 : (l > 31 ? 31 : l);
         L[16 * j + ii] = (int8_t)(l + 32);
       }
@@ -464,7 +464,7 @@ inline void quantize_row_q8_K_ref(const float* x, BlockQ8_K* y, int64_t k) {
     }
     const float iscale = -127.0f / max;
     for (int j = 0; j < kQK_K; ++j) {
-      const int v = detail::nearest_int(iscale * x[j]);
+      const int v = quant_detail::nearest_int(iscale * x[j]);
       y[i].qs[j] = (int8_t)(v > 127 ? 127 : (v < -128 ? -128 : v));
     }
     for (int g = 0; g < kQK_K / 16; ++g) {
@@ -546,7 +546,7 @@ inline bool quantize_row_ref(DType t, const float* src, void* dst, int64_t k) {
 // order. The SIMD versions in quant_dot.hpp differ only in float summation
 // order.
 
-inline float vec_dot_f32_ref(int64_t n, const float* x, const float* y) {
+inline float vec_dot_f32_f32_ref(int64_t n, const float* x, const float* y) {
   float s = 0.0f;
   for (int64_t i = 0; i < n; ++i) s += x[i] * y[i];
   return s;
@@ -601,8 +601,8 @@ inline float vec_dot_q4_K_q8_K_ref(int64_t n, const BlockQ4_K* x, const BlockQ8_
     const int8_t* a = y[i].qs;
     for (int g = 0; g < 4; ++g, q += 32, a += 64) {
       uint8_t sc0, m0, sc1, m1;
-      detail::q4_k_scale_min(2 * g, x[i].scales, &sc0, &m0);
-      detail::q4_k_scale_min(2 * g + 1, x[i].scales, &sc1, &m1);
+      quant_detail::q4_k_scale_min(2 * g, x[i].scales, &sc0, &m0);
+      quant_detail::q4_k_scale_min(2 * g + 1, x[i].scales, &sc1, &m1);
       int32_t s0 = 0, s1 = 0;
       for (int l = 0; l < 32; ++l) {
         s0 += (q[l] & 0xF) * a[l];

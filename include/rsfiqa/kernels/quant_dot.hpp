@@ -14,7 +14,7 @@
 // The approach (sign trick for signed x signed bytes, bsums for the K-quant
 // mins) follows ggml's CPU kernels; the code is our own.
 //
-// ISA variants: `_avx2`, `_avx512` (BW: maddubs) and `_avx512vnni`; Q4_K and
+// ISA variants live in namespaces quant_avx2 / quant_avx512 (BW: maddubs; `_vnni`: vpdpbusd); Q4_K and
 // Q6_K have an AVX-512 VNNI version on 256-bit registers and use the AVX2
 // version on AVX-512 CPUs without VNNI.
 #pragma once
@@ -37,7 +37,7 @@ namespace rsfiqa::kernels {
 
 #if RSFIQA_X86_SIMD
 // ================================================================ AVX2
-namespace avx2 {
+namespace quant_avx2 {
 
 RSFIQA_TARGET_AVX2 inline float hsum_ps(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -71,7 +71,7 @@ RSFIQA_TARGET_AVX2 inline __m256i unpack_q4_0(const uint8_t* qs) {
   return _mm256_sub_epi8(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(8));
 }
 
-RSFIQA_TARGET_AVX2 inline float vec_dot_f32(int64_t n, const float* x, const float* y) {
+RSFIQA_TARGET_AVX2 inline float vec_dot_f32_f32(int64_t n, const float* x, const float* y) {
   __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
@@ -150,7 +150,7 @@ RSFIQA_TARGET_AVX2 inline float vec_dot_q4_K_q8_K(int64_t n, const BlockQ4_K* x,
   float s = 0.0f;
   for (int64_t i = 0; i < nb; ++i) {
     uint8_t sc[8], mn[8];
-    for (int j = 0; j < 8; ++j) detail::q4_k_scale_min(j, x[i].scales, &sc[j], &mn[j]);
+    for (int j = 0; j < 8; ++j) quant_detail::q4_k_scale_min(j, x[i].scales, &sc[j], &mn[j]);
     int32_t summ = 0;
     for (int j = 0; j < 8; ++j) summ += mn[j] * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
     __m256i sumi = _mm256_setzero_si256();
@@ -206,7 +206,7 @@ RSFIQA_TARGET_AVX2 inline float vec_dot_q6_K_q8_K(int64_t n, const BlockQ6_K* x,
   return s;
 }
 
-}  // namespace avx2
+}  // namespace quant_avx2
 
 // ================================================================ AVX-512
 // GCC 12's AVX-512 intrinsic headers build results from _mm512_undefined_*,
@@ -216,9 +216,9 @@ RSFIQA_TARGET_AVX2 inline float vec_dot_q6_K_q8_K(int64_t n, const BlockQ6_K* x,
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
-namespace avx512 {
+namespace quant_avx512 {
 
-RSFIQA_TARGET_AVX512 inline float vec_dot_f32(int64_t n, const float* x, const float* y) {
+RSFIQA_TARGET_AVX512 inline float vec_dot_f32_f32(int64_t n, const float* x, const float* y) {
   __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
   int64_t i = 0;
   for (; i + 32 <= n; i += 32) {
@@ -307,7 +307,7 @@ RSFIQA_TARGET_AVX512VNNI inline float q8_0_dot_impl(int64_t n, const BlockQ8_0* 
     acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), d, acc);
   }
   float s = _mm512_reduce_add_ps(acc);
-  if (i < nb) s += avx2::vec_dot_q8_0_q8_0(kQK8_0, x + i, y + i);
+  if (i < nb) s += quant_avx2::vec_dot_q8_0_q8_0(kQK8_0, x + i, y + i);
   return s;
 }
 
@@ -317,14 +317,14 @@ RSFIQA_TARGET_AVX512VNNI inline float q4_0_dot_impl(int64_t n, const BlockQ4_0* 
   __m512 acc = _mm512_setzero_ps();
   int64_t i = 0;
   for (; i + 2 <= nb; i += 2) {
-    const __m512i xv = join(avx2::unpack_q4_0(x[i].qs), avx2::unpack_q4_0(x[i + 1].qs));
+    const __m512i xv = join(quant_avx2::unpack_q4_0(x[i].qs), quant_avx2::unpack_q4_0(x[i + 1].qs));
     const __m512i yv = join(_mm256_loadu_si256((const __m256i*)y[i].qs), _mm256_loadu_si256((const __m256i*)y[i + 1].qs));
     const __m512i p = Vnni ? dot_i8_vnni(xv, yv) : dot_i8_bw(xv, yv);
     const __m512 d = scales2(_cvtsh_ss(x[i].d) * _cvtsh_ss(y[i].d), _cvtsh_ss(x[i + 1].d) * _cvtsh_ss(y[i + 1].d));
     acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), d, acc);
   }
   float s = _mm512_reduce_add_ps(acc);
-  if (i < nb) s += avx2::vec_dot_q4_0_q8_0(kQK4_0, x + i, y + i);
+  if (i < nb) s += quant_avx2::vec_dot_q4_0_q8_0(kQK4_0, x + i, y + i);
   return s;
 }
 
@@ -341,7 +341,7 @@ RSFIQA_TARGET_AVX512 inline float vec_dot_q8_0_q8_0(int64_t n, const BlockQ8_0* 
     acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot_i8_bw(xv, yv)), d, acc);
   }
   float s = _mm512_reduce_add_ps(acc);
-  if (i < nb) s += avx2::vec_dot_q8_0_q8_0(kQK8_0, x + i, y + i);
+  if (i < nb) s += quant_avx2::vec_dot_q8_0_q8_0(kQK8_0, x + i, y + i);
   return s;
 }
 
@@ -350,13 +350,13 @@ RSFIQA_TARGET_AVX512 inline float vec_dot_q4_0_q8_0(int64_t n, const BlockQ4_0* 
   __m512 acc = _mm512_setzero_ps();
   int64_t i = 0;
   for (; i + 2 <= nb; i += 2) {
-    const __m512i xv = join(avx2::unpack_q4_0(x[i].qs), avx2::unpack_q4_0(x[i + 1].qs));
+    const __m512i xv = join(quant_avx2::unpack_q4_0(x[i].qs), quant_avx2::unpack_q4_0(x[i + 1].qs));
     const __m512i yv = join(_mm256_loadu_si256((const __m256i*)y[i].qs), _mm256_loadu_si256((const __m256i*)y[i + 1].qs));
     const __m512 d = scales2(_cvtsh_ss(x[i].d) * _cvtsh_ss(y[i].d), _cvtsh_ss(x[i + 1].d) * _cvtsh_ss(y[i + 1].d));
     acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot_i8_bw(xv, yv)), d, acc);
   }
   float s = _mm512_reduce_add_ps(acc);
-  if (i < nb) s += avx2::vec_dot_q4_0_q8_0(kQK4_0, x + i, y + i);
+  if (i < nb) s += quant_avx2::vec_dot_q4_0_q8_0(kQK4_0, x + i, y + i);
   return s;
 }
 
@@ -375,7 +375,7 @@ RSFIQA_TARGET_AVX512VNNI inline float vec_dot_q4_K_q8_K_vnni(int64_t n, const Bl
   float s = 0.0f;
   for (int64_t i = 0; i < nb; ++i) {
     uint8_t sc[8], mn[8];
-    for (int j = 0; j < 8; ++j) detail::q4_k_scale_min(j, x[i].scales, &sc[j], &mn[j]);
+    for (int j = 0; j < 8; ++j) quant_detail::q4_k_scale_min(j, x[i].scales, &sc[j], &mn[j]);
     int32_t summ = 0;
     for (int j = 0; j < 8; ++j) summ += mn[j] * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
     __m256i sumi = _mm256_setzero_si256();
@@ -390,7 +390,7 @@ RSFIQA_TARGET_AVX512VNNI inline float vec_dot_q4_K_q8_K_vnni(int64_t n, const Bl
       sumi = _mm256_add_epi32(sumi, _mm256_mullo_epi32(plo, _mm256_set1_epi32(sc[2 * g])));
       sumi = _mm256_add_epi32(sumi, _mm256_mullo_epi32(phi, _mm256_set1_epi32(sc[2 * g + 1])));
     }
-    s += y[i].d * (_cvtsh_ss(x[i].d) * (float)avx2::hsum_epi32(sumi) - _cvtsh_ss(x[i].dmin) * (float)summ);
+    s += y[i].d * (_cvtsh_ss(x[i].d) * (float)quant_avx2::hsum_epi32(sumi) - _cvtsh_ss(x[i].dmin) * (float)summ);
   }
   return s;
 }
@@ -406,7 +406,7 @@ RSFIQA_TARGET_AVX512VNNI inline float vec_dot_q6_K_q8_K_vnni(int64_t n, const Bl
     __m256i sumi = _mm256_setzero_si256();
     for (int h = 0; h < 2; ++h) {
       __m256i q[4];
-      avx2::unpack_q6_K_half(x[i].ql + 64 * h, x[i].qh + 32 * h, q);
+      quant_avx2::unpack_q6_K_half(x[i].ql + 64 * h, x[i].qh + 32 * h, q);
       const int8_t* sc = x[i].scales + 8 * h;
       for (int r = 0; r < 4; ++r) {
         // Elements 0..15 of the run land in int32 lanes 0..3, 16..31 in 4..7.
@@ -416,12 +416,12 @@ RSFIQA_TARGET_AVX512VNNI inline float vec_dot_q6_K_q8_K_vnni(int64_t n, const Bl
         sumi = _mm256_add_epi32(sumi, _mm256_mullo_epi32(p, scv));
       }
     }
-    s += _cvtsh_ss(x[i].d) * y[i].d * (float)(avx2::hsum_epi32(sumi) - 32 * corr);
+    s += _cvtsh_ss(x[i].d) * y[i].d * (float)(quant_avx2::hsum_epi32(sumi) - 32 * corr);
   }
   return s;
 }
 
-}  // namespace avx512
+}  // namespace quant_avx512
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif
@@ -464,55 +464,55 @@ inline void quantize_act_row(ActFormat f, const float* x, void* dst, int64_t k) 
 // with one activation row a in act_format(type).
 using RowDotFn = float (*)(int64_t n, const void* w, const void* a);
 
-namespace detail {
+namespace quant_detail {
 template <typename W, typename A, float (*F)(int64_t, const W*, const A*)>
 inline float erase_dot(int64_t n, const void* w, const void* a) {
   return F(n, (const W*)w, (const A*)a);
 }
-}  // namespace detail
+}  // namespace quant_detail
 
 // The dot kernel for weight type w at ISA level `isa` (nullptr for a type
 // without one). `isa` is normally active_isa(); tests force lower levels.
 inline RowDotFn row_dot_fn(DType w, Isa isa) {
-  using detail::erase_dot;
+  using quant_detail::erase_dot;
 #if RSFIQA_X86_SIMD
   if (isa >= Isa::kAvx512) {
     const bool vnni = cpu_features().avx512vnni;
     switch (w) {
-      case DType::kF32: return erase_dot<float, float, avx512::vec_dot_f32>;
-      case DType::kF16: return erase_dot<uint16_t, float, avx512::vec_dot_f16_f32>;
-      case DType::kBF16: return erase_dot<uint16_t, float, avx512::vec_dot_bf16_f32>;
+      case DType::kF32: return erase_dot<float, float, quant_avx512::vec_dot_f32_f32>;
+      case DType::kF16: return erase_dot<uint16_t, float, quant_avx512::vec_dot_f16_f32>;
+      case DType::kBF16: return erase_dot<uint16_t, float, quant_avx512::vec_dot_bf16_f32>;
       case DType::kQ8_0:
-        return vnni ? erase_dot<BlockQ8_0, BlockQ8_0, avx512::vec_dot_q8_0_q8_0_vnni>
-                    : erase_dot<BlockQ8_0, BlockQ8_0, avx512::vec_dot_q8_0_q8_0>;
+        return vnni ? erase_dot<BlockQ8_0, BlockQ8_0, quant_avx512::vec_dot_q8_0_q8_0_vnni>
+                    : erase_dot<BlockQ8_0, BlockQ8_0, quant_avx512::vec_dot_q8_0_q8_0>;
       case DType::kQ4_0:
-        return vnni ? erase_dot<BlockQ4_0, BlockQ8_0, avx512::vec_dot_q4_0_q8_0_vnni>
-                    : erase_dot<BlockQ4_0, BlockQ8_0, avx512::vec_dot_q4_0_q8_0>;
+        return vnni ? erase_dot<BlockQ4_0, BlockQ8_0, quant_avx512::vec_dot_q4_0_q8_0_vnni>
+                    : erase_dot<BlockQ4_0, BlockQ8_0, quant_avx512::vec_dot_q4_0_q8_0>;
       case DType::kQ4_K:
-        return vnni ? erase_dot<BlockQ4_K, BlockQ8_K, avx512::vec_dot_q4_K_q8_K_vnni>
-                    : erase_dot<BlockQ4_K, BlockQ8_K, avx2::vec_dot_q4_K_q8_K>;
+        return vnni ? erase_dot<BlockQ4_K, BlockQ8_K, quant_avx512::vec_dot_q4_K_q8_K_vnni>
+                    : erase_dot<BlockQ4_K, BlockQ8_K, quant_avx2::vec_dot_q4_K_q8_K>;
       case DType::kQ6_K:
-        return vnni ? erase_dot<BlockQ6_K, BlockQ8_K, avx512::vec_dot_q6_K_q8_K_vnni>
-                    : erase_dot<BlockQ6_K, BlockQ8_K, avx2::vec_dot_q6_K_q8_K>;
+        return vnni ? erase_dot<BlockQ6_K, BlockQ8_K, quant_avx512::vec_dot_q6_K_q8_K_vnni>
+                    : erase_dot<BlockQ6_K, BlockQ8_K, quant_avx2::vec_dot_q6_K_q8_K>;
       default: return nullptr;
     }
   }
   if (isa >= Isa::kAvx2) {
     switch (w) {
-      case DType::kF32: return erase_dot<float, float, avx2::vec_dot_f32>;
-      case DType::kF16: return erase_dot<uint16_t, float, avx2::vec_dot_f16_f32>;
-      case DType::kBF16: return erase_dot<uint16_t, float, avx2::vec_dot_bf16_f32>;
-      case DType::kQ8_0: return erase_dot<BlockQ8_0, BlockQ8_0, avx2::vec_dot_q8_0_q8_0>;
-      case DType::kQ4_0: return erase_dot<BlockQ4_0, BlockQ8_0, avx2::vec_dot_q4_0_q8_0>;
-      case DType::kQ4_K: return erase_dot<BlockQ4_K, BlockQ8_K, avx2::vec_dot_q4_K_q8_K>;
-      case DType::kQ6_K: return erase_dot<BlockQ6_K, BlockQ8_K, avx2::vec_dot_q6_K_q8_K>;
+      case DType::kF32: return erase_dot<float, float, quant_avx2::vec_dot_f32_f32>;
+      case DType::kF16: return erase_dot<uint16_t, float, quant_avx2::vec_dot_f16_f32>;
+      case DType::kBF16: return erase_dot<uint16_t, float, quant_avx2::vec_dot_bf16_f32>;
+      case DType::kQ8_0: return erase_dot<BlockQ8_0, BlockQ8_0, quant_avx2::vec_dot_q8_0_q8_0>;
+      case DType::kQ4_0: return erase_dot<BlockQ4_0, BlockQ8_0, quant_avx2::vec_dot_q4_0_q8_0>;
+      case DType::kQ4_K: return erase_dot<BlockQ4_K, BlockQ8_K, quant_avx2::vec_dot_q4_K_q8_K>;
+      case DType::kQ6_K: return erase_dot<BlockQ6_K, BlockQ8_K, quant_avx2::vec_dot_q6_K_q8_K>;
       default: return nullptr;
     }
   }
 #endif
   (void)isa;
   switch (w) {
-    case DType::kF32: return erase_dot<float, float, vec_dot_f32_ref>;
+    case DType::kF32: return erase_dot<float, float, vec_dot_f32_f32_ref>;
     case DType::kF16: return erase_dot<uint16_t, float, vec_dot_f16_f32_ref>;
     case DType::kBF16: return erase_dot<uint16_t, float, vec_dot_bf16_f32_ref>;
     case DType::kQ8_0: return erase_dot<BlockQ8_0, BlockQ8_0, vec_dot_q8_0_q8_0_ref>;
