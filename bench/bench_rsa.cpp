@@ -12,8 +12,8 @@
 // H_16 = sum_{k=1..16} 1/k, rounded, the rounding remainder given to the
 // largest region. That gives the "sky ~30%, ~15%, ~10%, then many small"
 // shape of SAM's automatic partition of a photo:
-//   1212 606 404 303 242 202 173 151 135 121 110 101 93 87 81 76 (sum 4096),
-// sum n_k^2 = 2,326,806 and N^2 / sum n_k^2 = 7.21 (the summary prints both).
+//   1211 606 404 303 242 202 173 151 135 121 110 101 93 87 81 76 (sum 4096),
+// sum n_k^2 = 2,324,602 and N^2 / sum n_k^2 = 7.22 (the summary prints both).
 // Layout: region 0 fills the top rows in raster order (a sky); the others
 // fill the rest of the grid column by column, so regions are spatially
 // coherent strips and the sort really permutes rows.
