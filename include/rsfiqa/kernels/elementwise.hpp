@@ -38,18 +38,21 @@
 #include "rsfiqa/core/cpu.hpp"
 
 #if RSFIQA_X86_SIMD
-// GCC 12 flags the deliberately undefined registers inside its own AVX-512
-// intrinsic headers (-Wmaybe-uninitialized); the warning is about the header,
-// not our code.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
 #include <immintrin.h>
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
 #endif
+
+// GCC 12 reports the deliberately undefined pass-through registers inside its
+// own AVX-512 intrinsics (-W[maybe-]uninitialized) once they are inlined into
+// a kernel; the diagnostic is about the compiler's header, so the SIMD
+// sections of the kernel headers switch it off between these two macros.
+#if defined(__GNUC__) && !defined(__clang__)
+#define RSFIQA_SIMD_DIAGNOSTICS_BEGIN_ \
+  _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Wuninitialized\"") \
+      _Pragma("GCC diagnostic ignored \"-Wmaybe-uninitialized\"")
+#define RSFIQA_SIMD_DIAGNOSTICS_END_ _Pragma("GCC diagnostic pop")
+#else
+#define RSFIQA_SIMD_DIAGNOSTICS_BEGIN_
+#define RSFIQA_SIMD_DIAGNOSTICS_END_
 #endif
 
 namespace rsfiqa::kernels {
@@ -132,8 +135,11 @@ inline float vec_max_f32_ref(int64_t n, const float* x) {
 }
 
 #if RSFIQA_X86_SIMD
+RSFIQA_SIMD_DIAGNOSTICS_BEGIN_
 // ------------------------------------------------------------ AVX2 + FMA
-namespace avx2 {
+// Vector math helpers live in avx2::vm / avx512::vm (other kernel headers own
+// other names in rsfiqa::kernels::avx2 / avx512).
+namespace avx2::vm {
 
 // e^x on 8 lanes (see the file comment for the method and its accuracy).
 RSFIQA_TARGET_AVX2 inline __m256 exp_ps(__m256 x) {
@@ -209,7 +215,7 @@ RSFIQA_TARGET_AVX2 inline __m256i tail_mask(int64_t rem) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)rem), idx);
 }
 
-}  // namespace avx2
+}  // namespace avx2::vm
 
 // Element-wise kernels share one loop shape: full vectors, then a masked tail.
 #define RSFIQA_AVX2_UNARY_(name, expr)                                                 \
@@ -220,16 +226,16 @@ RSFIQA_TARGET_AVX2 inline __m256i tail_mask(int64_t rem) {
       _mm256_storeu_ps(y + i, (expr));                                                 \
     }                                                                                  \
     if (i < n) {                                                                       \
-      const __m256i m = avx2::tail_mask(n - i);                                        \
+      const __m256i m = avx2::vm::tail_mask(n - i);                                        \
       const __m256 v = _mm256_maskload_ps(x + i, m);                                   \
       _mm256_maskstore_ps(y + i, m, (expr));                                           \
     }                                                                                  \
   }
 
-RSFIQA_AVX2_UNARY_(vec_exp_f32_avx2, avx2::exp_ps(v))
-RSFIQA_AVX2_UNARY_(vec_gelu_erf_f32_avx2, avx2::gelu_erf_ps(v))
-RSFIQA_AVX2_UNARY_(vec_gelu_tanh_f32_avx2, avx2::gelu_tanh_ps(v))
-RSFIQA_AVX2_UNARY_(vec_silu_f32_avx2, _mm256_mul_ps(v, avx2::sigmoid_ps(v)))
+RSFIQA_AVX2_UNARY_(vec_exp_f32_avx2, avx2::vm::exp_ps(v))
+RSFIQA_AVX2_UNARY_(vec_gelu_erf_f32_avx2, avx2::vm::gelu_erf_ps(v))
+RSFIQA_AVX2_UNARY_(vec_gelu_tanh_f32_avx2, avx2::vm::gelu_tanh_ps(v))
+RSFIQA_AVX2_UNARY_(vec_silu_f32_avx2, _mm256_mul_ps(v, avx2::vm::sigmoid_ps(v)))
 RSFIQA_AVX2_UNARY_(vec_relu_f32_avx2, _mm256_max_ps(v, _mm256_setzero_ps()))
 #undef RSFIQA_AVX2_UNARY_
 
@@ -238,7 +244,7 @@ RSFIQA_AVX2_UNARY_(vec_relu_f32_avx2, _mm256_max_ps(v, _mm256_setzero_ps()))
     int64_t i = 0;                                                                                 \
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, op(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i))); \
     if (i < n) {                                                                                   \
-      const __m256i m = avx2::tail_mask(n - i);                                                    \
+      const __m256i m = avx2::vm::tail_mask(n - i);                                                    \
       _mm256_maskstore_ps(y + i, m, op(_mm256_maskload_ps(a + i, m), _mm256_maskload_ps(b + i, m))); \
     }                                                                                              \
   }
@@ -269,7 +275,7 @@ RSFIQA_TARGET_AVX2 inline float vec_dot_f32_avx2(int64_t n, const float* a, cons
     acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
   }
   for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
-  float s = avx2::hsum(_mm256_add_ps(acc0, acc1));
+  float s = avx2::vm::hsum(_mm256_add_ps(acc0, acc1));
   for (; i < n; ++i) s += a[i] * b[i];
   return s;
 }
@@ -282,7 +288,7 @@ RSFIQA_TARGET_AVX2 inline float vec_sum_f32_avx2(int64_t n, const float* x) {
     acc1 = _mm256_add_ps(acc1, _mm256_loadu_ps(x + i + 8));
   }
   for (; i + 8 <= n; i += 8) acc0 = _mm256_add_ps(acc0, _mm256_loadu_ps(x + i));
-  float s = avx2::hsum(_mm256_add_ps(acc0, acc1));
+  float s = avx2::vm::hsum(_mm256_add_ps(acc0, acc1));
   for (; i < n; ++i) s += x[i];
   return s;
 }
@@ -291,15 +297,15 @@ RSFIQA_TARGET_AVX2 inline float vec_max_f32_avx2(int64_t n, const float* x) {
   __m256 m = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(x + i));
-  float r = avx2::hmax(m);
+  float r = avx2::vm::hmax(m);
   for (; i < n; ++i) r = x[i] > r ? x[i] : r;
   return r;
 }
 
 // ------------------------------------------------------------ AVX-512
-namespace avx512 {
+namespace avx512::vm {
 
-// e^x on 16 lanes; same method as avx2::exp_ps, with scalef for 2^n.
+// e^x on 16 lanes; same method as avx2::vm::exp_ps, with scalef for 2^n.
 RSFIQA_TARGET_AVX512 inline __m512 exp_ps(__m512 x) {
   using namespace rsfiqa::kernels::detail;
   const __mmask16 keep = _mm512_cmp_ps_mask(x, _mm512_set1_ps(kExpLo), _CMP_GE_OQ);
@@ -345,10 +351,22 @@ RSFIQA_TARGET_AVX512 inline __m512 gelu_tanh_ps(__m512 x) {
   return _mm512_mul_ps(x, sigmoid_ps(_mm512_add_ps(u, u)));
 }
 
+// Horizontal sum / max. The upper half is taken with a zero-masking extract:
+// the plain intrinsics (and _mm512_reduce_*_ps) start from an undefined
+// register that GCC 12 warns about when inlined into user code.
+RSFIQA_TARGET_AVX512 inline float hsum(__m512 v) {
+  const __m256 lo = _mm512_castps512_ps256(v), hi = _mm512_maskz_extractf32x8_ps((__mmask8)0xff, v, 1);
+  return avx2::vm::hsum(_mm256_add_ps(lo, hi));
+}
+RSFIQA_TARGET_AVX512 inline float hmax(__m512 v) {
+  const __m256 lo = _mm512_castps512_ps256(v), hi = _mm512_maskz_extractf32x8_ps((__mmask8)0xff, v, 1);
+  return avx2::vm::hmax(_mm256_max_ps(lo, hi));
+}
+
 // Mask of the first `rem` (< 16) lanes.
 inline __mmask16 tail_mask(int64_t rem) { return (__mmask16)((1u << rem) - 1u); }
 
-}  // namespace avx512
+}  // namespace avx512::vm
 
 #define RSFIQA_AVX512_UNARY_(name, expr)                                       \
   RSFIQA_TARGET_AVX512 inline void name(int64_t n, const float* x, float* y) { \
@@ -358,16 +376,16 @@ inline __mmask16 tail_mask(int64_t rem) { return (__mmask16)((1u << rem) - 1u); 
       _mm512_storeu_ps(y + i, (expr));                                         \
     }                                                                          \
     if (i < n) {                                                               \
-      const __mmask16 m = avx512::tail_mask(n - i);                            \
+      const __mmask16 m = avx512::vm::tail_mask(n - i);                            \
       const __m512 v = _mm512_maskz_loadu_ps(m, x + i);                        \
       _mm512_mask_storeu_ps(y + i, m, (expr));                                 \
     }                                                                          \
   }
 
-RSFIQA_AVX512_UNARY_(vec_exp_f32_avx512, avx512::exp_ps(v))
-RSFIQA_AVX512_UNARY_(vec_gelu_erf_f32_avx512, avx512::gelu_erf_ps(v))
-RSFIQA_AVX512_UNARY_(vec_gelu_tanh_f32_avx512, avx512::gelu_tanh_ps(v))
-RSFIQA_AVX512_UNARY_(vec_silu_f32_avx512, _mm512_mul_ps(v, avx512::sigmoid_ps(v)))
+RSFIQA_AVX512_UNARY_(vec_exp_f32_avx512, avx512::vm::exp_ps(v))
+RSFIQA_AVX512_UNARY_(vec_gelu_erf_f32_avx512, avx512::vm::gelu_erf_ps(v))
+RSFIQA_AVX512_UNARY_(vec_gelu_tanh_f32_avx512, avx512::vm::gelu_tanh_ps(v))
+RSFIQA_AVX512_UNARY_(vec_silu_f32_avx512, _mm512_mul_ps(v, avx512::vm::sigmoid_ps(v)))
 RSFIQA_AVX512_UNARY_(vec_relu_f32_avx512, _mm512_max_ps(v, _mm512_setzero_ps()))
 #undef RSFIQA_AVX512_UNARY_
 
@@ -376,7 +394,7 @@ RSFIQA_AVX512_UNARY_(vec_relu_f32_avx512, _mm512_max_ps(v, _mm512_setzero_ps()))
     int64_t i = 0;                                                                                       \
     for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, op(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i))); \
     if (i < n) {                                                                                         \
-      const __mmask16 m = avx512::tail_mask(n - i);                                                      \
+      const __mmask16 m = avx512::vm::tail_mask(n - i);                                                      \
       _mm512_mask_storeu_ps(y + i, m, op(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i))); \
     }                                                                                                    \
   }
@@ -389,7 +407,7 @@ RSFIQA_TARGET_AVX512 inline void vec_scale_f32_avx512(int64_t n, const float* x,
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, _mm512_mul_ps(vs, _mm512_loadu_ps(x + i)));
   if (i < n) {
-    const __mmask16 m = avx512::tail_mask(n - i);
+    const __mmask16 m = avx512::vm::tail_mask(n - i);
     _mm512_mask_storeu_ps(y + i, m, _mm512_mul_ps(vs, _mm512_maskz_loadu_ps(m, x + i)));
   }
 }
@@ -400,7 +418,7 @@ RSFIQA_TARGET_AVX512 inline void vec_axpy_f32_avx512(int64_t n, float a, const f
   for (; i + 16 <= n; i += 16)
     _mm512_storeu_ps(y + i, _mm512_fmadd_ps(va, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
   if (i < n) {
-    const __mmask16 m = avx512::tail_mask(n - i);
+    const __mmask16 m = avx512::vm::tail_mask(n - i);
     _mm512_mask_storeu_ps(y + i, m,
                           _mm512_fmadd_ps(va, _mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, y + i)));
   }
@@ -415,10 +433,10 @@ RSFIQA_TARGET_AVX512 inline float vec_dot_f32_avx512(int64_t n, const float* a, 
   }
   for (; i + 16 <= n; i += 16) acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc0);
   if (i < n) {
-    const __mmask16 m = avx512::tail_mask(n - i);
+    const __mmask16 m = avx512::vm::tail_mask(n - i);
     acc1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), acc1);
   }
-  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+  return avx512::vm::hsum(_mm512_add_ps(acc0, acc1));
 }
 
 RSFIQA_TARGET_AVX512 inline float vec_sum_f32_avx512(int64_t n, const float* x) {
@@ -429,8 +447,8 @@ RSFIQA_TARGET_AVX512 inline float vec_sum_f32_avx512(int64_t n, const float* x) 
     acc1 = _mm512_add_ps(acc1, _mm512_loadu_ps(x + i + 16));
   }
   for (; i + 16 <= n; i += 16) acc0 = _mm512_add_ps(acc0, _mm512_loadu_ps(x + i));
-  if (i < n) acc1 = _mm512_add_ps(acc1, _mm512_maskz_loadu_ps(avx512::tail_mask(n - i), x + i));
-  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+  if (i < n) acc1 = _mm512_add_ps(acc1, _mm512_maskz_loadu_ps(avx512::vm::tail_mask(n - i), x + i));
+  return avx512::vm::hsum(_mm512_add_ps(acc0, acc1));
 }
 
 RSFIQA_TARGET_AVX512 inline float vec_max_f32_avx512(int64_t n, const float* x) {
@@ -438,9 +456,10 @@ RSFIQA_TARGET_AVX512 inline float vec_max_f32_avx512(int64_t n, const float* x) 
   __m512 m = ninf;
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) m = _mm512_max_ps(m, _mm512_loadu_ps(x + i));
-  if (i < n) m = _mm512_max_ps(m, _mm512_mask_loadu_ps(ninf, avx512::tail_mask(n - i), x + i));
-  return _mm512_reduce_max_ps(m);
+  if (i < n) m = _mm512_max_ps(m, _mm512_mask_loadu_ps(ninf, avx512::vm::tail_mask(n - i), x + i));
+  return avx512::vm::hmax(m);
 }
+RSFIQA_SIMD_DIAGNOSTICS_END_
 #endif  // RSFIQA_X86_SIMD
 
 // ------------------------------------------------------------ dispatch
@@ -470,14 +489,15 @@ inline float vec_dot_f32(int64_t n, const float* a, const float* b) { RSFIQA_DIS
 inline float vec_sum_f32(int64_t n, const float* x) { RSFIQA_DISPATCH_(vec_sum_f32, n, x); }
 inline float vec_max_f32(int64_t n, const float* x) { RSFIQA_DISPATCH_(vec_max_f32, n, x); }
 
-// Name of the kernel family the dispatch picks now ("avx512", "avx2",
-// "scalar"), for benchmark and log lines.
-inline const char* elementwise_kernel_name() {
+// ISA suffix of the kernels the dispatch picks now: "avx512", "avx2" or
+// "ref", so "softmax_f32_" + suffix names the function that runs (the
+// `<op>_<dtype>_<isa>` scheme of kernels/dispatch.hpp), for logs and benchmarks.
+inline const char* vec_kernel_suffix() {
 #if RSFIQA_X86_SIMD
   const Isa isa = active_isa();
   if (isa == Isa::kAvx512 || isa == Isa::kAvx2) return isa_name(isa);
 #endif
-  return "scalar";
+  return "ref";
 }
 
 }  // namespace rsfiqa::kernels

@@ -24,18 +24,7 @@
 #include "rsfiqa/kernels/elementwise.hpp"
 
 #if RSFIQA_X86_SIMD
-// GCC 12 flags the deliberately undefined registers inside its own AVX-512
-// intrinsic headers (-Wmaybe-uninitialized); the warning is about the header,
-// not our code.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
 #include <immintrin.h>
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
 #endif
 
 namespace rsfiqa::kernels {
@@ -84,6 +73,7 @@ inline void channel_norm_f32_ref(int64_t C, int64_t P, int64_t stride, const flo
 }
 
 #if RSFIQA_X86_SIMD
+RSFIQA_SIMD_DIAGNOSTICS_BEGIN_
 // ------------------------------------------------------------ AVX2 + FMA
 
 RSFIQA_TARGET_AVX2 inline void layer_norm_f32_avx2(int64_t n, const float* x, const float* gamma, const float* beta,
@@ -96,7 +86,7 @@ RSFIQA_TARGET_AVX2 inline void layer_norm_f32_avx2(int64_t n, const float* x, co
     const __m256 d = _mm256_sub_ps(_mm256_loadu_ps(x + i), vmean);
     acc = _mm256_fmadd_ps(d, d, acc);
   }
-  float sq = avx2::hsum(acc);
+  float sq = avx2::vm::hsum(acc);
   for (; i < n; ++i) sq += (x[i] - mean) * (x[i] - mean);
   const float rstd = 1.0f / std::sqrt(sq / (float)n + eps);
   const __m256 vr = _mm256_set1_ps(rstd);
@@ -161,15 +151,15 @@ RSFIQA_TARGET_AVX512 inline void layer_norm_f32_avx512(int64_t n, const float* x
     acc = _mm512_fmadd_ps(d, d, acc);
   }
   if (i < n) {
-    const __mmask16 m = avx512::tail_mask(n - i);
+    const __mmask16 m = avx512::vm::tail_mask(n - i);
     const __m512 d = _mm512_maskz_sub_ps(m, _mm512_maskz_loadu_ps(m, x + i), vmean);
     acc = _mm512_fmadd_ps(d, d, acc);
   }
-  const float rstd = 1.0f / std::sqrt(_mm512_reduce_add_ps(acc) / (float)n + eps);
+  const float rstd = 1.0f / std::sqrt(avx512::vm::hsum(acc) / (float)n + eps);
   const __m512 vr = _mm512_set1_ps(rstd);
   const __m512 one = _mm512_set1_ps(1.0f), zero = _mm512_setzero_ps();
   for (i = 0; i < n; i += 16) {
-    const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : avx512::tail_mask(n - i);
+    const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : avx512::vm::tail_mask(n - i);
     __m512 v = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), vmean), vr);
     if (gamma) v = _mm512_mul_ps(v, _mm512_mask_loadu_ps(one, m, gamma + i));
     if (beta) v = _mm512_add_ps(v, _mm512_mask_loadu_ps(zero, m, beta + i));
@@ -183,7 +173,7 @@ RSFIQA_TARGET_AVX512 inline void rms_norm_f32_avx512(int64_t n, const float* x, 
   const __m512 vr = _mm512_set1_ps(rms_inv);
   const __m512 one = _mm512_set1_ps(1.0f);
   for (int64_t i = 0; i < n; i += 16) {
-    const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : avx512::tail_mask(n - i);
+    const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : avx512::vm::tail_mask(n - i);
     __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), vr);
     if (gamma) v = _mm512_mul_ps(v, _mm512_mask_loadu_ps(one, m, gamma + i));
     _mm512_mask_storeu_ps(y + i, m, v);
@@ -197,7 +187,7 @@ RSFIQA_TARGET_AVX512 inline void channel_norm_f32_avx512(int64_t C, int64_t P, i
   // Sixteen pixels at a time (the last group masked): each lane walks the
   // channels of one pixel.
   for (int64_t p = 0; p < P; p += 16) {
-    const __mmask16 m = P - p >= 16 ? (__mmask16)0xffff : avx512::tail_mask(P - p);
+    const __mmask16 m = P - p >= 16 ? (__mmask16)0xffff : avx512::vm::tail_mask(P - p);
     __m512 sum = _mm512_setzero_ps();
     for (int64_t c = 0; c < C; ++c) sum = _mm512_add_ps(sum, _mm512_maskz_loadu_ps(m, x + c * stride + p));
     const __m512 mean = _mm512_mul_ps(sum, inv_c);
@@ -215,6 +205,7 @@ RSFIQA_TARGET_AVX512 inline void channel_norm_f32_avx512(int64_t C, int64_t P, i
     }
   }
 }
+RSFIQA_SIMD_DIAGNOSTICS_END_
 #endif  // RSFIQA_X86_SIMD
 
 // ------------------------------------------------------------ dispatch

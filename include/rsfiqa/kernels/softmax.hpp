@@ -23,18 +23,7 @@
 #include "rsfiqa/kernels/elementwise.hpp"
 
 #if RSFIQA_X86_SIMD
-// GCC 12 flags the deliberately undefined registers inside its own AVX-512
-// intrinsic headers (-Wmaybe-uninitialized); the warning is about the header,
-// not our code.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
 #include <immintrin.h>
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
 #endif
 
 namespace rsfiqa::kernels {
@@ -62,6 +51,7 @@ inline void softmax_f32_ref(int64_t n, const float* x, const float* bias, const 
 }
 
 #if RSFIQA_X86_SIMD
+RSFIQA_SIMD_DIAGNOSTICS_BEGIN_
 RSFIQA_TARGET_AVX2 inline void softmax_f32_avx2(int64_t n, const float* x, const float* bias, const uint8_t* mask,
                                                 float* y) {
   const float ninf = -std::numeric_limits<float>::infinity();
@@ -83,19 +73,19 @@ RSFIQA_TARGET_AVX2 inline void softmax_f32_avx2(int64_t n, const float* x, const
   __m256 acc = _mm256_setzero_ps();
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
-    const __m256 e = avx2::exp_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), vmx));
+    const __m256 e = avx2::vm::exp_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), vmx));
     _mm256_storeu_ps(y + i, e);
     acc = _mm256_add_ps(acc, e);
   }
   if (i < n) {
-    const __m256i m = avx2::tail_mask(n - i);
-    const __m256 e = _mm256_and_ps(avx2::exp_ps(_mm256_sub_ps(_mm256_maskload_ps(x + i, m), vmx)),
+    const __m256i m = avx2::vm::tail_mask(n - i);
+    const __m256 e = _mm256_and_ps(avx2::vm::exp_ps(_mm256_sub_ps(_mm256_maskload_ps(x + i, m), vmx)),
                                    _mm256_castsi256_ps(m));
     _mm256_maskstore_ps(y + i, m, e);
     acc = _mm256_add_ps(acc, e);
   }
   // Pass 3: normalise.
-  vec_scale_f32_avx2(n, y, 1.0f / avx2::hsum(acc), y);
+  vec_scale_f32_avx2(n, y, 1.0f / avx2::vm::hsum(acc), y);
 }
 
 RSFIQA_TARGET_AVX512 inline void softmax_f32_avx512(int64_t n, const float* x, const float* bias,
@@ -104,7 +94,7 @@ RSFIQA_TARGET_AVX512 inline void softmax_f32_avx512(int64_t n, const float* x, c
   const __m512 vninf = _mm512_set1_ps(ninf);
   if (bias || mask) {
     for (int64_t i = 0; i < n; i += 16) {
-      const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : avx512::tail_mask(n - i);
+      const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : avx512::vm::tail_mask(n - i);
       __m512 s = _mm512_maskz_loadu_ps(m, x + i);
       if (bias) s = _mm512_add_ps(s, _mm512_maskz_loadu_ps(m, bias + i));
       if (mask) {
@@ -125,13 +115,14 @@ RSFIQA_TARGET_AVX512 inline void softmax_f32_avx512(int64_t n, const float* x, c
   const __m512 vmx = _mm512_set1_ps(mx);
   __m512 acc = _mm512_setzero_ps();
   for (int64_t i = 0; i < n; i += 16) {
-    const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : avx512::tail_mask(n - i);
-    const __m512 e = _mm512_maskz_mov_ps(m, avx512::exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), vmx)));
+    const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : avx512::vm::tail_mask(n - i);
+    const __m512 e = _mm512_maskz_mov_ps(m, avx512::vm::exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), vmx)));
     _mm512_mask_storeu_ps(y + i, m, e);
     acc = _mm512_add_ps(acc, e);
   }
-  vec_scale_f32_avx512(n, y, 1.0f / _mm512_reduce_add_ps(acc), y);
+  vec_scale_f32_avx512(n, y, 1.0f / avx512::vm::hsum(acc), y);
 }
+RSFIQA_SIMD_DIAGNOSTICS_END_
 #endif  // RSFIQA_X86_SIMD
 
 inline void softmax_f32(int64_t n, const float* x, const float* bias, const uint8_t* mask, float* y) {
