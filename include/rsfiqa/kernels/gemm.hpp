@@ -24,6 +24,7 @@
 // its weights once at load time.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <utility>
 
@@ -153,14 +154,14 @@ inline bool gemm_kernel_set(GemmPath path, GemmKernelSet* ks) {
   return false;
 }
 
-// C rows [m0, m1) x packed-B panels [j0, j1) on the calling thread. Returns
-// false (computing nothing) if the A workspace cannot be allocated.
-inline bool gemm_packed_block(const GemmKernelSet& ks, int64_t m0, int64_t m1, int64_t j0, int64_t j1, int64_t N,
+// Floats of A workspace one thread needs (one packed MC x KC block).
+inline int64_t gemm_abuf_floats(const GemmKernelSet& ks, int64_t K) { return ks.mc * (K < ks.kc ? K : ks.kc); }
+
+// C rows [m0, m1) x packed-B panels [j0, j1) on the calling thread, packing
+// A into `abuf` (gemm_abuf_floats floats).
+inline void gemm_packed_block(const GemmKernelSet& ks, int64_t m0, int64_t m1, int64_t j0, int64_t j1, int64_t N,
                               int64_t K, const float* A, int64_t lda, const float* bpack, float* C, int64_t ldc,
-                              const GemmParams& p) {
-  const int64_t kc_max = K < ks.kc ? K : ks.kc;
-  float* abuf = (float*)RSFIQA_MALLOC((size_t)(ks.mc * kc_max) * sizeof(float), kAlignment);
-  if (!abuf) return false;
+                              const GemmParams& p, float* abuf) {
   const int64_t n_begin = j0 * kGemmPanelN;
   const int64_t n_end = j1 * kGemmPanelN < N ? j1 * kGemmPanelN : N;
   for (int64_t ic = m0; ic < m1; ic += ks.mc) {
@@ -188,8 +189,6 @@ inline bool gemm_packed_block(const GemmKernelSet& ks, int64_t m0, int64_t m1, i
       }
     }
   }
-  RSFIQA_FREE(abuf);
-  return true;
 }
 
 // Reference on rows [m0, m1) x columns [n0, n1) of a packed B (n0 on a panel
@@ -209,33 +208,57 @@ inline void gemm_packed_block_ref(int64_t m0, int64_t m1, int64_t n0, int64_t n1
   }
 }
 
-// Splits the product over threads: by row panels when there are enough of
-// them, else by column panels. Either way no C element is shared and the K
-// loop is whole, so the split does not change any result bit.
+// Splits the product over threads into tasks: blocks of rows when there
+// are enough row panels, else groups of column panels. Threads take tasks
+// from a shared counter (so a core slowed by other work takes fewer), which
+// cannot change any result bit: tasks never share a C element and every
+// task runs the whole, identically blocked K loop.
 inline void gemm_packed_run(const GemmKernelSet& ks, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                             const float* bpack, float* C, int64_t ldc, const GemmParams& p) {
   const int64_t m_panels = (M + ks.mr - 1) / ks.mr;
   const int64_t n_panels = (N + kGemmPanelN - 1) / kGemmPanelN;
-  const int threads = get_num_threads();
+  int64_t threads = get_num_threads();
   // Keep at least ~1 MFLOP per thread so small products stay on one thread.
-  const int64_t panel_flops_m = 2 * ks.mr * N * K + 1;
-  const int64_t panel_flops_n = 2 * kGemmPanelN * M * K + 1;
   constexpr int64_t kMinFlops = int64_t(1) << 20;
-  auto run_rows = [&](int64_t pb, int64_t pe) {
-    const int64_t m0 = pb * ks.mr, m1 = pe * ks.mr < M ? pe * ks.mr : M;
-    if (!gemm_packed_block(ks, m0, m1, 0, n_panels, N, K, A, lda, bpack, C, ldc, p))
-      gemm_packed_block_ref(m0, m1, 0, N, K, A, lda, bpack, C, ldc, p);
-  };
-  auto run_cols = [&](int64_t jb, int64_t je) {
-    const int64_t n1 = je * kGemmPanelN < N ? je * kGemmPanelN : N;
-    if (!gemm_packed_block(ks, 0, M, jb, je, N, K, A, lda, bpack, C, ldc, p))
-      gemm_packed_block_ref(0, M, jb * kGemmPanelN, n1, K, A, lda, bpack, C, ldc, p);
-  };
-  if (m_panels >= 2 * (int64_t)threads || m_panels >= n_panels) {
-    parallel_for(m_panels, run_rows, (kMinFlops + panel_flops_m - 1) / panel_flops_m);
-  } else {
-    parallel_for(n_panels, run_cols, (kMinFlops + panel_flops_n - 1) / panel_flops_n);
-  }
+  const int64_t flops = 2 * M * N * K;
+  if (threads > flops / kMinFlops) threads = flops / kMinFlops;
+  if (threads < 1) threads = 1;
+  // About four tasks per thread for balance, each at most one MC (or NC) block.
+  const bool by_rows = m_panels >= 2 * threads || m_panels >= n_panels;
+  int64_t task_units = 1, units = by_rows ? m_panels : n_panels;
+  const int64_t max_units = by_rows ? ks.mc / ks.mr : ks.nc / kGemmPanelN;
+  task_units = (units + 4 * threads - 1) / (4 * threads);
+  if (task_units > max_units) task_units = max_units;
+  if (task_units < 1) task_units = 1;
+  const int64_t tasks = (units + task_units - 1) / task_units;
+  if (threads > tasks) threads = tasks;
+  std::atomic<int64_t> next{0};
+  parallel_for(
+      threads,
+      [&](int64_t wb, int64_t we) {
+        float* abuf = (float*)RSFIQA_MALLOC((size_t)gemm_abuf_floats(ks, K) * sizeof(float), kAlignment);
+        for (int64_t t = next.fetch_add(1); t < tasks; t = next.fetch_add(1)) {
+          const int64_t u0 = t * task_units, u1 = u0 + task_units < units ? u0 + task_units : units;
+          int64_t m0 = 0, m1 = M, j0 = 0, j1 = n_panels;
+          if (by_rows) {
+            m0 = u0 * ks.mr;
+            m1 = u1 * ks.mr < M ? u1 * ks.mr : M;
+          } else {
+            j0 = u0;
+            j1 = u1;
+          }
+          if (abuf) {
+            gemm_packed_block(ks, m0, m1, j0, j1, N, K, A, lda, bpack, C, ldc, p, abuf);
+          } else {
+            // No workspace: the reference on the same block keeps the call whole.
+            const int64_t n1 = j1 * kGemmPanelN < N ? j1 * kGemmPanelN : N;
+            gemm_packed_block_ref(m0, m1, j0 * kGemmPanelN, n1, K, A, lda, bpack, C, ldc, p);
+          }
+        }
+        if (abuf) RSFIQA_FREE(abuf);
+        (void)wb, (void)we;
+      },
+      1, (int)threads);
 }
 
 // K == 0: the sum is empty, only bias and the old C remain.
