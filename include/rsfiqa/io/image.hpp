@@ -510,6 +510,59 @@ inline uint64_t bmp_needed_bytes(const uint8_t* d, size_t n) {
   const uint64_t stride = (((uint64_t)w * (uint64_t)bpp + 31) / 32) * 4;
   return (uint64_t)offset + stride * (uint64_t)h;
 }
+
+// The width and height a PNG, JPEG or BMP header declares, read by rsfiqa
+// itself so the pixel cap is applied even to headers stb would refuse or
+// mis-read. Returns false when the header is too short or has no size
+// (then stb's own header parse decides). Never reads past `n`.
+inline bool declared_size(int format_png_jpeg_bmp, const uint8_t* d, size_t n, int64_t* w, int64_t* h) {
+  auto be16 = [&](size_t o) { return ((uint32_t)d[o] << 8) | d[o + 1]; };
+  auto be32 = [&](size_t o) { return (be16(o) << 16) | be16(o + 2); };
+  auto le32 = [&](size_t o) { return (uint32_t)d[o] | ((uint32_t)d[o + 1] << 8) | ((uint32_t)d[o + 2] << 16) | ((uint32_t)d[o + 3] << 24); };
+  if (format_png_jpeg_bmp == 0) {  // PNG: IHDR is the first chunk, at byte 8
+    if (n < 24 || std::memcmp(d + 12, "IHDR", 4) != 0) return false;
+    *w = be32(16);
+    *h = be32(20);
+    return true;
+  }
+  if (format_png_jpeg_bmp == 1) {  // JPEG: walk the segments to the first SOFn
+    size_t pos = 2;
+    while (pos + 4 <= n) {
+      if (d[pos] != 0xFF) return false;
+      const uint8_t m = d[pos + 1];
+      if (m == 0xFF) {
+        ++pos;
+        continue;
+      }
+      if ((m >= 0xD0 && m <= 0xD7) || m == 0x01) {
+        pos += 2;
+        continue;
+      }
+      if (m == 0xDA || m == 0xD9) return false;  // scan before any frame header
+      const bool sof = m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC;
+      if (sof) {
+        if (pos + 9 > n) return false;
+        *h = be16(pos + 5);
+        *w = be16(pos + 7);
+        return *h > 0 && *w > 0;
+      }
+      pos += 2 + be16(pos + 2);
+    }
+    return false;
+  }
+  // BMP: BITMAPCOREHEADER (12 bytes, 16-bit sizes) or a later header (32-bit
+  // signed sizes; negative height = top-down rows).
+  if (n < 26) return false;
+  if (le32(14) == 12) {
+    *w = d[18] | (d[19] << 8);
+    *h = d[20] | (d[21] << 8);
+    return true;
+  }
+  *w = (int32_t)le32(18);
+  *h = (int32_t)le32(22);
+  if (*h < 0) *h = -*h;
+  return true;
+}
 }  // namespace detail
 
 // Identifies a container by its first bytes. Never reads past `size`.
@@ -542,15 +595,17 @@ struct ImageInfo {
   bool is_16_bit = false;
 };
 
-inline Result<ImageInfo> image_info(const uint8_t* data, size_t size) {
+namespace detail {
+// The checks before any stb call: empty input, the data size stb accepts,
+// and the format by magic bytes (only PNG, JPEG, BMP pass).
+inline Status check_format(const uint8_t* data, size_t size, ImageFormat* format) {
   if (data == nullptr || size == 0) return make_error(ErrorCode::kEmptyInput, "empty image data (0 bytes)");
   if (size > (size_t)INT_MAX)
     return make_error(ErrorCode::kLimitExceeded, "image data of %zu bytes is over the decoder's limit of %d bytes",
                       size, INT_MAX);
-  ImageInfo info;
-  info.format = sniff_image_format(data, size);
-  if (info.format == ImageFormat::kUnknown) {
-    if (detail::is_partial_magic(data, size))
+  *format = sniff_image_format(data, size);
+  if (*format == ImageFormat::kUnknown) {
+    if (is_partial_magic(data, size))
       return make_error(ErrorCode::kMalformed, "image data end after %zu bytes, inside the file signature", size);
     char hex[3 * 8 + 1] = {0};
     const size_t show = size < 8 ? size : 8;
@@ -559,13 +614,35 @@ inline Result<ImageInfo> image_info(const uint8_t* data, size_t size) {
     return make_error(ErrorCode::kUnsupportedFormat,
                       "unrecognised image format (first bytes: %s); only PNG, JPEG and BMP are decoded", hex);
   }
-  if (info.format != ImageFormat::kPng && info.format != ImageFormat::kJpeg && info.format != ImageFormat::kBmp)
+  if (*format != ImageFormat::kPng && *format != ImageFormat::kJpeg && *format != ImageFormat::kBmp)
     return make_error(ErrorCode::kUnsupportedFormat, "%s images are not supported; only PNG, JPEG and BMP are decoded",
-                      image_format_name(info.format));
+                      image_format_name(*format));
+  return Status();
+}
+
+inline Status check_limits(ImageFormat format, int64_t w, int64_t h, const ImageLimits& limits) {
+  const char* fmt = image_format_name(format);
+  if (w > limits.max_side || h > limits.max_side)
+    return make_error(ErrorCode::kLimitExceeded, "%s image is %lldx%lld, over the side limit of %d pixels", fmt,
+                      (long long)w, (long long)h, limits.max_side);
+  const int64_t pixels = w * h;  // both <= max_side < 2^31 here: no overflow
+  if (pixels > limits.max_pixels)
+    return make_error(ErrorCode::kLimitExceeded, "%s image is %lldx%lld (%lld pixels), over the limit of %lld pixels",
+                      fmt, (long long)w, (long long)h, (long long)pixels, (long long)limits.max_pixels);
+  return Status();
+}
+}  // namespace detail
+
+// Reads only the header (format checks as decode_image, no pixel cap) and
+// reports what stb's header parser sees.
+inline Result<ImageInfo> image_info(const uint8_t* data, size_t size) {
+  ImageInfo info;
+  RSFIQA_RETURN_IF_ERROR(detail::check_format(data, size, &info.format));
   int w = 0, h = 0, c = 0;
   if (!::rsfiqa::detail::stbapi::info_from_memory(data, (int)size, &w, &h, &c))
     return make_error(ErrorCode::kMalformed, "cannot read the %s header (%zu bytes): %s", image_format_name(info.format),
                       size, detail::stb_reason(info.format == ImageFormat::kPng));
+  if (h < 0) h = -h;  // stb reports top-down BMPs with a negative height
   if (w <= 0 || h <= 0)
     return make_error(ErrorCode::kEmptyInput, "%s image has zero size (%dx%d)", image_format_name(info.format), w, h);
   info.width = w;
@@ -581,23 +658,21 @@ inline Result<ImageInfo> image_info(const uint8_t* data, size_t size) {
 // the header before decoding), kMalformed (corrupt or truncated data, with
 // stb's reason), kOutOfMemory.
 inline Result<Image> decode_image(const uint8_t* data, size_t size, const ImageLimits& limits = ImageLimits()) {
+  ImageFormat format = ImageFormat::kUnknown;
+  RSFIQA_RETURN_IF_ERROR(detail::check_format(data, size, &format));
+  // The cap, first from our own reading of the header (stb refuses some
+  // huge headers with a vaguer message), then from stb's.
+  int64_t dw = 0, dh = 0;
+  const int kind = format == ImageFormat::kPng ? 0 : (format == ImageFormat::kJpeg ? 1 : 2);
+  if (detail::declared_size(kind, data, size, &dw, &dh)) RSFIQA_RETURN_IF_ERROR(detail::check_limits(format, dw, dh, limits));
   RSFIQA_ASSIGN_OR_RETURN(ImageInfo info, image_info(data, size));
+  RSFIQA_RETURN_IF_ERROR(detail::check_limits(format, info.width, info.height, limits));
   const char* fmt = image_format_name(info.format);
   const int64_t pixels = (int64_t)info.width * (int64_t)info.height;
-  if (info.width > limits.max_side || info.height > limits.max_side)
-    return make_error(ErrorCode::kLimitExceeded, "%s image is %dx%d, over the side limit of %d pixels", fmt, info.width,
-                      info.height, limits.max_side);
-  if (pixels > limits.max_pixels)
-    return make_error(ErrorCode::kLimitExceeded, "%s image is %dx%d (%lld pixels), over the limit of %lld pixels", fmt,
-                      info.width, info.height, (long long)pixels, (long long)limits.max_pixels);
-
-  if (info.format == ImageFormat::kJpeg) {
-    const int64_t at = detail::jpeg_truncation_offset(data, size);
-    if (at >= 0)
-      return make_error(ErrorCode::kMalformed,
-                        "JPEG image (%dx%d) is truncated: no end-of-image marker after the scan data (%zu bytes)",
-                        info.width, info.height, size);
-  }
+  if (info.format == ImageFormat::kJpeg && detail::jpeg_truncation_offset(data, size) >= 0)
+    return make_error(ErrorCode::kMalformed,
+                      "JPEG image (%dx%d) is truncated: no end-of-image marker after the scan data (%zu bytes)",
+                      info.width, info.height, size);
   if (info.format == ImageFormat::kBmp) {
     const uint64_t need = detail::bmp_needed_bytes(data, size);
     if (need > size)
@@ -698,16 +773,27 @@ inline Result<std::vector<uint8_t>> encode_jpeg(const Image& img, int quality = 
   return out;
 }
 
+namespace detail {
+// write_file_atomic reports a missing folder as kNotFound; for a write that
+// is an I/O failure of the target path, so it becomes kIoError.
+inline Status write_image_file(const std::string& path, const std::vector<uint8_t>& bytes) {
+  Status s = write_file_atomic(path, bytes.data(), bytes.size());
+  if (s.ok()) return s;
+  if (s.code() == ErrorCode::kNotFound) s = Status(ErrorCode::kIoError, s.message());
+  return s.with_context("cannot write image '" + path + "'");
+}
+}  // namespace detail
+
 // Encodes and writes atomically (temporary file + rename, io/file.hpp).
-// Errors: those of the encoder, kIoError / kNotFound naming the path.
+// Errors: those of the encoder, kIoError naming the path.
 inline Status save_png(const std::string& path, const Image& img) {
   RSFIQA_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, encode_png(img));
-  return write_file_atomic(path, bytes.data(), bytes.size());
+  return detail::write_image_file(path, bytes);
 }
 
 inline Status save_jpeg(const std::string& path, const Image& img, int quality = 90) {
   RSFIQA_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, encode_jpeg(img, quality));
-  return write_file_atomic(path, bytes.data(), bytes.size());
+  return detail::write_image_file(path, bytes);
 }
 
 // Picks the encoder from the extension: .png, .jpg / .jpeg (any case).
