@@ -95,7 +95,8 @@ TEST_CASE("json: malformed documents give a specific code and a byte offset") {
       {"deep nesting", std::string(100, '[') + std::string(100, ']'), ErrorCode::kLimitExceeded, "nesting deeper"},
   };
   for (const auto& c : cases) {
-    CAPTURE(c.name);
+    const std::string name = c.name;
+    CAPTURE(name);
     auto r = parse_json(c.text);
     REQUIRE(!r.ok());
     CHECK(r.status().code() == c.code);

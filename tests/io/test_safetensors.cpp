@@ -95,7 +95,8 @@ TEST_CASE("safetensors: round trip of every dtype, scalars, empty tensors and me
   CHECK(f->metadata().at("format") == "pt");
   CHECK(f->metadata().at("note") == "quote \" backslash \\ and \xc3\xa9");
   for (size_t k = 0; k < payloads.size(); ++k) {
-    CAPTURE(items[k].name);
+    const std::string item = items[k].name;
+    CAPTURE(item);
     const auto* t = f->find(items[k].name);
     REQUIRE(t);
     CHECK(t->dtype == items[k].t);
@@ -276,7 +277,8 @@ TEST_CASE("safetensors: malformed files, one per rule") {
                    ErrorCode::kMalformed, "in range"});
   REQUIRE(cases.size() >= 15);
   for (const BadCase& c : cases) {
-    CAPTURE(c.rule);
+    const std::string rule = c.rule;
+    CAPTURE(rule);
     auto f = SafeTensorsFile::from_memory(c.bytes.data(), c.bytes.size());
     REQUIRE(!f.ok());
     CHECK(f.status().code() == c.code);
