@@ -1,0 +1,577 @@
+// SPDX-License-Identifier: MIT
+// Decoder-only transformer language models from GGUF files: the `llama`
+// (TinyStories, SmolLM2, TinyLlama) and `qwen2` architectures, driven by the
+// file's metadata. Per layer (PyTorch / HF names in brackets):
+//
+//   h   = x + Wo · Attn(RoPE(Wq·n1(x) [+bq]), RoPE(Wk·n1(x) [+bk]), Wv·n1(x) [+bv])
+//   out = h + W_down · (silu(W_gate·n2(h)) ⊙ W_up·n2(h))
+//   n1, n2 = RMSNorm (attn_norm, ffn_norm), then output_norm and the head.
+//
+// Attention is causal grouped-query attention (n_head query heads share
+// n_head_kv key/value heads) over a KV cache (f32). RoPE comes in the two
+// layouts GGUF uses: llama files rotate adjacent pairs (x[2i], x[2i+1])
+// because llama.cpp's converter permutes Wq/Wk rows into that order; qwen2
+// files rotate halves (x[i], x[i + n_rot/2]), the NeoX layout.
+//
+// Weights stay in the memory-mapped file (any of F32, F16, BF16, Q8_0, Q4_0,
+// Q4_K, Q6_K per tensor); only norm weights and biases (vectors) are copied
+// to f32. Activations are quantized once per row for the integer dot kernels
+// (kernels/quant_dot.hpp). Every metadata value is range-checked before use
+// and every tensor's shape is checked against the config.
+//
+// What it does not do: no rope scaling other than linear, no sliding-window
+// attention, no MoE, no f16 KV cache (f32 only), no batching of sequences.
+// Follows the model definitions of llama.cpp (llama.cpp/src/llama-model.cpp)
+// and HF transformers (LlamaForCausalLM, Qwen2ForCausalLM).
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "rsfiqa/core/parallel.hpp"
+#include "rsfiqa/core/status.hpp"
+#include "rsfiqa/io/gguf.hpp"
+#include "rsfiqa/kernels/quant.hpp"
+#include "rsfiqa/kernels/quant_dot.hpp"
+#include "rsfiqa/models/llm/sampler.hpp"
+#include "rsfiqa/models/llm/tokenizer.hpp"
+
+namespace rsfiqa::llm {
+
+enum class Arch { kLlama, kQwen2 };
+enum class RopeType { kNorm, kNeox };  // adjacent pairs / halves
+
+inline const char* arch_name(Arch a) { return a == Arch::kLlama ? "llama" : "qwen2"; }
+
+struct LlmConfig {
+  Arch arch = Arch::kLlama;
+  int64_t n_vocab = 0;
+  int64_t n_embd = 0;       // hidden size E
+  int64_t n_layer = 0;
+  int64_t n_head = 0;       // query heads H
+  int64_t n_head_kv = 0;    // key/value heads Hkv (H % Hkv == 0)
+  int64_t head_dim = 0;     // D = E / H
+  int64_t n_ff = 0;         // MLP hidden size F
+  int64_t n_ctx_train = 0;  // context length the model was trained with
+  int64_t n_rot = 0;        // rotated dims per head (even, <= D)
+  float rope_theta = 10000.0f;
+  float rope_freq_scale = 1.0f;  // positions are multiplied by this (linear scaling)
+  float rms_eps = 1e-5f;
+  RopeType rope_type = RopeType::kNorm;
+  bool tied_output = false;
+};
+
+// One weight matrix in the file: `rows` outputs x `cols` inputs (nn.Linear
+// layout [out, in]), row-major, `row_bytes` per row.
+struct Weight {
+  DType dtype = DType::kF32;
+  const uint8_t* data = nullptr;
+  int64_t rows = 0, cols = 0, row_bytes = 0;
+};
+
+struct LayerWeights {
+  std::vector<float> attn_norm;  // [E]
+  Weight wq;                     // attn_q      [H*D, E]
+  Weight wk;                     // attn_k      [Hkv*D, E]
+  Weight wv;                     // attn_v      [Hkv*D, E]
+  Weight wo;                     // attn_output [E, H*D]
+  std::vector<float> bq, bk, bv; // qwen2 biases [H*D], [Hkv*D], [Hkv*D]; empty when absent
+  std::vector<float> ffn_norm;   // [E]
+  Weight w_gate;                 // ffn_gate [F, E]
+  Weight w_up;                   // ffn_up   [F, E]
+  Weight w_down;                 // ffn_down [E, F]
+};
+
+namespace detail {
+
+// Reads an optional/required integer key in [lo, hi].
+inline Status get_int_key(const io::GgufFile& f, const std::string& key, bool required, int64_t def, int64_t lo,
+                          int64_t hi, int64_t* out) {
+  if (!f.has(key)) {
+    if (required) return make_error(ErrorCode::kNotFound, "LLM: missing metadata key '%s'", key.c_str());
+    *out = def;
+    return Status();
+  }
+  Result<int64_t> v = f.get_int(key, lo, hi);
+  if (!v.ok()) return v.status();
+  *out = v.value();
+  return Status();
+}
+
+inline Status get_float_key(const io::GgufFile& f, const std::string& key, bool required, double def, double lo,
+                            double hi, float* out) {
+  if (!f.has(key)) {
+    if (required) return make_error(ErrorCode::kNotFound, "LLM: missing metadata key '%s'", key.c_str());
+    *out = (float)def;
+    return Status();
+  }
+  Result<double> v = f.get_float(key);
+  if (!v.ok()) return v.status();
+  if (!(v.value() >= lo && v.value() <= hi))
+    return make_error(ErrorCode::kLimitExceeded, "LLM: metadata '%s' = %g is outside [%g, %g]", key.c_str(), v.value(),
+                      lo, hi);
+  *out = (float)v.value();
+  return Status();
+}
+
+// A token id key (uint32; 0xFFFFFFFF or absent = none).
+inline Status get_token_id(const io::GgufFile& f, const std::string& key, int64_t n_vocab, int32_t* out) {
+  *out = -1;
+  const io::GgufValue* v = f.find_kv(key);
+  if (!v) return Status();
+  int64_t id = 0;
+  if (!v->to_int64(&id)) return make_error(ErrorCode::kMalformed, "LLM: '%s' is not an integer", key.c_str());
+  if (id == 0xFFFFFFFFll || id == -1) return Status();
+  if (id < 0 || id >= n_vocab)
+    return make_error(ErrorCode::kLimitExceeded, "LLM: '%s' = %lld is outside the %lld-token vocabulary", key.c_str(),
+                      (long long)id, (long long)n_vocab);
+  *out = (int32_t)id;
+  return Status();
+}
+
+}  // namespace detail
+
+// Builds the tokenizer described by tokenizer.ggml.* keys.
+inline Result<Tokenizer> tokenizer_from_gguf(const io::GgufFile& f) {
+  RSFIQA_ASSIGN_OR_RETURN(std::string model, f.get_string("tokenizer.ggml.model"));
+  VocabData v;
+  if (model == "llama") v.type = TokenizerType::kLlama;
+  else if (model == "gpt2") v.type = TokenizerType::kGpt2;
+  else return make_error(ErrorCode::kUnsupportedType, "LLM: unsupported tokenizer model '%s'", model.c_str());
+  RSFIQA_ASSIGN_OR_RETURN(v.tokens, f.get_string_array("tokenizer.ggml.tokens"));
+  const int64_t n = (int64_t)v.tokens.size();
+  if (f.has("tokenizer.ggml.scores")) {
+    RSFIQA_ASSIGN_OR_RETURN(v.scores, f.get_array_values<float>("tokenizer.ggml.scores"));
+  }
+  if (f.has("tokenizer.ggml.token_type")) {
+    RSFIQA_ASSIGN_OR_RETURN(v.token_types, f.get_array_values<int32_t>("tokenizer.ggml.token_type"));
+  }
+  if (v.type == TokenizerType::kGpt2) {
+    RSFIQA_ASSIGN_OR_RETURN(v.merges, f.get_string_array("tokenizer.ggml.merges"));
+    if (f.has("tokenizer.ggml.pre")) {
+      RSFIQA_ASSIGN_OR_RETURN(v.pre, f.get_string("tokenizer.ggml.pre"));
+    }
+  }
+  RSFIQA_RETURN_IF_ERROR(detail::get_token_id(f, "tokenizer.ggml.bos_token_id", n, &v.bos_id));
+  RSFIQA_RETURN_IF_ERROR(detail::get_token_id(f, "tokenizer.ggml.eos_token_id", n, &v.eos_id));
+  RSFIQA_RETURN_IF_ERROR(detail::get_token_id(f, "tokenizer.ggml.unknown_token_id", n, &v.unk_id));
+  RSFIQA_RETURN_IF_ERROR(detail::get_token_id(f, "tokenizer.ggml.padding_token_id", n, &v.pad_id));
+  v.add_bos = v.type == TokenizerType::kLlama;
+  if (f.has("tokenizer.ggml.add_bos_token")) {
+    RSFIQA_ASSIGN_OR_RETURN(v.add_bos, f.get_bool("tokenizer.ggml.add_bos_token"));
+  }
+  if (f.has("tokenizer.ggml.add_space_prefix")) {
+    RSFIQA_ASSIGN_OR_RETURN(v.add_space_prefix, f.get_bool("tokenizer.ggml.add_space_prefix"));
+  }
+  // Common end-of-turn tokens also end generation (as llama.cpp does).
+  for (const char* t : {"<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<end_of_turn>", "<|end|>"}) {
+    for (int64_t i = 0; i < n; ++i)
+      if (v.tokens[(size_t)i] == t) v.eog_ids.push_back((int32_t)i);
+  }
+  return Tokenizer::create(std::move(v));
+}
+
+class Model {
+ public:
+  Model() = default;
+  Model(Model&&) = default;
+  Model& operator=(Model&&) = default;
+
+  // Maps the file and builds config, tokenizer and weight views.
+  static Result<Model> load(const std::string& path) {
+    RSFIQA_ASSIGN_OR_RETURN(io::GgufFile f, io::GgufFile::open(path));
+    Result<Model> m = from_gguf(std::move(f));
+    if (!m.ok()) {
+      Status st = m.status();
+      return st.with_context(path);
+    }
+    return m;
+  }
+
+  // Takes ownership of an opened GGUF file (its mapping backs the weights).
+  static Result<Model> from_gguf(io::GgufFile file) {
+    Model m;
+    m.file_ = std::make_unique<io::GgufFile>(std::move(file));
+    RSFIQA_RETURN_IF_ERROR(m.read_config());
+    RSFIQA_RETURN_IF_ERROR(m.bind_weights());
+    RSFIQA_ASSIGN_OR_RETURN(m.tokenizer_, tokenizer_from_gguf(*m.file_));
+    if (m.tokenizer_.vocab_size() != m.cfg_.n_vocab)
+      return make_error(ErrorCode::kShapeMismatch, "LLM: tokenizer has %d tokens but token_embd has %lld rows",
+                        m.tokenizer_.vocab_size(), (long long)m.cfg_.n_vocab);
+    return m;
+  }
+
+  const LlmConfig& config() const { return cfg_; }
+  const Tokenizer& tokenizer() const { return tokenizer_; }
+  const io::GgufFile& file() const { return *file_; }
+  const Weight& token_embd() const { return tok_embd_; }
+  const Weight& output() const { return output_; }
+  const std::vector<float>& output_norm() const { return out_norm_; }
+  const std::vector<LayerWeights>& layers() const { return layers_; }
+  // Bytes of all weight matrices (what one decode step reads, roughly).
+  int64_t weight_bytes() const {
+    int64_t b = output_.rows * output_.row_bytes;
+    for (const LayerWeights& l : layers_)
+      for (const Weight* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) b += w->rows * w->row_bytes;
+    return b;
+  }
+
+ private:
+  Status read_config() {
+    const io::GgufFile& f = *file_;
+    RSFIQA_ASSIGN_OR_RETURN(std::string arch, f.get_string("general.architecture"));
+    if (arch == "llama") {
+      cfg_.arch = Arch::kLlama;
+      cfg_.rope_type = RopeType::kNorm;
+    } else if (arch == "qwen2") {
+      cfg_.arch = Arch::kQwen2;
+      cfg_.rope_type = RopeType::kNeox;
+    } else {
+      return make_error(ErrorCode::kUnsupportedType, "LLM: unsupported architecture '%s' (supported: llama, qwen2)",
+                        arch.c_str());
+    }
+    const std::string a = arch + ".";
+    RSFIQA_RETURN_IF_ERROR(detail::get_int_key(f, a + "block_count", true, 0, 1, 1024, &cfg_.n_layer));
+    RSFIQA_RETURN_IF_ERROR(detail::get_int_key(f, a + "embedding_length", true, 0, 1, 1 << 16, &cfg_.n_embd));
+    RSFIQA_RETURN_IF_ERROR(detail::get_int_key(f, a + "attention.head_count", true, 0, 1, 1024, &cfg_.n_head));
+    RSFIQA_RETURN_IF_ERROR(detail::get_int_key(f, a + "attention.head_count_kv", false, cfg_.n_head, 1, cfg_.n_head,
+                                               &cfg_.n_head_kv));
+    RSFIQA_RETURN_IF_ERROR(detail::get_int_key(f, a + "feed_forward_length", true, 0, 1, 1 << 20, &cfg_.n_ff));
+    RSFIQA_RETURN_IF_ERROR(detail::get_int_key(f, a + "context_length", true, 0, 1, 1 << 24, &cfg_.n_ctx_train));
+    if (cfg_.n_embd % cfg_.n_head != 0)
+      return make_error(ErrorCode::kMalformed, "LLM: embedding_length %lld is not a multiple of head_count %lld",
+                        (long long)cfg_.n_embd, (long long)cfg_.n_head);
+    if (cfg_.n_head % cfg_.n_head_kv != 0)
+      return make_error(ErrorCode::kMalformed, "LLM: head_count %lld is not a multiple of head_count_kv %lld",
+                        (long long)cfg_.n_head, (long long)cfg_.n_head_kv);
+    cfg_.head_dim = cfg_.n_embd / cfg_.n_head;
+    for (const char* k : {"attention.key_length", "attention.value_length"}) {
+      int64_t len = 0;
+      RSFIQA_RETURN_IF_ERROR(detail::get_int_key(f, a + k, false, cfg_.head_dim, 1, 1 << 16, &len));
+      if (len != cfg_.head_dim)
+        return make_error(ErrorCode::kUnsupportedType, "LLM: %s%s = %lld differs from embedding/heads = %lld",
+                          a.c_str(), k, (long long)len, (long long)cfg_.head_dim);
+    }
+    RSFIQA_RETURN_IF_ERROR(
+        detail::get_int_key(f, a + "rope.dimension_count", false, cfg_.head_dim, 2, cfg_.head_dim, &cfg_.n_rot));
+    if (cfg_.n_rot % 2 != 0)
+      return make_error(ErrorCode::kMalformed, "LLM: rope.dimension_count %lld is odd", (long long)cfg_.n_rot);
+    RSFIQA_RETURN_IF_ERROR(detail::get_float_key(f, a + "rope.freq_base", false, 10000.0, 1.0, 1e12, &cfg_.rope_theta));
+    RSFIQA_RETURN_IF_ERROR(detail::get_float_key(f, a + "attention.layer_norm_rms_epsilon", false, 1e-5, 0.0, 1.0,
+                                                 &cfg_.rms_eps));
+    if (f.has(a + "rope.scaling.type")) {
+      RSFIQA_ASSIGN_OR_RETURN(std::string st, f.get_string(a + "rope.scaling.type"));
+      if (st == "linear") {
+        float factor = 1.0f;
+        RSFIQA_RETURN_IF_ERROR(detail::get_float_key(f, a + "rope.scaling.factor", true, 1.0, 1e-3, 1e3, &factor));
+        cfg_.rope_freq_scale = 1.0f / factor;
+      } else if (st != "none") {
+        return make_error(ErrorCode::kUnsupportedType, "LLM: unsupported rope scaling type '%s'", st.c_str());
+      }
+    }
+    return Status();
+  }
+
+  // Checks a 2-D weight [rows, cols] (PyTorch order) and that its type has a
+  // dot kernel.
+  Status bind(const std::string& name, int64_t rows, int64_t cols, Weight* w) const {
+    RSFIQA_ASSIGN_OR_RETURN(const io::GgufTensorInfo* t, file_->get_tensor(name));
+    if (t->shape != Shape({rows, cols}))
+      return make_error(ErrorCode::kShapeMismatch, "LLM: tensor '%s' has shape %s, expected [%lld, %lld]",
+                        name.c_str(), t->shape.to_string().c_str(), (long long)rows, (long long)cols);
+    if (!kernels::row_dot_fn(t->dtype, Isa::kScalar))
+      return make_error(ErrorCode::kUnsupportedType, "LLM: tensor '%s' has type %s, which has no dot kernel",
+                        name.c_str(), dtype_name(t->dtype));
+    w->dtype = t->dtype;
+    w->data = t->data;
+    w->rows = rows;
+    w->cols = cols;
+    w->row_bytes = dtype_bytes(t->dtype, cols);
+    if (w->row_bytes <= 0 || w->row_bytes * rows != t->nbytes)
+      return make_error(ErrorCode::kMalformed, "LLM: tensor '%s' has %lld bytes, expected %lld", name.c_str(),
+                        (long long)t->nbytes, (long long)(w->row_bytes * rows));
+    return Status();
+  }
+
+  // A vector [n] copied to f32 (norm weights, biases).
+  Status bind_vec(const std::string& name, int64_t n, bool required, std::vector<float>* out) const {
+    const io::GgufTensorInfo* t = file_->find_tensor(name);
+    if (!t) {
+      if (required) return make_error(ErrorCode::kNotFound, "LLM: missing tensor '%s'", name.c_str());
+      out->clear();
+      return Status();
+    }
+    if (t->shape != Shape({n}))
+      return make_error(ErrorCode::kShapeMismatch, "LLM: tensor '%s' has shape %s, expected [%lld]", name.c_str(),
+                        t->shape.to_string().c_str(), (long long)n);
+    if (!kernels::quant_row_supported(t->dtype))
+      return make_error(ErrorCode::kUnsupportedType, "LLM: tensor '%s' has unsupported type %s", name.c_str(),
+                        dtype_name(t->dtype));
+    out->resize((size_t)n);
+    kernels::dequantize_row_ref(t->dtype, t->data, out->data(), n);
+    return Status();
+  }
+
+  Status bind_weights() {
+    const int64_t E = cfg_.n_embd, H = cfg_.n_head, Hkv = cfg_.n_head_kv, D = cfg_.head_dim, F = cfg_.n_ff;
+    RSFIQA_ASSIGN_OR_RETURN(const io::GgufTensorInfo* te, file_->get_tensor("token_embd.weight"));
+    if (te->shape.ndim != 2 || te->shape[1] != E || te->shape[0] < 1 || te->shape[0] > (1 << 24))
+      return make_error(ErrorCode::kShapeMismatch, "LLM: token_embd.weight has shape %s, expected [n_vocab, %lld]",
+                        te->shape.to_string().c_str(), (long long)E);
+    cfg_.n_vocab = te->shape[0];
+    RSFIQA_RETURN_IF_ERROR(bind("token_embd.weight", cfg_.n_vocab, E, &tok_embd_));
+    if (file_->find_tensor("output.weight")) {
+      RSFIQA_RETURN_IF_ERROR(bind("output.weight", cfg_.n_vocab, E, &output_));
+      cfg_.tied_output = false;
+    } else {
+      output_ = tok_embd_;
+      cfg_.tied_output = true;
+    }
+    RSFIQA_RETURN_IF_ERROR(bind_vec("output_norm.weight", E, true, &out_norm_));
+    layers_.resize((size_t)cfg_.n_layer);
+    for (int64_t il = 0; il < cfg_.n_layer; ++il) {
+      LayerWeights& L = layers_[(size_t)il];
+      const std::string p = "blk." + std::to_string(il) + ".";
+      RSFIQA_RETURN_IF_ERROR(bind_vec(p + "attn_norm.weight", E, true, &L.attn_norm));
+      RSFIQA_RETURN_IF_ERROR(bind(p + "attn_q.weight", H * D, E, &L.wq));
+      RSFIQA_RETURN_IF_ERROR(bind(p + "attn_k.weight", Hkv * D, E, &L.wk));
+      RSFIQA_RETURN_IF_ERROR(bind(p + "attn_v.weight", Hkv * D, E, &L.wv));
+      RSFIQA_RETURN_IF_ERROR(bind(p + "attn_output.weight", E, H * D, &L.wo));
+      const bool need_bias = cfg_.arch == Arch::kQwen2;
+      RSFIQA_RETURN_IF_ERROR(bind_vec(p + "attn_q.bias", H * D, need_bias, &L.bq));
+      RSFIQA_RETURN_IF_ERROR(bind_vec(p + "attn_k.bias", Hkv * D, need_bias, &L.bk));
+      RSFIQA_RETURN_IF_ERROR(bind_vec(p + "attn_v.bias", Hkv * D, need_bias, &L.bv));
+      RSFIQA_RETURN_IF_ERROR(bind_vec(p + "ffn_norm.weight", E, true, &L.ffn_norm));
+      RSFIQA_RETURN_IF_ERROR(bind(p + "ffn_gate.weight", F, E, &L.w_gate));
+      RSFIQA_RETURN_IF_ERROR(bind(p + "ffn_up.weight", F, E, &L.w_up));
+      RSFIQA_RETURN_IF_ERROR(bind(p + "ffn_down.weight", E, F, &L.w_down));
+    }
+    return Status();
+  }
+
+  std::unique_ptr<io::GgufFile> file_;
+  LlmConfig cfg_;
+  Tokenizer tokenizer_;
+  Weight tok_embd_, output_;
+  std::vector<float> out_norm_;
+  std::vector<LayerWeights> layers_;
+};
+
+// Per-sequence state: the KV cache and scratch buffers. Holds a reference to
+// the model (which must outlive it); one Session per concurrent sequence.
+class Session {
+ public:
+  // n_ctx <= 0 uses the model's training context length.
+  static Result<Session> create(const Model& model, int64_t n_ctx = 0) {
+    const LlmConfig& c = model.config();
+    if (n_ctx <= 0) n_ctx = c.n_ctx_train;
+    if (n_ctx > (int64_t)1 << 20)
+      return make_error(ErrorCode::kLimitExceeded, "LLM: context %lld is over the 1M-token cap", (long long)n_ctx);
+    Session s;
+    s.model_ = &model;
+    s.n_ctx_ = n_ctx;
+    const int64_t kv = c.n_head_kv * c.head_dim;
+    int64_t elems = 0;
+    if (!checked_mul(c.n_layer * n_ctx, kv, &elems) || elems > ((int64_t)1 << 34))
+      return make_error(ErrorCode::kLimitExceeded, "LLM: KV cache of %lld layers x %lld positions is too large",
+                        (long long)c.n_layer, (long long)n_ctx);
+    s.k_cache_.assign((size_t)elems, 0.0f);
+    s.v_cache_.assign((size_t)elems, 0.0f);
+    return s;
+  }
+
+  int64_t n_past() const { return n_past_; }
+  int64_t n_ctx() const { return n_ctx_; }
+  void reset() { n_past_ = 0; }
+
+  // Runs tokens [n] at positions n_past .. n_past+n-1 (one batch: GEMM-style
+  // prefill when n > 1) and appends them to the cache. On success logits()
+  // holds n_vocab logits of the last token (all n rows when all_logits).
+  Status eval(const int32_t* tokens, int64_t n, bool all_logits = false) {
+    const LlmConfig& c = model_->config();
+    if (n <= 0) return make_error(ErrorCode::kEmptyInput, "LLM: eval of no tokens");
+    if (n_past_ + n > n_ctx_)
+      return make_error(ErrorCode::kLimitExceeded, "LLM: %lld tokens after %lld would exceed the context of %lld",
+                        (long long)n, (long long)n_past_, (long long)n_ctx_);
+    for (int64_t i = 0; i < n; ++i)
+      if (tokens[i] < 0 || tokens[i] >= c.n_vocab)
+        return make_error(ErrorCode::kInvalidArgument, "LLM: token id %d outside the %lld-token vocabulary",
+                          tokens[i], (long long)c.n_vocab);
+    forward(tokens, n, all_logits);
+    n_past_ += n;
+    return Status();
+  }
+
+  const std::vector<float>& logits() const { return logits_; }
+
+ private:
+  // y[T, w.rows] = x[T, w.cols] · wᵀ (+ bias).
+  void linear(const Weight& w, const float* x, int64_t T, float* y, const std::vector<float>* bias = nullptr) {
+    const kernels::ActFormat af = kernels::act_format(w.dtype);
+    const int64_t arb = kernels::act_row_bytes(af, w.cols);
+    act_.resize((size_t)(arb * T));
+    parallel_for(T, [&](int64_t b, int64_t e) {
+      for (int64_t t = b; t < e; ++t) kernels::quantize_act_row(af, x + t * w.cols, act_.data() + t * arb, w.cols);
+    });
+    kernels::mul_mat_rows(w.dtype, w.data, w.row_bytes, w.rows, w.cols, act_.data(), T, y, w.rows);
+    if (bias && !bias->empty())
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t i = 0; i < w.rows; ++i) y[t * w.rows + i] += (*bias)[(size_t)i];
+  }
+
+  static void rms_norm(const float* x, const float* g, int64_t n, float eps, float* y) {
+    float ss = 0.0f;
+    for (int64_t i = 0; i < n; ++i) ss += x[i] * x[i];
+    const float scale = 1.0f / std::sqrt(ss / (float)n + eps);
+    for (int64_t i = 0; i < n; ++i) y[i] = x[i] * scale * g[i];
+  }
+
+  // Rotates each head of x [n_heads * D] for position pos.
+  void rope(float* x, int64_t n_heads, int64_t pos) const {
+    const LlmConfig& c = model_->config();
+    const int64_t D = c.head_dim, half = c.n_rot / 2;
+    const float p = (float)pos * c.rope_freq_scale;
+    for (int64_t i = 0; i < half; ++i) {
+      // theta_i = p * base^(-2i / n_rot)
+      const float theta = p * std::pow(c.rope_theta, -2.0f * (float)i / (float)c.n_rot);
+      const float cs = std::cos(theta), sn = std::sin(theta);
+      for (int64_t h = 0; h < n_heads; ++h) {
+        float* v = x + h * D;
+        const int64_t a = c.rope_type == RopeType::kNorm ? 2 * i : i;
+        const int64_t b = c.rope_type == RopeType::kNorm ? 2 * i + 1 : i + half;
+        const float x0 = v[a], x1 = v[b];
+        v[a] = x0 * cs - x1 * sn;
+        v[b] = x0 * sn + x1 * cs;
+      }
+    }
+  }
+
+  void forward(const int32_t* tokens, int64_t T, bool all_logits) {
+    const Model& m = *model_;
+    const LlmConfig& c = m.config();
+    const int64_t E = c.n_embd, H = c.n_head, Hkv = c.n_head_kv, D = c.head_dim, F = c.n_ff;
+    const int64_t kvd = Hkv * D, group = H / Hkv;
+    x_.resize((size_t)(T * E));
+    xn_.resize((size_t)(T * E));
+    q_.resize((size_t)(T * H * D));
+    k_.resize((size_t)(T * kvd));
+    v_.resize((size_t)(T * kvd));
+    attn_.resize((size_t)(T * H * D));
+    gate_.resize((size_t)(T * F));
+    up_.resize((size_t)(T * F));
+    tmp_.resize((size_t)(T * E));
+    // x[T, E] = token_embd[tokens]
+    const Weight& te = m.token_embd();
+    for (int64_t t = 0; t < T; ++t)
+      kernels::dequantize_row_ref(te.dtype, te.data + tokens[t] * te.row_bytes, x_.data() + t * E, E);
+    const float att_scale = 1.0f / std::sqrt((float)D);
+    const int64_t n_kv_end = n_past_ + T;
+    for (int64_t il = 0; il < c.n_layer; ++il) {
+      const LayerWeights& L = m.layers()[(size_t)il];
+      float* kc = k_cache_.data() + il * n_ctx_ * kvd;  // [n_ctx, Hkv*D]
+      float* vc = v_cache_.data() + il * n_ctx_ * kvd;
+      for (int64_t t = 0; t < T; ++t) rms_norm(x_.data() + t * E, L.attn_norm.data(), E, c.rms_eps, xn_.data() + t * E);
+      linear(L.wq, xn_.data(), T, q_.data(), &L.bq);
+      linear(L.wk, xn_.data(), T, k_.data(), &L.bk);
+      linear(L.wv, xn_.data(), T, v_.data(), &L.bv);
+      for (int64_t t = 0; t < T; ++t) {
+        rope(q_.data() + t * H * D, H, n_past_ + t);
+        rope(k_.data() + t * kvd, Hkv, n_past_ + t);
+        std::memcpy(kc + (n_past_ + t) * kvd, k_.data() + t * kvd, (size_t)kvd * 4);
+        std::memcpy(vc + (n_past_ + t) * kvd, v_.data() + t * kvd, (size_t)kvd * 4);
+      }
+      // Causal attention, one (token, head) pair per work item.
+      parallel_for(T * H, [&](int64_t b, int64_t e) {
+        std::vector<float> s((size_t)n_kv_end);
+        for (int64_t item = b; item < e; ++item) {
+          const int64_t t = item / H, h = item % H, hk = h / group;
+          const int64_t n_keys = n_past_ + t + 1;  // positions 0 .. n_past+t
+          const float* qh = q_.data() + t * H * D + h * D;
+          float mx = -INFINITY;
+          for (int64_t j = 0; j < n_keys; ++j) {
+            const float* kj = kc + j * kvd + hk * D;
+            float dot = 0.0f;
+            for (int64_t d = 0; d < D; ++d) dot += qh[d] * kj[d];
+            s[(size_t)j] = dot * att_scale;
+            mx = std::max(mx, s[(size_t)j]);
+          }
+          float sum = 0.0f;
+          for (int64_t j = 0; j < n_keys; ++j) {
+            s[(size_t)j] = std::exp(s[(size_t)j] - mx);
+            sum += s[(size_t)j];
+          }
+          const float inv = 1.0f / sum;
+          float* o = attn_.data() + t * H * D + h * D;
+          for (int64_t d = 0; d < D; ++d) o[d] = 0.0f;
+          for (int64_t j = 0; j < n_keys; ++j) {
+            const float p = s[(size_t)j] * inv;
+            const float* vj = vc + j * kvd + hk * D;
+            for (int64_t d = 0; d < D; ++d) o[d] += p * vj[d];
+          }
+        }
+      });
+      linear(L.wo, attn_.data(), T, tmp_.data());
+      for (int64_t i = 0; i < T * E; ++i) x_[(size_t)i] += tmp_[(size_t)i];
+      // SwiGLU MLP
+      for (int64_t t = 0; t < T; ++t) rms_norm(x_.data() + t * E, L.ffn_norm.data(), E, c.rms_eps, xn_.data() + t * E);
+      linear(L.w_gate, xn_.data(), T, gate_.data());
+      linear(L.w_up, xn_.data(), T, up_.data());
+      for (int64_t i = 0; i < T * F; ++i) {
+        const float g = gate_[(size_t)i];
+        gate_[(size_t)i] = g / (1.0f + std::exp(-g)) * up_[(size_t)i];
+      }
+      linear(L.w_down, gate_.data(), T, tmp_.data());
+      for (int64_t i = 0; i < T * E; ++i) x_[(size_t)i] += tmp_[(size_t)i];
+    }
+    // Final norm and head, for the last row or all rows.
+    const int64_t first = all_logits ? 0 : T - 1, rows = T - first;
+    for (int64_t t = first; t < T; ++t)
+      rms_norm(x_.data() + t * E, m.output_norm().data(), E, c.rms_eps, xn_.data() + (t - first) * E);
+    logits_.resize((size_t)(rows * c.n_vocab));
+    linear(m.output(), xn_.data(), rows, logits_.data());
+  }
+
+  const Model* model_ = nullptr;
+  int64_t n_ctx_ = 0, n_past_ = 0;
+  std::vector<float> k_cache_, v_cache_;  // [n_layer, n_ctx, Hkv*D]
+  std::vector<float> x_, xn_, q_, k_, v_, attn_, gate_, up_, tmp_, logits_;
+  std::vector<uint8_t> act_;
+};
+
+// Options of generate().
+struct GenerateOptions {
+  int64_t n_predict = 128;  // tokens to generate at most
+  bool stop_at_eog = true;
+};
+
+// Feeds `prompt` (ids) and samples up to n_predict tokens. on_token(id)
+// receives each generated token as it is produced and returns false to stop
+// early. Returns the generated ids (without the prompt).
+inline Result<std::vector<int32_t>> generate(Session& s, const Model& m, Sampler& sampler,
+                                             const std::vector<int32_t>& prompt, const GenerateOptions& opt,
+                                             const std::function<bool(int32_t)>& on_token = nullptr) {
+  std::vector<int32_t> out;
+  if (prompt.empty()) return make_error(ErrorCode::kEmptyInput, "LLM: empty prompt (add BOS for an empty text)");
+  for (int32_t t : prompt) sampler.accept(t);
+  RSFIQA_RETURN_IF_ERROR(s.eval(prompt.data(), (int64_t)prompt.size()));
+  for (int64_t i = 0; i < opt.n_predict; ++i) {
+    const int32_t tok = sampler.sample(s.logits().data(), (int32_t)m.config().n_vocab);
+    if (opt.stop_at_eog && m.tokenizer().is_eog(tok)) break;
+    out.push_back(tok);
+    sampler.accept(tok);
+    if (on_token && !on_token(tok)) break;
+    if (i + 1 == opt.n_predict) break;
+    if (s.n_past() >= s.n_ctx()) break;  // context full: stop (documented truncation)
+    RSFIQA_RETURN_IF_ERROR(s.eval(&tok, 1));
+  }
+  return out;
+}
+
+}  // namespace rsfiqa::llm
