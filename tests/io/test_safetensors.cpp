@@ -331,3 +331,43 @@ TEST_CASE("safetensors: open() names the path on errors") {
   REQUIRE(!g.ok());
   CHECK(g.status().code() == ErrorCode::kNotFound);
 }
+
+TEST_CASE("safetensors: byte-level examples published with the reference implementation") {
+  // The two serialized files spelled out in huggingface/safetensors'
+  // bindings/python/tests/test_simple.py: an I32 [2, 2] tensor "test" with a
+  // 60-byte unpadded header, and one with __metadata__ and a header padded
+  // with spaces to 102 bytes. Both must load, with the stated contents.
+  const std::string plain = std::string("<\0\0\0\0\0\0\0", 8) +
+                            "{\"test\":{\"dtype\":\"I32\",\"shape\":[2,2],\"data_offsets\":[0,16]}}" +
+                            std::string("\x01\0\0\0\x02\0\0\0\x03\0\0\0\x04\0\0\0", 16);
+  auto a = SafeTensorsFile::from_memory(plain.data(), plain.size());
+  REQUIRE_MESSAGE(a.ok(), a.status().to_string());
+  const auto* t = a->find("test");
+  REQUIRE(t);
+  CHECK(t->dtype == DType::kI32);
+  CHECK(t->shape == Shape{2, 2});
+  auto f = SafeTensorsFile::to_f32(*t);
+  REQUIRE(f.ok());
+  CHECK(f->f32()[0] == 1.0f);
+  CHECK(f->f32()[3] == 4.0f);
+  // Its own writer output for the same tensor is byte-identical apart from the
+  // header padding (60 -> 64 bytes).
+  SafeTensorsWriter w;
+  const int32_t v[4] = {1, 2, 3, 4};
+  REQUIRE(w.add("test", DType::kI32, Shape{2, 2}, v, 16).ok());
+  auto ours = w.serialize();
+  REQUIRE(ours.ok());
+  CHECK(ours->size() == plain.size() + 4);
+  CHECK(ours->at(0) == 64);
+  CHECK(std::memcmp(ours->data() + 8, plain.data() + 8, 60) == 0);
+  CHECK(std::memcmp(ours->data() + 72, plain.data() + 68, 16) == 0);
+
+  const std::string meta = std::string("f\0\0\0\0\0\0\0", 8) +
+                           "{\"__metadata__\":{\"framework\":\"pt\"},\"test1\":{\"dtype\":\"I32\",\"shape\":[2,2],"
+                           "\"data_offsets\":[0,16]}}       " +
+                           std::string(16, '\0');
+  auto b = SafeTensorsFile::from_memory(meta.data(), meta.size());
+  REQUIRE_MESSAGE(b.ok(), b.status().to_string());
+  CHECK(b->metadata().at("framework") == "pt");
+  CHECK(b->find("test1")->nbytes == 16);
+}
