@@ -8,6 +8,7 @@
 //   BM_gemm_f32_nn/M/N/K/threads     the same with B stored K x N
 //   BM_gemm_f32_bf16w/M/N/K/threads  bf16 weights (NT)
 //   BM_gemm_f32_packed/M/N/K/threads weights packed once outside the loop
+//   BM_gemm_bf16_f32acc/M/N/K/threads A rounded to bf16, bf16 weights (VDPBF16PS)
 //   BM_gemm_eigen/M/N/K/threads      Eigen, NT layout (Map<RowMajor> · transpose)
 //   BM_gemm_f32_ref/M/N/K/1          the scalar reference (small shape only)
 //   BM_fma_peak_avx512/threads, BM_fma_peak_avx2/threads
@@ -104,6 +105,19 @@ void BM_gemm_f32_bf16w(benchmark::State& st) {
   }
   set_flops(st, M, N, K);
   st.SetLabel(gemm_f32_bf16w_kernel_name());
+  set_num_threads(0);
+}
+
+void BM_gemm_bf16_f32acc(benchmark::State& st) {
+  const int64_t M = st.range(0), N = st.range(1), K = st.range(2);
+  set_num_threads((int)st.range(3));
+  Operands o = make_operands(M, N, K);
+  for (auto _ : st) {
+    gemm_bf16_f32acc(M, N, K, o.A.data(), K, o.Bh.data(), K, o.C.data(), N);
+    benchmark::DoNotOptimize(o.C.data());
+  }
+  set_flops(st, M, N, K);
+  st.SetLabel(gemm_bf16_f32acc_kernel_name());
   set_num_threads(0);
 }
 
@@ -213,6 +227,7 @@ BENCHMARK(BM_gemm_eigen)->Apply(shapes_and_threads);
 BENCHMARK(BM_gemm_f32_nn)->Apply(shapes_and_threads);
 BENCHMARK(BM_gemm_f32_bf16w)->Apply(shapes_and_threads);
 BENCHMARK(BM_gemm_f32_packed)->Apply(shapes_and_threads);
+BENCHMARK(BM_gemm_bf16_f32acc)->Apply(shapes_and_threads);
 BENCHMARK(BM_gemm_f32_ref)
     ->Args({196, 480, 160, 1})
     ->ArgNames({"M", "N", "K", "threads"})

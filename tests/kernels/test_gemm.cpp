@@ -241,6 +241,45 @@ TEST_CASE("gemm_f32_bf16w matches its reference and gemm_f32 on widened weights"
   }
 }
 
+TEST_CASE("gemm_bf16_f32acc matches its reference, stays within the bf16 bound, and is thread-stable") {
+  Restore restore;
+  std::mt19937 rng(314);
+  std::uniform_int_distribution<int> pick(0, (int)(sizeof(kSizes) / sizeof(kSizes[0])) - 1);
+  for (Isa isa : isa_levels()) {
+    set_isa_cap(isa);
+    CAPTURE(isa_name(isa));
+    CAPTURE(gemm_bf16_f32acc_kernel_name());
+    for (int trial = 0; trial < 40; ++trial) {
+      const int64_t M = trial < 6 ? 1 + trial : kSizes[pick(rng)];
+      const int64_t N = kSizes[pick(rng)];
+      const int64_t K = trial == 6 ? 1031 : kSizes[pick(rng)];  // 1031: several K blocks, odd
+      Problem pr = make_problem(rng, M, N, K, true, trial % 2 == 1);
+      const GemmParams p = params_for(trial % 8, true, pr);
+      std::vector<float> want = pr.C0, got = pr.C0, f32 = pr.C0;
+      gemm_bf16_f32acc_ref(M, N, K, pr.A.data(), pr.lda, pr.Bh.data(), pr.ldb, want.data(), pr.ldc, p);
+      gemm_bf16_f32acc(M, N, K, pr.A.data(), pr.lda, pr.Bh.data(), pr.ldb, got.data(), pr.ldc, p);
+      gemm_f32_ref(M, N, K, pr.A.data(), pr.lda, pr.B.data(), pr.ldb, f32.data(), pr.ldc, p);
+      CAPTURE(M);
+      CAPTURE(N);
+      CAPTURE(K);
+      CHECK(normalised_error(pr, got, want) < kTol);
+      // Rounding A to bf16 moves each product by at most 2^-9 of its size.
+      CHECK(normalised_error(pr, got, f32) < 1.0 / 512 + kTol);
+    }
+    Problem pr = make_problem(rng, 150, 70, 301, true, true);
+    const GemmParams p = params_for(3, true, pr);
+    std::vector<float> first;
+    for (int t : {1, 2, 3}) {
+      set_num_threads(t);
+      std::vector<float> got = pr.C0;
+      gemm_bf16_f32acc(pr.M, pr.N, pr.K, pr.A.data(), pr.lda, pr.Bh.data(), pr.ldb, got.data(), pr.ldc, p);
+      if (first.empty()) first = got;
+      CHECK(std::memcmp(got.data(), first.data(), got.size() * sizeof(float)) == 0);
+    }
+    set_num_threads(0);
+  }
+}
+
 TEST_CASE("pack_b + gemm_f32_packed match the reference and gemm_f32") {
   Restore restore;
   std::mt19937 rng(77);
@@ -316,4 +355,6 @@ TEST_CASE("dispatch reports the kernel that runs") {
                                             : gemm_path() == GemmPath::kAvx2 ? "avx2"
                                                                                : "ref"));
   CHECK(kernel_report().find(name) != std::string::npos);
+  CHECK(std::string(gemm_bf16_f32acc_kernel_name()) ==
+        (gemm_has_bf16_dot() ? "gemm_bf16_f32acc_avx512bf16" : std::string("gemm_bf16_f32acc_") + name.substr(9)));
 }

@@ -47,6 +47,23 @@ inline const char* gemm_f32_bf16w_kernel_name(Isa isa = active_isa()) {
   return "gemm_f32_bf16w_ref";
 }
 
+// Whether gemm_bf16_f32acc runs the AVX512_BF16 dot-product kernel at `isa`
+// (otherwise it rounds A to bf16 and runs the f32 kernels on it).
+inline bool gemm_has_bf16_dot(Isa isa = active_isa()) {
+  return gemm_path(isa) == GemmPath::kAvx512 && cpu_features().avx512bf16;
+}
+
+// "gemm_bf16_f32acc_avx512bf16", "..._avx512", "..._avx2" or "..._ref".
+inline const char* gemm_bf16_f32acc_kernel_name(Isa isa = active_isa()) {
+  if (gemm_has_bf16_dot(isa)) return "gemm_bf16_f32acc_avx512bf16";
+  switch (gemm_path(isa)) {
+    case GemmPath::kAvx512: return "gemm_bf16_f32acc_avx512";
+    case GemmPath::kAvx2: return "gemm_bf16_f32acc_avx2";
+    case GemmPath::kRef: break;
+  }
+  return "gemm_bf16_f32acc_ref";
+}
+
 // One line per dispatching kernel, "entry -> implementation", for logs and
 // `--version` style reports.
 inline std::string kernel_report(Isa isa = active_isa()) {
@@ -55,6 +72,8 @@ inline std::string kernel_report(Isa isa = active_isa()) {
   s += gemm_f32_kernel_name(isa);
   s += "\ngemm_f32_bf16w -> ";
   s += gemm_f32_bf16w_kernel_name(isa);
+  s += "\ngemm_bf16_f32acc -> ";
+  s += gemm_bf16_f32acc_kernel_name(isa);
   s += "\ngemm_f32_packed -> ";
   s += gemm_f32_kernel_name(isa);
   s += "\n";

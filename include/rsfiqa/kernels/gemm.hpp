@@ -26,6 +26,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <utility>
 
 #include "rsfiqa/core/config.hpp"
@@ -35,6 +36,7 @@
 #include "rsfiqa/kernels/dispatch.hpp"
 #include "rsfiqa/kernels/gemm_avx2.hpp"
 #include "rsfiqa/kernels/gemm_avx512.hpp"
+#include "rsfiqa/kernels/gemm_avx512bf16.hpp"
 #include "rsfiqa/kernels/gemm_pack.hpp"
 
 namespace rsfiqa::kernels {
@@ -72,6 +74,24 @@ inline void gemm_f32_bf16w_ref(int64_t M, int64_t N, int64_t K, const float* A, 
     for (int64_t n = 0; n < N; ++n) {
       float acc = 0.0f;
       for (int64_t k = 0; k < K; ++k) acc += A[m * lda + k] * bf16_to_f32(B[n * ldb + k]);
+      float v = p.alpha * acc;
+      if (p.bias) v += p.bias[n];
+      if (p.accumulate) v += C[m * ldc + n];
+      C[m * ldc + n] = v;
+    }
+  }
+}
+
+// Scalar reference for the bf16 dot-product GEMM: A rounded to bf16 (round
+// to nearest even), bf16 weights N x K (NT; p.trans_b ignored), products
+// summed in f32 in k order.
+inline void gemm_bf16_f32acc_ref(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const uint16_t* B,
+                                 int64_t ldb, float* C, int64_t ldc, const GemmParams& p = {}) {
+  for (int64_t m = 0; m < M; ++m) {
+    for (int64_t n = 0; n < N; ++n) {
+      float acc = 0.0f;
+      for (int64_t k = 0; k < K; ++k)
+        acc += bf16_to_f32(f32_to_bf16(A[m * lda + k])) * bf16_to_f32(B[n * ldb + k]);
       float v = p.alpha * acc;
       if (p.bias) v += p.bias[n];
       if (p.accumulate) v += C[m * ldc + n];
@@ -130,22 +150,26 @@ inline void gemm_f32_packed_ref(int64_t M, const float* A, int64_t lda, const Pa
 
 namespace detail {
 
-// The pieces of one ISA's blocked GEMM the driver needs.
+// The pieces of one ISA's blocked GEMM the driver needs. Packed operands
+// are counted in 32-bit units along K: one f32, or (kscale = 2) one pair of
+// bf16 values for the AVX512_BF16 dot-product kernel.
 struct GemmKernelSet {
-  int64_t mr, kc, mc, nc;
+  int64_t mr, kc, mc, nc;  // kc in units
+  int64_t kscale;          // K elements per unit
   void (*tile)(int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc, int mr, int nr,
                const GemmEpilogue& ep);
-  void (*pack_a)(int64_t mc, int64_t kc, const float* A, int64_t lda, float* dst);
+  // Packs mc rows x kc units (kc_elems valid K elements) of A.
+  void (*pack_a)(int64_t mc, int64_t kc, int64_t kc_elems, const float* A, int64_t lda, float* dst);
 };
 
 inline bool gemm_kernel_set(GemmPath path, GemmKernelSet* ks) {
 #if RSFIQA_X86_SIMD
   if (path == GemmPath::kAvx512) {
-    *ks = {avx512::kMR, avx512::kKC, avx512::kMC, avx512::kNC, &avx512::run_tile, &avx512::pack_a};
+    *ks = {avx512::kMR, avx512::kKC, avx512::kMC, avx512::kNC, 1, &avx512::run_tile, &avx512::pack_a};
     return true;
   }
   if (path == GemmPath::kAvx2) {
-    *ks = {avx2::kMR, avx2::kKC, avx2::kMC, avx2::kNC, &avx2::run_tile, &pack_a_block<avx2::kMR>};
+    *ks = {avx2::kMR, avx2::kKC, avx2::kMC, avx2::kNC, 1, &avx2::run_tile, &pack_a_block<avx2::kMR>};
     return true;
   }
 #endif
@@ -155,7 +179,10 @@ inline bool gemm_kernel_set(GemmPath path, GemmKernelSet* ks) {
 }
 
 // Floats of A workspace one thread needs (one packed MC x KC block).
-inline int64_t gemm_abuf_floats(const GemmKernelSet& ks, int64_t K) { return ks.mc * (K < ks.kc ? K : ks.kc); }
+inline int64_t gemm_abuf_floats(const GemmKernelSet& ks, int64_t K) {
+  const int64_t ku = (K + ks.kscale - 1) / ks.kscale;
+  return ks.mc * (ku < ks.kc ? ku : ks.kc);
+}
 
 // C rows [m0, m1) x packed-B panels [j0, j1) on the calling thread, packing
 // A into `abuf` (gemm_abuf_floats floats).
@@ -164,12 +191,15 @@ inline void gemm_packed_block(const GemmKernelSet& ks, int64_t m0, int64_t m1, i
                               const GemmParams& p, float* abuf) {
   const int64_t n_begin = j0 * kGemmPanelN;
   const int64_t n_end = j1 * kGemmPanelN < N ? j1 * kGemmPanelN : N;
+  const int64_t ku = (K + ks.kscale - 1) / ks.kscale;  // K in packed units
   for (int64_t ic = m0; ic < m1; ic += ks.mc) {
     const int64_t mc = m1 - ic < ks.mc ? m1 - ic : ks.mc;
     // K blocks in order: the epilogue of block 0 writes C, later ones add to it.
-    for (int64_t pc = 0; pc < K; pc += ks.kc) {
-      const int64_t kc = K - pc < ks.kc ? K - pc : ks.kc;
-      ks.pack_a(mc, kc, A + ic * lda + pc, lda, abuf);
+    for (int64_t pc = 0; pc < ku; pc += ks.kc) {
+      const int64_t kc = ku - pc < ks.kc ? ku - pc : ks.kc;
+      const int64_t k0 = pc * ks.kscale;
+      const int64_t kc_elems = K - k0 < kc * ks.kscale ? K - k0 : kc * ks.kscale;
+      ks.pack_a(mc, kc, kc_elems, A + ic * lda + k0, lda, abuf);
       for (int64_t jc = n_begin; jc < n_end; jc += ks.nc) {
         const int64_t jc_end = jc + ks.nc < n_end ? jc + ks.nc : n_end;
         for (int64_t ir = 0; ir < mc; ir += ks.mr) {
@@ -182,7 +212,7 @@ inline void gemm_packed_block(const GemmKernelSet& ks, int64_t m0, int64_t m1, i
             ep.accumulate = p.accumulate;
             ep.first = pc == 0;
             const int nr = (int)(jc_end - jr < kGemmPanelN ? jc_end - jr : kGemmPanelN);
-            const float* bp = bpack + (jr / kGemmPanelN) * K * kGemmPanelN + pc * kGemmPanelN;
+            const float* bp = bpack + (jr / kGemmPanelN) * ku * kGemmPanelN + pc * kGemmPanelN;
             ks.tile(kc, ap, bp, C + (ic + ir) * ldc + jr, ldc, mr, nr, ep);
           }
         }
@@ -191,15 +221,30 @@ inline void gemm_packed_block(const GemmKernelSet& ks, int64_t m0, int64_t m1, i
   }
 }
 
+// Element (k, n) of a packed B with `ku` units per panel column (kscale 2:
+// bf16 pairs, the even k in the low half of the 32-bit unit).
+inline float packed_b_value(const float* bpack, int64_t ku, int64_t kscale, int64_t n, int64_t k) {
+  const float* col = bpack + (n / kGemmPanelN) * ku * kGemmPanelN + n % kGemmPanelN;
+  if (kscale == 1) return col[k * kGemmPanelN];
+  uint32_t bits;
+  std::memcpy(&bits, col + (k / 2) * kGemmPanelN, sizeof(bits));
+  return bf16_to_f32((uint16_t)(k % 2 ? bits >> 16 : bits & 0xFFFFu));
+}
+
 // Reference on rows [m0, m1) x columns [n0, n1) of a packed B (n0 on a panel
-// boundary): the fallback when a thread's workspace allocation fails.
-inline void gemm_packed_block_ref(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, const float* A,
-                                  int64_t lda, const float* bpack, float* C, int64_t ldc, const GemmParams& p) {
+// boundary): the fallback when a thread's workspace allocation fails. With
+// kscale 2 (bf16 pairs) A is rounded to bf16 as the dot-product kernel does.
+inline void gemm_packed_block_ref(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, int64_t kscale,
+                                  const float* A, int64_t lda, const float* bpack, float* C, int64_t ldc,
+                                  const GemmParams& p) {
+  const int64_t ku = (K + kscale - 1) / kscale;
   for (int64_t m = m0; m < m1; ++m) {
     for (int64_t n = n0; n < n1; ++n) {
-      const float* col = bpack + (n / kGemmPanelN) * K * kGemmPanelN + n % kGemmPanelN;
       float acc = 0.0f;
-      for (int64_t k = 0; k < K; ++k) acc += A[m * lda + k] * col[k * kGemmPanelN];
+      for (int64_t k = 0; k < K; ++k) {
+        const float a = kscale == 1 ? A[m * lda + k] : bf16_to_f32(f32_to_bf16(A[m * lda + k]));
+        acc += a * packed_b_value(bpack, ku, kscale, n, k);
+      }
       float v = p.alpha * acc;
       if (p.bias) v += p.bias[n];
       if (p.accumulate) v += C[m * ldc + n];
@@ -252,7 +297,7 @@ inline void gemm_packed_run(const GemmKernelSet& ks, int64_t M, int64_t N, int64
           } else {
             // No workspace: the reference on the same block keeps the call whole.
             const int64_t n1 = j1 * kGemmPanelN < N ? j1 * kGemmPanelN : N;
-            gemm_packed_block_ref(m0, m1, j0 * kGemmPanelN, n1, K, A, lda, bpack, C, ldc, p);
+            gemm_packed_block_ref(m0, m1, j0 * kGemmPanelN, n1, K, ks.kscale, A, lda, bpack, C, ldc, p);
           }
         }
         if (abuf) RSFIQA_FREE(abuf);
@@ -352,6 +397,47 @@ inline void gemm_f32_bf16w(int64_t M, int64_t N, int64_t K, const float* A, int6
   if (K <= 0) return detail::gemm_empty_k(M, N, C, ldc, p);
   if (!detail::gemm_dispatch(M, N, K, A, lda, nullptr, B, ldb, true, C, ldc, p))
     gemm_f32_bf16w_ref(M, N, K, A, lda, B, ldb, C, ldc, p);
+}
+
+// bf16 x bf16 products with f32 accumulation: A (f32) is rounded to bf16,
+// B is N x K bf16 bits (PyTorch weight layout; p.trans_b is ignored), the
+// sums, alpha, bias and accumulate are f32. With AVX512_BF16 this runs
+// VDPBF16PS at about twice the f32 kernel's rate (gemm_avx512bf16.hpp);
+// elsewhere it rounds A into a workspace and runs gemm_f32_bf16w on it,
+// which computes the same products. Opt-in: callers choose it where bf16
+// activations are acceptable (the error bound is in gemm_avx512bf16.hpp).
+inline void gemm_bf16_f32acc(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const uint16_t* B,
+                             int64_t ldb, float* C, int64_t ldc, const GemmParams& p = {}) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) return detail::gemm_empty_k(M, N, C, ldc, p);
+#if RSFIQA_X86_SIMD
+  if (gemm_has_bf16_dot()) {
+    const int64_t ku = (K + 1) / 2;
+    float* bpack = (float*)RSFIQA_MALLOC((size_t)detail::packed_b_floats(N, ku) * sizeof(float), kAlignment);
+    if (bpack) {
+      const int64_t n_panels = (N + detail::kGemmPanelN - 1) / detail::kGemmPanelN;
+      parallel_for(
+          n_panels, [&](int64_t jb, int64_t je) { avx512bf16::pack_b_nt(jb, je, N, K, B, ldb, bpack); },
+          (int64_t(1) << 16) / (detail::kGemmPanelN * ku + 1) + 1);
+      const detail::GemmKernelSet ks = {avx512bf16::kMR, avx512bf16::kKC, avx512bf16::kMC, avx512bf16::kNC, 2,
+                                        &avx512bf16::run_tile, &avx512bf16::pack_a};
+      detail::gemm_packed_run(ks, M, N, K, A, lda, bpack, C, ldc, p);
+      RSFIQA_FREE(bpack);
+      return;
+    }
+  }
+#endif
+  if (gemm_path() != GemmPath::kRef) {
+    float* ar = (float*)RSFIQA_MALLOC((size_t)(M * K) * sizeof(float), kAlignment);
+    if (ar) {
+      for (int64_t m = 0; m < M; ++m)
+        for (int64_t k = 0; k < K; ++k) ar[m * K + k] = bf16_to_f32(f32_to_bf16(A[m * lda + k]));
+      gemm_f32_bf16w(M, N, K, ar, K, B, ldb, C, ldc, p);
+      RSFIQA_FREE(ar);
+      return;
+    }
+  }
+  gemm_bf16_f32acc_ref(M, N, K, A, lda, B, ldb, C, ldc, p);
 }
 
 // Packs an f32 weight once: B is N x K (trans_b, PyTorch layout) or K x N.

@@ -42,31 +42,12 @@ RSFIQA_TARGET_AVX512 inline void tile_masks(int nr, __mmask16* m0, __mmask16* m1
   *m1 = nr >= 32 ? (__mmask16)0xFFFF : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1u) : (__mmask16)0;
 }
 
-// C[0:R, 0:nr] (+)= A_panel · B_panel over kc steps, R rows (1..14).
-// ap: packed A panel (stride kMR per k); bp: packed B slice (stride 32 per k).
+// Stores R rows of a 14 x 32 register tile (acc0: columns 0-15, acc1:
+// 16-31) with the epilogue, in the same operation order as gemm_f32_ref for
+// the first K block; columns past nr are masked off.
 template <int R>
-RSFIQA_TARGET_AVX512 inline void microkernel(int64_t kc, const float* RSFIQA_RESTRICT ap,
-                                             const float* RSFIQA_RESTRICT bp, float* c, int64_t ldc, int nr,
-                                             const GemmEpilogue& ep) {
-  __m512 acc0[R], acc1[R];
-#pragma GCC unroll 14
-  for (int r = 0; r < R; ++r) {
-    acc0[r] = _mm512_setzero_ps();
-    acc1[r] = _mm512_setzero_ps();
-  }
-  for (int64_t k = 0; k < kc; ++k) {
-    const __m512 b0 = _mm512_load_ps(bp);
-    const __m512 b1 = _mm512_load_ps(bp + 16);
-#pragma GCC unroll 14
-    for (int r = 0; r < R; ++r) {
-      const __m512 a = _mm512_set1_ps(ap[r]);
-      acc0[r] = _mm512_fmadd_ps(a, b0, acc0[r]);
-      acc1[r] = _mm512_fmadd_ps(a, b1, acc1[r]);
-    }
-    ap += kMR;
-    bp += kGemmPanelN;
-  }
-  // Epilogue, in the same operation order as gemm_f32_ref for the first block.
+RSFIQA_TARGET_AVX512 inline void store_tile(const __m512* acc0, const __m512* acc1, float* c, int64_t ldc, int nr,
+                                            const GemmEpilogue& ep) {
   __mmask16 m0, m1;
   tile_masks(nr, &m0, &m1);
   const __m512 alpha = _mm512_set1_ps(ep.alpha);
@@ -97,6 +78,33 @@ RSFIQA_TARGET_AVX512 inline void microkernel(int64_t kc, const float* RSFIQA_RES
     _mm512_mask_storeu_ps(cr, m0, v0);
     _mm512_mask_storeu_ps(cr + 16, m1, v1);
   }
+}
+
+// C[0:R, 0:nr] (+)= A_panel · B_panel over kc steps, R rows (1..14).
+// ap: packed A panel (stride kMR per k); bp: packed B slice (stride 32 per k).
+template <int R>
+RSFIQA_TARGET_AVX512 inline void microkernel(int64_t kc, const float* RSFIQA_RESTRICT ap,
+                                             const float* RSFIQA_RESTRICT bp, float* c, int64_t ldc, int nr,
+                                             const GemmEpilogue& ep) {
+  __m512 acc0[R], acc1[R];
+#pragma GCC unroll 14
+  for (int r = 0; r < R; ++r) {
+    acc0[r] = _mm512_setzero_ps();
+    acc1[r] = _mm512_setzero_ps();
+  }
+  for (int64_t k = 0; k < kc; ++k) {
+    const __m512 b0 = _mm512_load_ps(bp);
+    const __m512 b1 = _mm512_load_ps(bp + 16);
+#pragma GCC unroll 14
+    for (int r = 0; r < R; ++r) {
+      const __m512 a = _mm512_set1_ps(ap[r]);
+      acc0[r] = _mm512_fmadd_ps(a, b0, acc0[r]);
+      acc1[r] = _mm512_fmadd_ps(a, b1, acc1[r]);
+    }
+    ap += kMR;
+    bp += kGemmPanelN;
+  }
+  store_tile<R>(acc0, acc1, c, ldc, nr, ep);
 }
 
 // One tile of up to 14 x 32: picks the instantiation for the row count.
@@ -141,15 +149,37 @@ RSFIQA_TARGET_AVX512 inline float hsum(__m512 v) {
   return _mm_cvtss_f32(s1);
 }
 
-// Transposing pack: dst[k * W + r] = src(r, k) for r < rows (<= W) and
-// k < kc, where row r of the source starts at src + r * ld (f32, or bf16 bits
-// when Bf16). This is both the A packing (W = kMR) and the NT B packing
-// (W = 32, rows are weight rows). Blocks of 16 rows x 16 k are loaded with
-// masked loads and transposed in registers (unpack, in-lane shuffle, two
-// 128-bit lane shuffles). With ZeroPad every one of the W lanes is written,
-// missing rows as zeros (B panels); otherwise only the `rows` lanes.
-template <int W, bool Bf16, bool ZeroPad>
-RSFIQA_TARGET_AVX512 inline void pack_transpose(int64_t rows, int64_t kc, const void* src, int64_t ld, float* dst) {
+// Row loaders for pack_transpose: load(i, u0, un) returns 16 32-bit units
+// [u0, u0 + un) of source row i, zero past un (un <= 16).
+inline __mmask16 lane_mask(int64_t n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u); }
+
+struct LoadRowsF32 {  // f32 rows
+  const float* src;
+  int64_t ld;
+  RSFIQA_TARGET_AVX512 __m512 operator()(int64_t i, int64_t u0, int64_t un) const {
+    return _mm512_maskz_loadu_ps(lane_mask(un), src + i * ld + u0);
+  }
+};
+
+struct LoadRowsBf16Widened {  // bf16 rows, each value widened to f32
+  const uint16_t* src;
+  int64_t ld;
+  RSFIQA_TARGET_AVX512 __m512 operator()(int64_t i, int64_t u0, int64_t un) const {
+    return load_bf16x16(src + i * ld + u0, lane_mask(un));
+  }
+};
+
+// Transposing pack: dst[u * W + r] = unit u of source row r, for r < rows
+// (<= W) and u < units; a unit is 32 bits (an f32, or a pair of bf16).
+// This is both the A packing (W = kMR) and the NT B packing (W = 32, rows
+// are weight rows). Blocks of 16 rows x 16 units are loaded with masked
+// loads and transposed in registers (unpack, in-lane shuffle, two 128-bit
+// lane shuffles). With ZeroPad every one of the W lanes is written, missing
+// rows as zeros (B panels); otherwise only the `rows` lanes.
+// Always inlined, so the AVX512_BF16 packers (whose loaders need that ISA)
+// can instantiate it inside their own target.
+template <int W, bool ZeroPad, class Load>
+RSFIQA_TARGET_AVX512 inline __attribute__((always_inline)) void pack_transpose(int64_t rows, int64_t kc, const Load& load, float* dst) {
   // Full masks on the maskz forms sidestep GCC 12's false "uninitialized"
   // warning about the unmasked intrinsics' undefined pass-through operand.
   constexpr __mmask16 kAll = (__mmask16)0xFFFF;
@@ -161,18 +191,10 @@ RSFIQA_TARGET_AVX512 inline void pack_transpose(int64_t rows, int64_t kc, const 
     const __mmask16 sm = lanes >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << lanes) - 1u);
     for (int64_t k0 = 0; k0 < kc; k0 += 16) {
       const int64_t kn = kc - k0 < 16 ? kc - k0 : 16;
-      const __mmask16 lm = kn >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << kn) - 1u);
       __m512 r[16];
 #pragma GCC unroll 16
       for (int i = 0; i < 16; ++i) {
-        if (i < nrow) {
-          if (Bf16)
-            r[i] = load_bf16x16((const uint16_t*)src + (r0 + i) * ld + k0, lm);
-          else
-            r[i] = _mm512_maskz_loadu_ps(lm, (const float*)src + (r0 + i) * ld + k0);
-        } else {
-          r[i] = _mm512_setzero_ps();
-        }
+        r[i] = i < nrow ? load(r0 + i, k0, kn) : _mm512_setzero_ps();
       }
       // Stage 1: interleave row pairs within each 128-bit lane.
       __m512 t[16];
@@ -209,10 +231,13 @@ RSFIQA_TARGET_AVX512 inline void pack_transpose(int64_t rows, int64_t kc, const 
 }
 
 // A block packing for the 14 x 32 kernel (layout in gemm_pack.hpp).
-RSFIQA_TARGET_AVX512 inline void pack_a(int64_t mc, int64_t kc, const float* A, int64_t lda, float* dst) {
+// (kc_elems == kc: one unit is one float.)
+RSFIQA_TARGET_AVX512 inline void pack_a(int64_t mc, int64_t kc, int64_t kc_elems, const float* A, int64_t lda,
+                                        float* dst) {
+  (void)kc_elems;
   for (int64_t p = 0; p * kMR < mc; ++p) {
     const int64_t rows = mc - p * kMR < kMR ? mc - p * kMR : kMR;
-    pack_transpose<kMR, false, false>(rows, kc, A + p * kMR * lda, lda, dst + p * kMR * kc);
+    pack_transpose<kMR, false>(rows, kc, LoadRowsF32{A + p * kMR * lda, lda}, dst + p * kMR * kc);
   }
 }
 
@@ -224,9 +249,9 @@ RSFIQA_TARGET_AVX512 inline void pack_b_nt(int64_t j0, int64_t j1, int64_t N, in
     const int64_t w = N - n0 < kGemmPanelN ? N - n0 : kGemmPanelN;
     float* panel = dst + j * K * kGemmPanelN;
     if (Bh)
-      pack_transpose<kGemmPanelN, true, true>(w, K, Bh + n0 * ldb, ldb, panel);
+      pack_transpose<kGemmPanelN, true>(w, K, LoadRowsBf16Widened{Bh + n0 * ldb, ldb}, panel);
     else
-      pack_transpose<kGemmPanelN, false, true>(w, K, B + n0 * ldb, ldb, panel);
+      pack_transpose<kGemmPanelN, true>(w, K, LoadRowsF32{B + n0 * ldb, ldb}, panel);
   }
 }
 

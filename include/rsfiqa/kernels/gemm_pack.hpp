@@ -95,8 +95,10 @@ inline void pack_b_panels_bf16(int64_t j0, int64_t j1, int64_t N, int64_t K, con
 // Packs rows [0, mc) x columns [0, kc) of A (row stride lda) into MR-row
 // panels (see the header comment). The inner loop reads one row of A
 // contiguously and writes it with stride MR.
+// (kc_elems == kc here: one packed unit is one float.)
 template <int MR>
-inline void pack_a_block(int64_t mc, int64_t kc, const float* A, int64_t lda, float* dst) {
+inline void pack_a_block(int64_t mc, int64_t kc, int64_t kc_elems, const float* A, int64_t lda, float* dst) {
+  (void)kc_elems;
   for (int64_t p = 0; p * MR < mc; ++p) {
     float* panel = dst + p * MR * kc;
     const int64_t rows = mc - p * MR < MR ? mc - p * MR : MR;
