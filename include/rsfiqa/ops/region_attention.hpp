@@ -12,16 +12,21 @@
 // Three implementations of the same function, all always compiled:
 //   region_attention_ref          literal loops over the allowed (query, key)
 //                                 pairs; the test oracle, reads like the math.
-//   region_attention_masked_dense builds the additive mask M and runs ordinary
-//                                 dense attention (gemm + softmax); the
-//                                 comparison point of tests and benchmarks.
+//   region_attention_masked_dense builds the additive mask M [N, N + G] and
+//                                 runs ordinary dense attention over all keys;
+//                                 the comparison point of tests and benchmarks.
 //   region_attention              the fast form: stable counting sort of the
 //                                 tokens by region, dense attention inside each
 //                                 region block (cost sum_k n_k^2 instead of
 //                                 N^2), scatter back to the original order.
 //                                 For `bias` nothing is block-sparse, so the
 //                                 fast form is dense attention with the soft
-//                                 mask computed on the fly (no N x N matrix).
+//                                 mask rows built on the fly (no N x N matrix).
+// The two fast paths share one block kernel (kernels/region_attention_kernels.hpp:
+// a fused AVX-512 scores/softmax/PV kernel, or gemm_f32 + softmax_f32 on other
+// ISAs), so the benchmark compares sparsity, not kernels. Threads: the op owns
+// them (parallel_for over (head, region, query block) items); the kernels it
+// calls run single-threaded inside.
 //
 // Layout (TinyViT / SAM style). Tokens are rows. q, k and v are row-major
 // [N, num_heads * head_dim] matrices with row strides ldq, ldk, ldv (floats);
@@ -49,8 +54,7 @@
 #include "rsfiqa/core/parallel.hpp"
 #include "rsfiqa/core/status.hpp"
 #include "rsfiqa/core/tensor.hpp"
-#include "rsfiqa/kernels/gemm.hpp"
-#include "rsfiqa/kernels/softmax.hpp"
+#include "rsfiqa/kernels/region_attention_kernels.hpp"
 
 namespace rsfiqa::ops {
 
@@ -390,11 +394,12 @@ inline Status region_attention_ref(const RegionAttentionArgs& args, const Region
 
 namespace detail {
 
-// Query rows per work item. Fixed (never derived from the thread count), so
-// each output row is computed by the same operations whatever the split.
-constexpr int64_t kRsaBlockRows = 64;
+// Query rows per work item: four 14-row register strips of the AVX-512
+// kernel. Fixed (never derived from the thread count), so each output row is
+// computed by the same operations whatever the split.
+constexpr int64_t kRsaBlockRows = 56;
 
-// One unit of parallel work: query rows [q0, q1) of one head, in the order of
+// One unit of parallel work: query rows [q0, q1) of one head, positions in
 // the layout the form works in (sorted for the fast form, original for dense).
 struct RsaItem {
   int64_t cost = 0;  // ~ rows * keys, for scheduling only
@@ -403,53 +408,13 @@ struct RsaItem {
   int32_t region = -1;  // fast strict forms: the region of all its queries
 };
 
-// A contiguous run of keys and their values: rows [0, n) of k and v, head
-// columns already applied.
-struct RsaKeyRange {
-  const float* k = nullptr;
-  int64_t ldk = 0;
-  const float* v = nullptr;
-  int64_t ldv = 0;
-  int64_t n = 0;
-};
-
 // Per-thread scratch of the block kernel.
 struct RsaScratch {
-  float* s = nullptr;  // [kRsaBlockRows, lds] scores, then probabilities
+  float* s = nullptr;  // [kRsaBlockRows, lds] scores, then softmax numerators
   int64_t lds = 0;
-  float* o = nullptr;    // [kRsaBlockRows, dh] block output
-  float* add = nullptr;  // [N + G] additive mask row built on the fly
+  float* o = nullptr;    // [kRsaBlockRows, dh] block output before the scatter
+  float* add = nullptr;  // [kRsaBlockRows, N] soft mask rows (bias fast form)
 };
-
-// Dense attention of `rows` queries against keys a ++ b (b may be empty):
-//   S = scale * Q [Ka; Kb]ᵀ        (gemm, NT)      [rows, na + nb]
-//   P = softmax_rows(S + add_r)    add_r = add_row(r) or nullptr
-//   O = P [Va; Vb]                 (gemm, NN)      [rows, dh]
-// Output row r goes to out_row(r). Runs on the calling thread only.
-template <typename AddRow, typename OutRow>
-inline void rsa_attend_block(int64_t rows, int64_t dh, float scale, const float* q, int64_t ldq,
-                             const RsaKeyRange& a, const RsaKeyRange& b, const RsaScratch& ws, AddRow&& add_row,
-                             OutRow&& out_row) {
-  using kernels::gemm_f32;
-  kernels::GemmParams nt;
-  nt.trans_b = true;
-  nt.alpha = scale;
-  gemm_f32(rows, a.n, dh, q, ldq, a.k, a.ldk, ws.s, ws.lds, nt);
-  if (b.n > 0) gemm_f32(rows, b.n, dh, q, ldq, b.k, b.ldk, ws.s + a.n, ws.lds, nt);
-  const int64_t nk = a.n + b.n;
-  for (int64_t r = 0; r < rows; ++r) {
-    float* srow = ws.s + r * ws.lds;
-    kernels::softmax_f32(nk, srow, add_row(r), nullptr, srow);  // -inf entries give exactly 0
-  }
-  kernels::GemmParams nn;
-  nn.trans_b = false;
-  gemm_f32(rows, dh, a.n, ws.s, ws.lds, a.v, a.ldv, ws.o, dh, nn);
-  if (b.n > 0) {
-    nn.accumulate = true;
-    gemm_f32(rows, dh, b.n, ws.s + a.n, ws.lds, b.v, b.ldv, ws.o, dh, nn);
-  }
-  for (int64_t r = 0; r < rows; ++r) std::memcpy(out_row(r), ws.o + r * dh, (size_t)dh * sizeof(float));
-}
 
 // Runs `items` on `threads` workers. Items are ordered by decreasing cost
 // (longest first) and handed out through an atomic counter, so one big
@@ -474,18 +439,53 @@ inline void rsa_run_items(RsaItem* items, int64_t n_items, int threads, Fn&& fn)
 
 inline int64_t rsa_round16(int64_t n) { return (n + 15) / 16 * 16; }
 
+// kt[c, p] = k[token(p), c] for all dim columns: the keys transposed
+// ([dim, N], row stride N) in the order given by perm (nullptr: identity),
+// so that head h's keys of positions [a, b) are the [dh, b - a] panel at
+// kt + h * dh * N + a. Blocks of 16 positions keep the writes in whole lines.
+inline void rsa_gather_keys_t(const RsaProblem& pr, const int64_t* perm, float* kt) {
+  const int64_t n = pr.n;
+  parallel_for(
+      (n + 15) / 16,
+      [&](int64_t bb, int64_t be) {
+        for (int64_t blk = bb; blk < be; ++blk) {
+          const int64_t p0 = blk * 16, p1 = std::min(n, p0 + 16);
+          for (int64_t c = 0; c < pr.dim; ++c)
+            for (int64_t p = p0; p < p1; ++p) kt[c * n + p] = pr.k[(perm ? perm[p] : p) * pr.ldk + c];
+        }
+      },
+      16);
+}
+
+// Memory of one call, from one block (the caller's workspace or a local buffer).
+inline char* rsa_reserve(RegionAttentionWorkspace* workspace, Buffer* local, int64_t bytes) {
+  if (workspace) return static_cast<char*>(workspace->reserve(bytes));
+  auto r = Buffer::allocate(bytes);
+  if (!r.ok()) return nullptr;
+  *local = std::move(r).value();
+  return static_cast<char*>(local->data());
+}
+
+// The summaries of strict+global in the kernel's layout: keys transposed
+// ksum_t [dim, G] (row stride G), values vsum [G, dim].
+inline void rsa_transpose_summaries(int64_t g, int64_t dim, const float* ksum, float* ksum_t) {
+  for (int64_t s = 0; s < g; ++s)
+    for (int64_t c = 0; c < dim; ++c) ksum_t[c * g + s] = ksum[s * dim + c];
+}
+
 }  // namespace detail
 
 // ---------------------------------------------------------------------------
 // Masked dense attention: materialise the additive mask M [N, N + G] (0 /
-// -inf; for `bias` 0 / -1, scaled by beta_h per head), then ordinary dense
-// attention per head over query blocks of all N tokens. The comparison point
-// for the fast form: same kernels, no sparsity. Memory O(N^2).
+// -inf; for `bias` 0 / -1, scaled by beta_h per head inside the kernel), then
+// ordinary dense attention per head over blocks of all N queries. The
+// comparison point for the fast form: the same block kernel, no sparsity.
+// Memory O(N^2).
 inline Status region_attention_masked_dense(const RegionAttentionArgs& args, const RegionAttentionParams& params,
                                             RegionAttentionWorkspace* workspace = nullptr) {
   detail::RsaProblem pr;
   RSFIQA_RETURN_IF_ERROR(detail::rsa_validate(args, params, &pr));
-  const int64_t n = pr.n, dh = pr.dh, gmax = detail::rsa_max_summaries(pr);
+  const int64_t n = pr.n, dh = pr.dh, dim = pr.dim, gmax = detail::rsa_max_summaries(pr);
   const bool bias = pr.variant == RegionAttentionVariant::kBias;
   const int threads = std::max(1, get_num_threads());
   const int64_t nkeys_max = n + gmax, lds = detail::rsa_round16(nkeys_max);
@@ -497,36 +497,29 @@ inline Status region_attention_masked_dense(const RegionAttentionArgs& args, con
 
   int64_t *counts = nullptr, *slot = nullptr;
   double* acc = nullptr;
-  float *ksum = nullptr, *vsum = nullptr, *mask = nullptr;
+  float *ksum = nullptr, *ksum_t = nullptr, *vsum = nullptr, *kt = nullptr, *mask = nullptr;
   detail::RsaItem* items = nullptr;
   detail::RsaScratch* scratch = nullptr;
   auto carve = [&](detail::RsaCarver& c) {
-    counts = c.take<int64_t>(pr.kreg);
-    slot = c.take<int64_t>(pr.kreg);
-    acc = c.take<double>(2 * gmax * pr.dim);
-    ksum = c.take<float>(gmax * pr.dim);  // [G, dim]
-    vsum = c.take<float>(gmax * pr.dim);  // [G, dim]
-    mask = c.take<float>(mask_elems);     // [N, N + G]
+    counts = c.take<int64_t>(pr.kreg);  // [K] tokens per region
+    slot = c.take<int64_t>(pr.kreg);    // [K] summary row per region
+    acc = c.take<double>(2 * gmax * dim);
+    ksum = c.take<float>(gmax * dim);    // [G, dim] summary keys
+    ksum_t = c.take<float>(gmax * dim);  // [dim, G] the same, transposed
+    vsum = c.take<float>(gmax * dim);    // [G, dim] summary values
+    kt = c.take<float>(n * dim);         // [dim, N] keys transposed
+    mask = c.take<float>(mask_elems);    // [N, N + G] additive mask
     items = c.take<detail::RsaItem>(pr.heads * blocks);
     scratch = c.take<detail::RsaScratch>(threads);
     for (int t = 0; t < threads; ++t) {
       float* s = c.take<float>(detail::kRsaBlockRows * lds);
-      float* o = c.take<float>(detail::kRsaBlockRows * dh);
-      float* add = c.take<float>(nkeys_max);
-      if (scratch) scratch[t] = detail::RsaScratch{s, lds, o, add};
+      if (scratch) scratch[t] = detail::RsaScratch{s, lds, nullptr, nullptr};
     }
   };
   detail::RsaCarver plan;
   carve(plan);
   Buffer local;
-  char* base = nullptr;
-  if (workspace) {
-    base = static_cast<char*>(workspace->reserve(plan.used));
-  } else {
-    auto r = Buffer::allocate(plan.used);
-    if (r.ok()) local = std::move(r).value();
-    base = static_cast<char*>(local.data());
-  }
+  char* base = detail::rsa_reserve(workspace, &local, plan.used);
   if (!base)
     return make_error(ErrorCode::kOutOfMemory, "region_attention_masked_dense: cannot allocate %lld bytes",
                       (long long)plan.used);
@@ -535,8 +528,11 @@ inline Status region_attention_masked_dense(const RegionAttentionArgs& args, con
 
   std::fill(counts, counts + pr.kreg, int64_t(0));
   for (int64_t i = 0; i < n; ++i) ++counts[pr.labels[i]];
-  const int64_t g =
-      pr.variant == RegionAttentionVariant::kStrictGlobal ? detail::rsa_region_summaries(pr, counts, slot, acc, ksum, vsum) : 0;
+  const int64_t g = pr.variant == RegionAttentionVariant::kStrictGlobal
+                        ? detail::rsa_region_summaries(pr, counts, slot, acc, ksum, vsum)
+                        : 0;
+  detail::rsa_transpose_summaries(g, dim, ksum, ksum_t);
+  detail::rsa_gather_keys_t(pr, nullptr, kt);
   const int64_t nk = n + g;
   // M_ij: 0 inside the region, -inf (strict) or -1 (bias, unit penalty) across;
   // summary columns j >= N are open to every query.
@@ -560,36 +556,39 @@ inline Status region_attention_masked_dense(const RegionAttentionArgs& args, con
       items[n_items++] = it;
     }
   detail::rsa_run_items(items, n_items, threads, [&](const detail::RsaItem& it, int w) {
-    const detail::RsaScratch& ws = scratch[w];
     const int64_t col = (int64_t)it.head * dh;
-    const float beta = bias ? pr.beta(it.head) : 1.0f;
-    detail::RsaKeyRange a{pr.k + col, pr.ldk, pr.v + col, pr.ldv, n};
-    detail::RsaKeyRange b{ksum + col, pr.dim, vsum + col, pr.dim, g};
-    auto add_row = [&](int64_t r) -> const float* {
-      const float* mi = mask + (it.q0 + r) * nk;
-      if (!bias) return mi;
-      for (int64_t j = 0; j < nk; ++j) ws.add[j] = beta * mi[j];  // -beta_h or 0
-      return ws.add;
-    };
-    auto out_row = [&](int64_t r) { return pr.out + (it.q0 + r) * pr.ldo + col; };
-    detail::rsa_attend_block(it.q1 - it.q0, dh, pr.scale, pr.q + it.q0 * pr.ldq + col, pr.ldq, a, b, ws, add_row,
-                             out_row);
+    kernels::RsaBlockArgs b;
+    b.rows = it.q1 - it.q0;
+    b.dh = dh;
+    b.scale = pr.scale;
+    b.q = pr.q + it.q0 * pr.ldq + col;
+    b.ldq = pr.ldq;
+    b.a = kernels::RsaKeyBlock{n, kt + col * n, n, pr.v + col, pr.ldv};
+    b.b = kernels::RsaKeyBlock{g, ksum_t + col * g, g, vsum + col, dim};
+    b.add = mask + it.q0 * nk;
+    b.ld_add = nk;
+    b.add_scale = bias ? pr.beta(it.head) : 1.0f;
+    b.s = scratch[w].s;
+    b.lds = scratch[w].lds;
+    b.o = pr.out + it.q0 * pr.ldo + col;
+    b.ldo = pr.ldo;
+    kernels::rsa_block_f32(b);
   });
   return Status();
 }
 
 // ---------------------------------------------------------------------------
 // The fast form.
-//   strict, strict+global: counting-sort the tokens by region, gather q/k/v
-//     rows into region-contiguous order, then for each (head, region, block of
-//     64 queries) run dense attention against that region's keys only (plus
-//     the G summary keys for strict+global) and scatter the rows back to
-//     their original positions. Work ~ sum_k n_k^2 instead of N^2.
+//   strict, strict+global: counting-sort the tokens by region, gather q, v
+//     (and k, transposed) into region-contiguous order, then for each (head,
+//     region, block of 56 queries) run dense attention against that region's
+//     keys only (plus the G summary keys for strict+global) and scatter the
+//     rows back to their original positions. Work ~ sum_k n_k^2, not N^2.
 //   bias: every query sees every key, so there is no block structure; this is
-//     dense attention with the soft mask row (-beta_h across regions) built on
-//     the fly from the labels, without the N x N mask.
-// Parallel over (head, region, query block) items, longest first. Results are
-// bit-identical across runs and thread counts.
+//     dense attention with the soft mask rows (-beta_h across regions) built
+//     per block from the labels, without the N x N mask.
+// Parallel over items, longest first. Results are bit-identical across runs
+// and thread counts.
 inline Status region_attention(const RegionAttentionArgs& args, const RegionAttentionParams& params,
                                RegionAttentionWorkspace* workspace = nullptr) {
   detail::RsaProblem pr;
@@ -599,46 +598,40 @@ inline Status region_attention(const RegionAttentionArgs& args, const RegionAtte
   const int threads = std::max(1, get_num_threads());
   const int64_t nkeys_max = n + gmax, lds = detail::rsa_round16(nkeys_max);
   const int64_t blocks = (n + detail::kRsaBlockRows - 1) / detail::kRsaBlockRows;
-  // Each region adds at most one partial block to the N / 64 full ones.
+  // Each region adds at most one partial block to the N / 56 full ones.
   const int64_t max_items = pr.heads * (blocks + (bias ? 0 : std::min<int64_t>(pr.kreg, n)));
+  const int64_t sorted_rows = bias ? 0 : n;  // bias reads q and v in place
 
   int64_t *counts = nullptr, *offsets = nullptr, *perm = nullptr, *slot = nullptr;
   double* acc = nullptr;
-  float *ksum = nullptr, *vsum = nullptr, *qs = nullptr, *ks = nullptr, *vs = nullptr;
+  float *ksum = nullptr, *ksum_t = nullptr, *vsum = nullptr, *qs = nullptr, *kt = nullptr, *vs = nullptr;
   detail::RsaItem* items = nullptr;
   detail::RsaScratch* scratch = nullptr;
-  const int64_t sorted_rows = bias ? 0 : n;  // bias reads q/k/v in place
   auto carve = [&](detail::RsaCarver& c) {
     counts = c.take<int64_t>(pr.kreg);       // [K] tokens per region
     offsets = c.take<int64_t>(pr.kreg + 1);  // [K + 1] first sorted position per region
     perm = c.take<int64_t>(n);               // [N] sorted position -> token
-    slot = c.take<int64_t>(pr.kreg);
+    slot = c.take<int64_t>(pr.kreg);         // [K] summary row per region
     acc = c.take<double>(2 * gmax * dim);
-    ksum = c.take<float>(gmax * dim);  // [G, dim]
-    vsum = c.take<float>(gmax * dim);  // [G, dim]
-    qs = c.take<float>(sorted_rows * dim);  // [N, dim] q rows in region order
-    ks = c.take<float>(sorted_rows * dim);  // [N, dim] k rows in region order
-    vs = c.take<float>(sorted_rows * dim);  // [N, dim] v rows in region order
+    ksum = c.take<float>(gmax * dim);        // [G, dim] summary keys
+    ksum_t = c.take<float>(gmax * dim);      // [dim, G] the same, transposed
+    vsum = c.take<float>(gmax * dim);        // [G, dim] summary values
+    qs = c.take<float>(sorted_rows * dim);   // [N, dim] q rows in region order
+    kt = c.take<float>(n * dim);             // [dim, N] keys transposed, region order (bias: original)
+    vs = c.take<float>(sorted_rows * dim);   // [N, dim] v rows in region order
     items = c.take<detail::RsaItem>(max_items);
     scratch = c.take<detail::RsaScratch>(threads);
     for (int t = 0; t < threads; ++t) {
       float* s = c.take<float>(detail::kRsaBlockRows * lds);
       float* o = c.take<float>(detail::kRsaBlockRows * dh);
-      float* add = c.take<float>(bias ? nkeys_max : 0);
+      float* add = c.take<float>(bias ? detail::kRsaBlockRows * n : 0);
       if (scratch) scratch[t] = detail::RsaScratch{s, lds, o, add};
     }
   };
   detail::RsaCarver plan;
   carve(plan);
   Buffer local;
-  char* base = nullptr;
-  if (workspace) {
-    base = static_cast<char*>(workspace->reserve(plan.used));
-  } else {
-    auto r = Buffer::allocate(plan.used);
-    if (r.ok()) local = std::move(r).value();
-    base = static_cast<char*>(local.data());
-  }
+  char* base = detail::rsa_reserve(workspace, &local, plan.used);
   if (!base)
     return make_error(ErrorCode::kOutOfMemory, "region_attention: cannot allocate %lld bytes", (long long)plan.used);
   detail::RsaCarver real{base, 0};
@@ -647,6 +640,7 @@ inline Status region_attention(const RegionAttentionArgs& args, const RegionAtte
   int64_t n_items = 0;
   if (bias) {
     // Dense over all tokens in their original order.
+    detail::rsa_gather_keys_t(pr, nullptr, kt);
     for (int h = 0; h < pr.heads; ++h)
       for (int64_t q0 = 0; q0 < n; q0 += detail::kRsaBlockRows) {
         detail::RsaItem it;
@@ -659,40 +653,52 @@ inline Status region_attention(const RegionAttentionArgs& args, const RegionAtte
     detail::rsa_run_items(items, n_items, threads, [&](const detail::RsaItem& it, int w) {
       const detail::RsaScratch& ws = scratch[w];
       const int64_t col = (int64_t)it.head * dh;
-      const float beta = pr.beta(it.head);
-      detail::RsaKeyRange a{pr.k + col, pr.ldk, pr.v + col, pr.ldv, n};
-      detail::RsaKeyRange none;
-      auto add_row = [&](int64_t r) -> const float* {
+      // Unit penalty rows: add[r, j] = -1 where token j is in another region.
+      for (int64_t r = 0; r < it.q1 - it.q0; ++r) {
         const int32_t ri = pr.labels[it.q0 + r];
-        for (int64_t j = 0; j < n; ++j) ws.add[j] = pr.labels[j] == ri ? 0.0f : -beta;
-        return ws.add;
-      };
-      auto out_row = [&](int64_t r) { return pr.out + (it.q0 + r) * pr.ldo + col; };
-      detail::rsa_attend_block(it.q1 - it.q0, dh, pr.scale, pr.q + it.q0 * pr.ldq + col, pr.ldq, a, none, ws,
-                               add_row, out_row);
+        float* ar = ws.add + r * n;
+        for (int64_t j = 0; j < n; ++j) ar[j] = pr.labels[j] == ri ? 0.0f : -1.0f;
+      }
+      kernels::RsaBlockArgs b;
+      b.rows = it.q1 - it.q0;
+      b.dh = dh;
+      b.scale = pr.scale;
+      b.q = pr.q + it.q0 * pr.ldq + col;
+      b.ldq = pr.ldq;
+      b.a = kernels::RsaKeyBlock{n, kt + col * n, n, pr.v + col, pr.ldv};
+      b.add = ws.add;
+      b.ld_add = n;
+      b.add_scale = pr.beta(it.head);
+      b.s = ws.s;
+      b.lds = ws.lds;
+      b.o = pr.out + it.q0 * pr.ldo + col;
+      b.ldo = pr.ldo;
+      kernels::rsa_block_f32(b);
     });
     return Status();
   }
 
   // 1) Stable counting sort by region and (strict+global) the summaries.
   detail::rsa_counting_sort(pr, counts, offsets, perm);
-  const int64_t g =
-      pr.variant == RegionAttentionVariant::kStrictGlobal ? detail::rsa_region_summaries(pr, counts, slot, acc, ksum, vsum) : 0;
+  const int64_t g = pr.variant == RegionAttentionVariant::kStrictGlobal
+                        ? detail::rsa_region_summaries(pr, counts, slot, acc, ksum, vsum)
+                        : 0;
+  detail::rsa_transpose_summaries(g, dim, ksum, ksum_t);
 
-  // 2) Gather q, k, v rows into region order: row p of qs is token perm[p].
+  // 2) Gather into region order: row p of qs / vs and column p of kt is token perm[p].
   parallel_for(
       n,
       [&](int64_t pb, int64_t pe) {
         for (int64_t p = pb; p < pe; ++p) {
           const int64_t i = perm[p];
           std::memcpy(qs + p * dim, pr.q + i * pr.ldq, (size_t)dim * sizeof(float));
-          std::memcpy(ks + p * dim, pr.k + i * pr.ldk, (size_t)dim * sizeof(float));
           std::memcpy(vs + p * dim, pr.v + i * pr.ldv, (size_t)dim * sizeof(float));
         }
       },
       256);
+  detail::rsa_gather_keys_t(pr, perm, kt);
 
-  // 3) Work items: every (head, region, block of up to 64 queries).
+  // 3) Work items: every (head, region, block of up to 56 queries).
   for (int h = 0; h < pr.heads; ++h)
     for (int32_t r = 0; r < pr.kreg; ++r)
       for (int64_t q0 = offsets[r]; q0 < offsets[r + 1]; q0 += detail::kRsaBlockRows) {
@@ -707,14 +713,24 @@ inline Status region_attention(const RegionAttentionArgs& args, const RegionAtte
 
   // 4) Dense attention inside each region block, scattered back through perm.
   detail::rsa_run_items(items, n_items, threads, [&](const detail::RsaItem& it, int w) {
+    const detail::RsaScratch& ws = scratch[w];
     const int64_t col = (int64_t)it.head * dh;
     const int64_t off = offsets[it.region];
-    detail::RsaKeyRange a{ks + off * dim + col, dim, vs + off * dim + col, dim, counts[it.region]};
-    detail::RsaKeyRange b{ksum + col, dim, vsum + col, dim, g};
-    auto no_add = [](int64_t) -> const float* { return nullptr; };
-    auto out_row = [&](int64_t r) { return pr.out + perm[it.q0 + r] * pr.ldo + col; };
-    detail::rsa_attend_block(it.q1 - it.q0, dh, pr.scale, qs + it.q0 * dim + col, dim, a, b, scratch[w], no_add,
-                             out_row);
+    kernels::RsaBlockArgs b;
+    b.rows = it.q1 - it.q0;
+    b.dh = dh;
+    b.scale = pr.scale;
+    b.q = qs + it.q0 * dim + col;
+    b.ldq = dim;
+    b.a = kernels::RsaKeyBlock{counts[it.region], kt + col * n + off, n, vs + off * dim + col, dim};
+    b.b = kernels::RsaKeyBlock{g, ksum_t + col * g, g, vsum + col, dim};
+    b.s = ws.s;
+    b.lds = ws.lds;
+    b.o = ws.o;
+    b.ldo = dh;
+    kernels::rsa_block_f32(b);
+    for (int64_t r = 0; r < b.rows; ++r)
+      std::memcpy(pr.out + perm[it.q0 + r] * pr.ldo + col, ws.o + r * dh, (size_t)dh * sizeof(float));
   });
   return Status();
 }
