@@ -105,6 +105,7 @@ struct SafeTensorInfo {
 // Returns false for dtypes that have no f32 meaning here (quant types).
 inline bool convert_to_f32(DType t, const uint8_t* src, int64_t numel, float* dst) {
   // memcpy per element: the source may be unaligned.
+  if (numel <= 0) return dtype_valid(t) && !dtype_is_quantized(t);
   switch (t) {
     case DType::kF32: std::memcpy(dst, src, (size_t)numel * 4); return true;
     case DType::kF16:
