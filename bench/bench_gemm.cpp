@@ -131,7 +131,8 @@ void BM_gemm_f32_packed(benchmark::State& st) {
     return;
   }
   for (auto _ : st) {
-    gemm_f32_packed(M, o.A.data(), K, packed.value(), o.C.data(), N);
+    const Status s = gemm_f32_packed(M, o.A.data(), K, packed.value(), o.C.data(), N);
+    benchmark::DoNotOptimize(s);
     benchmark::DoNotOptimize(o.C.data());
   }
   set_flops(st, M, N, K);

@@ -295,7 +295,7 @@ TEST_CASE("pack_b + gemm_f32_packed match the reference and gemm_f32") {
         REQUIRE(packed.ok());
         std::vector<float> want = pr.C0, got = pr.C0, ref_packed = pr.C0;
         gemm_f32_ref(pr.M, pr.N, pr.K, pr.A.data(), pr.lda, pr.B.data(), pr.ldb, want.data(), pr.ldc, p);
-        gemm_f32_packed(pr.M, pr.A.data(), pr.lda, packed.value(), got.data(), pr.ldc, p);
+        CHECK(gemm_f32_packed(pr.M, pr.A.data(), pr.lda, packed.value(), got.data(), pr.ldc, p).ok());
         gemm_f32_packed_ref(pr.M, pr.A.data(), pr.lda, packed.value(), ref_packed.data(), pr.ldc, p);
         CAPTURE(pr.M);
         CAPTURE(pr.N);
@@ -308,13 +308,59 @@ TEST_CASE("pack_b + gemm_f32_packed match the reference and gemm_f32") {
           Result<PackedB> ph = pack_b_bf16(pr.N, pr.K, pr.Bh.data(), pr.ldb);
           REQUIRE(ph.ok());
           std::vector<float> goth = pr.C0;
-          gemm_f32_packed(pr.M, pr.A.data(), pr.lda, ph.value(), goth.data(), pr.ldc, p);
+          CHECK(gemm_f32_packed(pr.M, pr.A.data(), pr.lda, ph.value(), goth.data(), pr.ldc, p).ok());
           if (pr.M > 4 || isa != Isa::kAvx512)  // same blocked path as gemm_f32
             CHECK(std::memcmp(goth.data(), got.data(), got.size() * sizeof(float)) == 0);
         }
       }
     }
   }
+}
+
+TEST_CASE("pack_b_bf16_pairs + gemm_bf16_f32acc_packed match the reference on every ISA") {
+  Restore restore;
+  std::mt19937 rng(2718);
+  const int64_t shapes[][3] = {{1, 5, 3}, {7, 33, 17}, {65, 100, 257}, {130, 64, 601}, {16, 1, 1}, {3, 40, 2}};
+  for (Isa isa : isa_levels()) {
+    set_isa_cap(isa);
+    CAPTURE(isa_name(isa));
+    for (const auto& s : shapes) {
+      Problem pr = make_problem(rng, s[0], s[1], s[2], true, true);
+      const GemmParams p = params_for(5, true, pr);
+      Result<PackedB> packed = pack_b_bf16_pairs(pr.N, pr.K, pr.Bh.data(), pr.ldb);
+      REQUIRE(packed.ok());
+      CHECK(packed.value().format() == PackedFormat::kBf16Pairs);
+      std::vector<float> want = pr.C0, got = pr.C0, direct = pr.C0;
+      gemm_bf16_f32acc_ref(pr.M, pr.N, pr.K, pr.A.data(), pr.lda, pr.Bh.data(), pr.ldb, want.data(), pr.ldc, p);
+      CHECK(gemm_bf16_f32acc_packed(pr.M, pr.A.data(), pr.lda, packed.value(), got.data(), pr.ldc, p).ok());
+      gemm_bf16_f32acc(pr.M, pr.N, pr.K, pr.A.data(), pr.lda, pr.Bh.data(), pr.ldb, direct.data(), pr.ldc, p);
+      CAPTURE(pr.M);
+      CAPTURE(pr.N);
+      CAPTURE(pr.K);
+      CHECK(normalised_error(pr, got, want) < kTol);
+      if (gemm_has_bf16_dot())  // same kernel, same packing: the same bits
+        CHECK(std::memcmp(got.data(), direct.data(), got.size() * sizeof(float)) == 0);
+    }
+  }
+}
+
+TEST_CASE("packed GEMMs reject an empty or differently packed weight") {
+  std::vector<float> w(12, 1.0f), a(8, 1.0f), c(6, 0.0f);
+  std::vector<uint16_t> wh(12, 0x3f80);  // bf16 1.0
+  Result<PackedB> f = pack_b(3, 4, w.data(), 4);
+  Result<PackedB> h = pack_b_bf16_pairs(3, 4, wh.data(), 4);
+  REQUIRE(f.ok());
+  REQUIRE(h.ok());
+  const Status s1 = gemm_bf16_f32acc_packed(2, a.data(), 4, f.value(), c.data(), 3);
+  CHECK(s1.code() == ErrorCode::kInvalidArgument);
+  CHECK(s1.message().find("pack_b_bf16_pairs") != std::string::npos);
+  CHECK(gemm_f32_packed(2, a.data(), 4, h.value(), c.data(), 3).code() == ErrorCode::kInvalidArgument);
+  CHECK(gemm_f32_packed(2, a.data(), 4, PackedB(), c.data(), 3).code() == ErrorCode::kInvalidArgument);
+  CHECK(c == std::vector<float>(6, 0.0f));
+  CHECK(gemm_f32_packed(2, a.data(), 4, f.value(), c.data(), 3).ok());
+  CHECK(c == std::vector<float>(6, 4.0f));
+  CHECK(gemm_bf16_f32acc_packed(2, a.data(), 4, h.value(), c.data(), 3).ok());
+  CHECK(c == std::vector<float>(6, 4.0f));
 }
 
 TEST_CASE("pack_b rejects bad arguments with a specific error") {

@@ -19,9 +19,13 @@
 // Up to 4 rows skip packing (direct AVX-512 kernels). If a workspace cannot
 // be allocated the call falls back to the reference; nothing throws.
 //
-// Also here: gemm_f32_bf16w (bf16 weights, NT layout, widened while packing)
-// and a prepacked-weights API (pack_b + gemm_f32_packed) so a model can pack
-// its weights once at load time.
+// Also here, each with a scalar _ref twin:
+//   gemm_f32_bf16w     bf16 weights (NT), widened exactly to f32 while packing
+//                      (same result bits as gemm_f32 on the widened weights);
+//   gemm_bf16_f32acc   opt-in: A rounded to bf16, bf16 weights, f32 sums, via
+//                      AVX512_BF16 VDPBF16PS (about 2x the f32 rate on Zen 4);
+//   pack_b / pack_b_bf16 + gemm_f32_packed, pack_b_bf16_pairs +
+//   gemm_bf16_f32acc_packed: weights packed once at load time.
 #pragma once
 
 #include <atomic>
@@ -100,19 +104,24 @@ inline void gemm_bf16_f32acc_ref(int64_t M, int64_t N, int64_t K, const float* A
   }
 }
 
-// Weights packed once for gemm_f32_packed: an N x K operand (either source
-// layout, f32 or bf16) in the 32-column panel layout of gemm_pack.hpp.
-// Immutable after pack_b, shareable across threads, move-only.
+// How a PackedB stores its values: f32 panels (for gemm_f32_packed) or bf16
+// pairs (for gemm_bf16_f32acc_packed).
+enum class PackedFormat : int { kF32 = 0, kBf16Pairs = 1 };
+
+// Weights packed once at load time: an N x K operand (either source layout,
+// f32 or bf16) in the 32-column panel layout of gemm_pack.hpp.
+// Immutable after packing, shareable across threads, move-only.
 class PackedB {
  public:
   PackedB() = default;
   PackedB(const PackedB&) = delete;
   PackedB& operator=(const PackedB&) = delete;
-  PackedB(PackedB&& o) noexcept : data_(o.data_), n_(o.n_), k_(o.k_) { o.data_ = nullptr; }
+  PackedB(PackedB&& o) noexcept : data_(o.data_), n_(o.n_), k_(o.k_), format_(o.format_) { o.data_ = nullptr; }
   PackedB& operator=(PackedB&& o) noexcept {
     std::swap(data_, o.data_);
     std::swap(n_, o.n_);
     std::swap(k_, o.k_);
+    std::swap(format_, o.format_);
     return *this;
   }
   ~PackedB() {
@@ -121,16 +130,19 @@ class PackedB {
   bool empty() const { return data_ == nullptr; }
   int64_t n() const { return n_; }  // output features (columns of C)
   int64_t k() const { return k_; }  // reduction depth
+  PackedFormat format() const { return format_; }
   const float* data() const { return data_; }
 
  private:
   friend Result<PackedB> pack_b(int64_t, int64_t, const float*, int64_t, bool);
   friend Result<PackedB> pack_b_bf16(int64_t, int64_t, const uint16_t*, int64_t);
+  friend Result<PackedB> pack_b_bf16_pairs(int64_t, int64_t, const uint16_t*, int64_t);
   float* data_ = nullptr;
   int64_t n_ = 0, k_ = 0;
+  PackedFormat format_ = PackedFormat::kF32;
 };
 
-// Scalar reference on a packed operand (reads the panels directly).
+// Scalar reference on a packed f32 operand (reads the panels directly).
 inline void gemm_f32_packed_ref(int64_t M, const float* A, int64_t lda, const PackedB& B, float* C, int64_t ldc,
                                 const GemmParams& p = {}) {
   const float* bp = B.data();
@@ -183,6 +195,14 @@ inline int64_t gemm_abuf_floats(const GemmKernelSet& ks, int64_t K) {
   const int64_t ku = (K + ks.kscale - 1) / ks.kscale;
   return ks.mc * (ku < ks.kc ? ku : ks.kc);
 }
+
+#if RSFIQA_X86_SIMD
+// The AVX512_BF16 dot-product kernel set (K counted in bf16 pairs).
+inline GemmKernelSet gemm_bf16_kernel_set() {
+  return {avx512bf16::kMR, avx512bf16::kKC, avx512bf16::kMC, avx512bf16::kNC, 2, &avx512bf16::run_tile,
+          &avx512bf16::pack_a};
+}
+#endif
 
 // C rows [m0, m1) x packed-B panels [j0, j1) on the calling thread, packing
 // A into `abuf` (gemm_abuf_floats floats).
@@ -419,9 +439,7 @@ inline void gemm_bf16_f32acc(int64_t M, int64_t N, int64_t K, const float* A, in
       parallel_for(
           n_panels, [&](int64_t jb, int64_t je) { avx512bf16::pack_b_nt(jb, je, N, K, B, ldb, bpack); },
           (int64_t(1) << 16) / (detail::kGemmPanelN * ku + 1) + 1);
-      const detail::GemmKernelSet ks = {avx512bf16::kMR, avx512bf16::kKC, avx512bf16::kMC, avx512bf16::kNC, 2,
-                                        &avx512bf16::run_tile, &avx512bf16::pack_a};
-      detail::gemm_packed_run(ks, M, N, K, A, lda, bpack, C, ldc, p);
+      detail::gemm_packed_run(detail::gemm_bf16_kernel_set(), M, N, K, A, lda, bpack, C, ldc, p);
       RSFIQA_FREE(bpack);
       return;
     }
@@ -478,14 +496,102 @@ inline Result<PackedB> pack_b_bf16(int64_t N, int64_t K, const uint16_t* B, int6
   return out;
 }
 
-// C (M x B.n()) = alpha * A (M x B.k()) · B + bias (+ C). p.trans_b is
-// ignored (the packing fixed the layout). An empty PackedB leaves C as is.
-inline void gemm_f32_packed(int64_t M, const float* A, int64_t lda, const PackedB& B, float* C, int64_t ldc,
-                            const GemmParams& p = {}) {
-  if (M <= 0 || B.empty()) return;
+// Packs a bf16 weight (N x K bits, PyTorch layout) once as bf16 pairs for
+// gemm_bf16_f32acc_packed (half the memory of pack_b_bf16).
+inline Result<PackedB> pack_b_bf16_pairs(int64_t N, int64_t K, const uint16_t* B, int64_t ldb) {
+  if (N <= 0 || K <= 0 || !B)
+    return make_error(ErrorCode::kInvalidArgument,
+                      "pack_b_bf16_pairs: need N > 0, K > 0 and data, got N=%lld K=%lld", (long long)N, (long long)K);
+  if (ldb < K)
+    return make_error(ErrorCode::kInvalidArgument, "pack_b_bf16_pairs: ldb=%lld is below the row length %lld",
+                      (long long)ldb, (long long)K);
+  const int64_t ku = (K + 1) / 2;
+  PackedB out;
+  out.data_ = (float*)RSFIQA_MALLOC((size_t)detail::packed_b_floats(N, ku) * sizeof(float), kAlignment);
+  if (!out.data_)
+    return make_error(ErrorCode::kOutOfMemory,
+                      "pack_b_bf16_pairs: cannot allocate %lld units for a %lld x %lld weight",
+                      (long long)detail::packed_b_floats(N, ku), (long long)N, (long long)K);
+  out.n_ = N;
+  out.k_ = K;
+  out.format_ = PackedFormat::kBf16Pairs;
+  const int64_t n_panels = (N + detail::kGemmPanelN - 1) / detail::kGemmPanelN;
+  float* dst = out.data_;
+  parallel_for(
+      n_panels,
+      [&](int64_t jb, int64_t je) {
+#if RSFIQA_X86_SIMD
+        if (gemm_has_bf16_dot()) return avx512bf16::pack_b_nt(jb, je, N, K, B, ldb, dst);
+#endif
+        detail::pack_b_panels_bf16_pairs(jb, je, N, K, B, ldb, dst);
+      },
+      (int64_t(1) << 16) / (detail::kGemmPanelN * ku + 1) + 1);
+  return out;
+}
+
+namespace detail {
+inline Status packed_format_error(const char* fn, const PackedB& B, PackedFormat want) {
+  if (B.empty()) return make_error(ErrorCode::kInvalidArgument, "%s: the packed weight is empty", fn);
+  if (B.format() != want)
+    return make_error(ErrorCode::kInvalidArgument, "%s: the weight was packed as %s, this call needs %s", fn,
+                      B.format() == PackedFormat::kF32 ? "f32 (pack_b / pack_b_bf16)" : "bf16 pairs (pack_b_bf16_pairs)",
+                      want == PackedFormat::kF32 ? "f32 (pack_b / pack_b_bf16)" : "bf16 pairs (pack_b_bf16_pairs)");
+  return Status();
+}
+}  // namespace detail
+
+// C (M x B.n()) = alpha * A (M x B.k()) · B + bias (+ C) on an f32-packed B
+// (pack_b or pack_b_bf16). p.trans_b is ignored (the packing fixed the
+// layout). An empty or differently packed B is an error and C is untouched.
+inline Status gemm_f32_packed(int64_t M, const float* A, int64_t lda, const PackedB& B, float* C, int64_t ldc,
+                              const GemmParams& p = {}) {
+  RSFIQA_RETURN_IF_ERROR(detail::packed_format_error("gemm_f32_packed", B, PackedFormat::kF32));
+  if (M <= 0) return Status();
   detail::GemmKernelSet ks;
-  if (!detail::gemm_kernel_set(gemm_path(), &ks)) return gemm_f32_packed_ref(M, A, lda, B, C, ldc, p);
+  if (!detail::gemm_kernel_set(gemm_path(), &ks)) {
+    gemm_f32_packed_ref(M, A, lda, B, C, ldc, p);
+    return Status();
+  }
   detail::gemm_packed_run(ks, M, B.n(), B.k(), A, lda, B.data(), C, ldc, p);
+  return Status();
+}
+
+// gemm_bf16_f32acc on a weight packed with pack_b_bf16_pairs. Without
+// AVX512_BF16 the pairs are widened into an f32 workspace and A is rounded,
+// then the f32 kernels run: the same products, summed in another order.
+inline Status gemm_bf16_f32acc_packed(int64_t M, const float* A, int64_t lda, const PackedB& B, float* C,
+                                      int64_t ldc, const GemmParams& p = {}) {
+  RSFIQA_RETURN_IF_ERROR(detail::packed_format_error("gemm_bf16_f32acc_packed", B, PackedFormat::kBf16Pairs));
+  if (M <= 0) return Status();
+  const int64_t N = B.n(), K = B.k();
+#if RSFIQA_X86_SIMD
+  if (gemm_has_bf16_dot()) {
+    detail::gemm_packed_run(detail::gemm_bf16_kernel_set(), M, N, K, A, lda, B.data(), C, ldc, p);
+    return Status();
+  }
+#endif
+  detail::GemmKernelSet ks;
+  if (detail::gemm_kernel_set(gemm_path(), &ks)) {
+    const int64_t ku = (K + 1) / 2;
+    float* wide = (float*)RSFIQA_MALLOC((size_t)detail::packed_b_floats(N, K) * sizeof(float), kAlignment);
+    float* ar = (float*)RSFIQA_MALLOC((size_t)(M * K) * sizeof(float), kAlignment);
+    if (wide && ar) {
+      const int64_t n_panels = (N + detail::kGemmPanelN - 1) / detail::kGemmPanelN;
+      for (int64_t j = 0; j < n_panels; ++j)
+        for (int64_t k = 0; k < K; ++k)
+          for (int64_t c = 0; c < detail::kGemmPanelN; ++c)
+            wide[(j * K + k) * detail::kGemmPanelN + c] =
+                detail::packed_b_value(B.data(), ku, 2, j * detail::kGemmPanelN + c, k);
+      for (int64_t m = 0; m < M; ++m)
+        for (int64_t k = 0; k < K; ++k) ar[m * K + k] = bf16_to_f32(f32_to_bf16(A[m * lda + k]));
+      detail::gemm_packed_run(ks, M, N, K, ar, K, wide, C, ldc, p);
+    }
+    if (wide) RSFIQA_FREE(wide);
+    if (ar) RSFIQA_FREE(ar);
+    if (wide && ar) return Status();
+  }
+  detail::gemm_packed_block_ref(0, M, 0, N, K, 2, A, lda, B.data(), C, ldc, p);
+  return Status();
 }
 
 }  // namespace rsfiqa::kernels

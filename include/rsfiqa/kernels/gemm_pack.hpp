@@ -92,6 +92,26 @@ inline void pack_b_panels_bf16(int64_t j0, int64_t j1, int64_t N, int64_t K, con
   }
 }
 
+// Packs panels [j0, j1) of bf16 weights (N x K bits) as bf16 pairs: unit u
+// of column c holds B(c, 2u) in its low and B(c, 2u + 1) in its high 16 bits
+// (zero past K or N). Portable twin of avx512bf16::pack_b_nt.
+inline void pack_b_panels_bf16_pairs(int64_t j0, int64_t j1, int64_t N, int64_t K, const uint16_t* B, int64_t ldb,
+                                     float* dst) {
+  const int64_t ku = (K + 1) / 2;
+  for (int64_t j = j0; j < j1; ++j) {
+    uint32_t* panel = (uint32_t*)(dst + j * ku * kGemmPanelN);
+    const int64_t n0 = j * kGemmPanelN;
+    for (int64_t c = 0; c < kGemmPanelN; ++c) {
+      const uint16_t* src = n0 + c < N ? B + (n0 + c) * ldb : nullptr;
+      for (int64_t u = 0; u < ku; ++u) {
+        const uint32_t lo = src ? src[2 * u] : 0u;
+        const uint32_t hi = src && 2 * u + 1 < K ? src[2 * u + 1] : 0u;
+        panel[u * kGemmPanelN + c] = lo | (hi << 16);
+      }
+    }
+  }
+}
+
 // Packs rows [0, mc) x columns [0, kc) of A (row stride lda) into MR-row
 // panels (see the header comment). The inner loop reads one row of A
 // contiguously and writes it with stride MR.
