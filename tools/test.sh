@@ -9,7 +9,8 @@
 # BUILD_DIR defaults to build-release in the repository (Release, Ninja). Extra
 # arguments go to the CMake configure step, e.g.
 #   tools/test.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DRSFIQA_SANITIZE=address,undefined
-# RSFIQA_JOBS (default 2) sets the build and test parallelism.
+# RSFIQA_JOBS (default 2) sets the build and test parallelism; RSFIQA_CTEST_ARGS
+# adds options to ctest (e.g. "-LE consumers" or "-L weights").
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -21,4 +22,5 @@ jobs="${RSFIQA_JOBS:-2}"
 
 cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DRSFIQA_BUILD_TESTS=ON "$@"
 cmake --build "$build_dir" -j "$jobs"
-ctest --test-dir "$build_dir" --output-on-failure -j "$jobs"
+# shellcheck disable=SC2086 # RSFIQA_CTEST_ARGS is a list of options
+ctest --test-dir "$build_dir" --output-on-failure -j "$jobs" ${RSFIQA_CTEST_ARGS:-}
