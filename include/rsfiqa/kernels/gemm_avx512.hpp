@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: MIT
 // AVX-512 GEMM kernels (namespace rsfiqa::kernels::avx512), compiled through
 // per-function target attributes and called only when active_isa() is
-// kAvx512. Two pieces:
+// kAvx512. Three pieces:
 //
 //   * the register-blocked microkernel: a 14 x 32 tile of C held in 28 zmm
 //     accumulators, fed per k by two aligned loads of a packed-B row and 14
 //     broadcasts of packed A (the BLIS "broadcast A, load B" scheme). It
 //     multiplies packed panels (gemm_pack.hpp) and applies the epilogue
 //     (alpha, bias, accumulate) in the store, masking the columns past N.
+//   * transposing packers (pack_a, pack_b_nt): 16 x 16 blocks moved through
+//     registers, so packing A and NT weights costs a fraction of a cycle per
+//     element instead of one strided scalar move each;
 //   * direct kernels for tiny M (at most kSmallM rows, e.g. one token of a
 //     decoder): packing B would cost as much as the product itself, so they
 //     read B in place, NT as dot products along K, NN as row updates.
