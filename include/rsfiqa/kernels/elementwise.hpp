@@ -217,7 +217,10 @@ RSFIQA_TARGET_AVX2 inline __m256i tail_mask(int64_t rem) {
 
 }  // namespace avx2::vm
 
-// Element-wise kernels share one loop shape: full vectors, then a masked tail.
+// Element-wise kernels share one loop shape: full vectors of 8, then one
+// masked vector for the remaining n % 8 elements (maskload reads nothing
+// outside the array, so no tail loop and no over-read). `v` names the input
+// vector inside `expr`.
 #define RSFIQA_AVX2_UNARY_(name, expr)                                                 \
   RSFIQA_TARGET_AVX2 inline void name(int64_t n, const float* x, float* y) {           \
     int64_t i = 0;                                                                     \
@@ -232,6 +235,7 @@ RSFIQA_TARGET_AVX2 inline __m256i tail_mask(int64_t rem) {
     }                                                                                  \
   }
 
+// y = e^x, GELU (erf / tanh), SiLU = x·sigmoid(x), ReLU = max(x, 0).
 RSFIQA_AVX2_UNARY_(vec_exp_f32_avx2, avx2::vm::exp_ps(v))
 RSFIQA_AVX2_UNARY_(vec_gelu_erf_f32_avx2, avx2::vm::gelu_erf_ps(v))
 RSFIQA_AVX2_UNARY_(vec_gelu_tanh_f32_avx2, avx2::vm::gelu_tanh_ps(v))
@@ -239,6 +243,7 @@ RSFIQA_AVX2_UNARY_(vec_silu_f32_avx2, _mm256_mul_ps(v, avx2::vm::sigmoid_ps(v)))
 RSFIQA_AVX2_UNARY_(vec_relu_f32_avx2, _mm256_max_ps(v, _mm256_setzero_ps()))
 #undef RSFIQA_AVX2_UNARY_
 
+// y = a (op) b, element by element, with the same masked tail.
 #define RSFIQA_AVX2_BINARY_(name, op)                                                              \
   RSFIQA_TARGET_AVX2 inline void name(int64_t n, const float* a, const float* b, float* y) {       \
     int64_t i = 0;                                                                                 \
@@ -252,6 +257,7 @@ RSFIQA_AVX2_BINARY_(vec_add_f32_avx2, _mm256_add_ps)
 RSFIQA_AVX2_BINARY_(vec_mul_f32_avx2, _mm256_mul_ps)
 #undef RSFIQA_AVX2_BINARY_
 
+// y = s·x
 RSFIQA_TARGET_AVX2 inline void vec_scale_f32_avx2(int64_t n, const float* x, float s, float* y) {
   const __m256 vs = _mm256_set1_ps(s);
   int64_t i = 0;
@@ -259,6 +265,7 @@ RSFIQA_TARGET_AVX2 inline void vec_scale_f32_avx2(int64_t n, const float* x, flo
   for (; i < n; ++i) y[i] = s * x[i];
 }
 
+// y += a·x, fused (one rounding per element, the reference has two).
 RSFIQA_TARGET_AVX2 inline void vec_axpy_f32_avx2(int64_t n, float a, const float* x, float* y) {
   const __m256 va = _mm256_set1_ps(a);
   int64_t i = 0;
@@ -267,6 +274,8 @@ RSFIQA_TARGET_AVX2 inline void vec_axpy_f32_avx2(int64_t n, float a, const float
   for (; i < n; ++i) y[i] = std::fma(a, x[i], y[i]);
 }
 
+// Reductions keep two independent vector accumulators (hides the add
+// latency), fold them, then add the scalar tail in order.
 RSFIQA_TARGET_AVX2 inline float vec_dot_f32_avx2(int64_t n, const float* a, const float* b) {
   __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
   int64_t i = 0;
@@ -293,6 +302,7 @@ RSFIQA_TARGET_AVX2 inline float vec_sum_f32_avx2(int64_t n, const float* x) {
   return s;
 }
 
+// Max is exact whatever the order, so it matches the reference bit for bit.
 RSFIQA_TARGET_AVX2 inline float vec_max_f32_avx2(int64_t n, const float* x) {
   __m256 m = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
   int64_t i = 0;
@@ -325,12 +335,14 @@ RSFIQA_TARGET_AVX512 inline __m512 exp_ps(__m512 x) {
   return _mm512_maskz_mov_ps(keep, _mm512_scalef_ps(p, n));
 }
 
+// 1 / (1 + e^-x) on 16 lanes.
 RSFIQA_TARGET_AVX512 inline __m512 sigmoid_ps(__m512 x) {
   const __m512 one = _mm512_set1_ps(1.0f);
   const __m512 e = exp_ps(_mm512_sub_ps(_mm512_setzero_ps(), x));
   return _mm512_div_ps(one, _mm512_add_ps(one, e));
 }
 
+// GELU (erf form) on 16 lanes; see avx2::vm::gelu_erf_ps for the method.
 RSFIQA_TARGET_AVX512 inline __m512 gelu_erf_ps(__m512 x) {
   using namespace rsfiqa::kernels::detail;
   const __m512 one = _mm512_set1_ps(1.0f);
@@ -344,6 +356,7 @@ RSFIQA_TARGET_AVX512 inline __m512 gelu_erf_ps(__m512 x) {
   return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x), one_plus_erf);
 }
 
+// GELU (tanh form) on 16 lanes: x·sigmoid(2u).
 RSFIQA_TARGET_AVX512 inline __m512 gelu_tanh_ps(__m512 x) {
   using namespace rsfiqa::kernels::detail;
   const __m512 x3 = _mm512_mul_ps(_mm512_mul_ps(x, x), x);
@@ -368,6 +381,8 @@ inline __mmask16 tail_mask(int64_t rem) { return (__mmask16)((1u << rem) - 1u); 
 
 }  // namespace avx512::vm
 
+// The AVX-512 loops: full vectors of 16, then one vector under a lane mask
+// (masked loads never fault on the lanes they skip).
 #define RSFIQA_AVX512_UNARY_(name, expr)                                       \
   RSFIQA_TARGET_AVX512 inline void name(int64_t n, const float* x, float* y) { \
     int64_t i = 0;                                                             \
@@ -412,6 +427,7 @@ RSFIQA_TARGET_AVX512 inline void vec_scale_f32_avx512(int64_t n, const float* x,
   }
 }
 
+// y += a·x, fused.
 RSFIQA_TARGET_AVX512 inline void vec_axpy_f32_avx512(int64_t n, float a, const float* x, float* y) {
   const __m512 va = _mm512_set1_ps(a);
   int64_t i = 0;
@@ -424,6 +440,7 @@ RSFIQA_TARGET_AVX512 inline void vec_axpy_f32_avx512(int64_t n, float a, const f
   }
 }
 
+// Reductions: two accumulators, the masked tail folded into the second.
 RSFIQA_TARGET_AVX512 inline float vec_dot_f32_avx512(int64_t n, const float* a, const float* b) {
   __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
   int64_t i = 0;
@@ -451,6 +468,7 @@ RSFIQA_TARGET_AVX512 inline float vec_sum_f32_avx512(int64_t n, const float* x) 
   return avx512::vm::hsum(_mm512_add_ps(acc0, acc1));
 }
 
+// Masked-off tail lanes load -inf, the identity of max.
 RSFIQA_TARGET_AVX512 inline float vec_max_f32_avx512(int64_t n, const float* x) {
   const __m512 ninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
   __m512 m = ninf;

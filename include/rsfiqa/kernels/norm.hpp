@@ -72,10 +72,17 @@ inline void channel_norm_f32_ref(int64_t C, int64_t P, int64_t stride, const flo
   }
 }
 
+// Largest channel count the SIMD channel norms copy into their on-stack
+// block buffer (16 x 1024 floats = 64 KiB); larger C reads the source rows
+// three times instead.
+constexpr int64_t kChannelNormPackMaxC = 1024;
+
 #if RSFIQA_X86_SIMD
 RSFIQA_SIMD_DIAGNOSTICS_BEGIN_
 // ------------------------------------------------------------ AVX2 + FMA
 
+// Pass 1: mean (vector sum). Pass 2: centred sum of squares with FMA.
+// Pass 3: y = (x - mean)·rstd·gamma + beta, gamma/beta optional.
 RSFIQA_TARGET_AVX2 inline void layer_norm_f32_avx2(int64_t n, const float* x, const float* gamma, const float* beta,
                                                    float eps, float* y) {
   const float mean = vec_sum_f32_avx2(n, x) / (float)n;
@@ -100,6 +107,7 @@ RSFIQA_TARGET_AVX2 inline void layer_norm_f32_avx2(int64_t n, const float* x, co
   for (; i < n; ++i) y[i] = (x[i] - mean) * rstd * (gamma ? gamma[i] : 1.0f) + (beta ? beta[i] : 0.0f);
 }
 
+// mean(x²) is a dot product of x with itself; then one scaling pass.
 RSFIQA_TARGET_AVX2 inline void rms_norm_f32_avx2(int64_t n, const float* x, const float* gamma, float eps, float* y) {
   const float rms_inv = 1.0f / std::sqrt(vec_dot_f32_avx2(n, x, x) / (float)n + eps);
   const __m256 vr = _mm256_set1_ps(rms_inv);
@@ -112,34 +120,52 @@ RSFIQA_TARGET_AVX2 inline void rms_norm_f32_avx2(int64_t n, const float* x, cons
   for (; i < n; ++i) y[i] = x[i] * rms_inv * (gamma ? gamma[i] : 1.0f);
 }
 
+// Channel norm, 8 pixels per step: each lane walks the C channels of one
+// pixel. The C x 8 block is first copied into a small contiguous buffer while
+// its sum is taken: the source rows are `stride` floats apart (often a power
+// of two), so re-reading them for the variance and output passes would keep
+// evicting each other from the cache; the packed copy stays in L1.
 RSFIQA_TARGET_AVX2 inline void channel_norm_f32_avx2(int64_t C, int64_t P, int64_t stride, const float* x,
                                                      const float* gamma, const float* beta, float eps, float* y) {
+  alignas(32) float buf[8 * kChannelNormPackMaxC];
+  const bool pack = C <= kChannelNormPackMaxC;
   const __m256 inv_c = _mm256_set1_ps(1.0f / (float)C);
   const __m256 veps = _mm256_set1_ps(eps);
   int64_t p = 0;
-  // Eight pixels at a time: each lane walks the channels of one pixel.
   for (; p + 8 <= P; p += 8) {
+    // Pass 1: sum over channels (and pack).
     __m256 sum = _mm256_setzero_ps();
-    for (int64_t c = 0; c < C; ++c) sum = _mm256_add_ps(sum, _mm256_loadu_ps(x + c * stride + p));
+    for (int64_t c = 0; c < C; ++c) {
+      const __m256 v = _mm256_loadu_ps(x + c * stride + p);
+      if (pack) _mm256_store_ps(buf + c * 8, v);
+      sum = _mm256_add_ps(sum, v);
+    }
+    const float* src = pack ? buf : x + p;
+    const int64_t ss = pack ? 8 : stride;
     const __m256 mean = _mm256_mul_ps(sum, inv_c);
+    // Pass 2: centred sum of squares.
     __m256 sq = _mm256_setzero_ps();
     for (int64_t c = 0; c < C; ++c) {
-      const __m256 d = _mm256_sub_ps(_mm256_loadu_ps(x + c * stride + p), mean);
+      const __m256 d = _mm256_sub_ps(_mm256_loadu_ps(src + c * ss), mean);
       sq = _mm256_fmadd_ps(d, d, sq);
     }
     const __m256 rstd = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_sqrt_ps(_mm256_fmadd_ps(sq, inv_c, veps)));
+    // Pass 3: normalise, scale and shift each channel row.
     for (int64_t c = 0; c < C; ++c) {
-      __m256 v = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + c * stride + p), mean), rstd);
+      __m256 v = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(src + c * ss), mean), rstd);
       if (gamma) v = _mm256_mul_ps(v, _mm256_set1_ps(gamma[c]));
       if (beta) v = _mm256_add_ps(v, _mm256_set1_ps(beta[c]));
       _mm256_storeu_ps(y + c * stride + p, v);
     }
   }
+  // Fewer than 8 pixels left: the reference handles them.
   if (p < P) channel_norm_f32_ref(C, P - p, stride, x + p, gamma, beta, eps, y + p);
 }
 
 // ------------------------------------------------------------ AVX-512
 
+// Same three passes as the AVX2 version; tails use lane masks, and the
+// masked-off lanes of the centred values are zeroed so they add nothing.
 RSFIQA_TARGET_AVX512 inline void layer_norm_f32_avx512(int64_t n, const float* x, const float* gamma,
                                                        const float* beta, float eps, float* y) {
   const float mean = vec_sum_f32_avx512(n, x) / (float)n;
@@ -167,6 +193,7 @@ RSFIQA_TARGET_AVX512 inline void layer_norm_f32_avx512(int64_t n, const float* x
   }
 }
 
+// RMS norm: one dot product, one masked scaling pass.
 RSFIQA_TARGET_AVX512 inline void rms_norm_f32_avx512(int64_t n, const float* x, const float* gamma, float eps,
                                                      float* y) {
   const float rms_inv = 1.0f / std::sqrt(vec_dot_f32_avx512(n, x, x) / (float)n + eps);
@@ -180,25 +207,37 @@ RSFIQA_TARGET_AVX512 inline void rms_norm_f32_avx512(int64_t n, const float* x, 
   }
 }
 
+// Channel norm, 16 pixels per step (the last step masked), with the same
+// packing as the AVX2 version.
 RSFIQA_TARGET_AVX512 inline void channel_norm_f32_avx512(int64_t C, int64_t P, int64_t stride, const float* x,
                                                          const float* gamma, const float* beta, float eps, float* y) {
+  alignas(64) float buf[16 * kChannelNormPackMaxC];
+  const bool pack = C <= kChannelNormPackMaxC;
   const __m512 inv_c = _mm512_set1_ps(1.0f / (float)C);
   const __m512 veps = _mm512_set1_ps(eps);
-  // Sixteen pixels at a time (the last group masked): each lane walks the
-  // channels of one pixel.
   for (int64_t p = 0; p < P; p += 16) {
     const __mmask16 m = P - p >= 16 ? (__mmask16)0xffff : avx512::vm::tail_mask(P - p);
+    // Pass 1: sum over channels (and pack; masked-off lanes are zeros).
     __m512 sum = _mm512_setzero_ps();
-    for (int64_t c = 0; c < C; ++c) sum = _mm512_add_ps(sum, _mm512_maskz_loadu_ps(m, x + c * stride + p));
+    for (int64_t c = 0; c < C; ++c) {
+      const __m512 v = _mm512_maskz_loadu_ps(m, x + c * stride + p);
+      if (pack) _mm512_store_ps(buf + c * 16, v);
+      sum = _mm512_add_ps(sum, v);
+    }
+    const float* src = pack ? buf : x + p;
+    const int64_t ss = pack ? 16 : stride;
     const __m512 mean = _mm512_mul_ps(sum, inv_c);
+    // Pass 2: centred sum of squares.
     __m512 sq = _mm512_setzero_ps();
     for (int64_t c = 0; c < C; ++c) {
-      const __m512 d = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + c * stride + p), mean);
+      const __m512 d = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, src + c * ss), mean);
       sq = _mm512_fmadd_ps(d, d, sq);
     }
+    // rstd = 1 / sqrt(var + eps) per pixel (exact division, not rsqrt14).
     const __m512 rstd = _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_sqrt_ps(_mm512_fmadd_ps(sq, inv_c, veps)));
+    // Pass 3: normalise, scale and shift each channel row.
     for (int64_t c = 0; c < C; ++c) {
-      __m512 v = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + c * stride + p), mean), rstd);
+      __m512 v = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, src + c * ss), mean), rstd);
       if (gamma) v = _mm512_mul_ps(v, _mm512_set1_ps(gamma[c]));
       if (beta) v = _mm512_add_ps(v, _mm512_set1_ps(beta[c]));
       _mm512_mask_storeu_ps(y + c * stride + p, m, v);

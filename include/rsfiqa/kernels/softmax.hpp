@@ -28,6 +28,7 @@
 
 namespace rsfiqa::kernels {
 
+// The oracle: biased/masked scores into y, their max, exp and sum, normalise.
 inline void softmax_f32_ref(int64_t n, const float* x, const float* bias, const uint8_t* mask, float* y) {
   const float ninf = -std::numeric_limits<float>::infinity();
   float mx = ninf;
@@ -88,6 +89,8 @@ RSFIQA_TARGET_AVX2 inline void softmax_f32_avx2(int64_t n, const float* x, const
   vec_scale_f32_avx2(n, y, 1.0f / avx2::vm::hsum(acc), y);
 }
 
+// Same three passes on 16 lanes; the mask bytes are compared to zero with a
+// byte-granular mask compare and turn the corresponding scores into -inf.
 RSFIQA_TARGET_AVX512 inline void softmax_f32_avx512(int64_t n, const float* x, const float* bias,
                                                     const uint8_t* mask, float* y) {
   const float ninf = -std::numeric_limits<float>::infinity();
@@ -107,6 +110,7 @@ RSFIQA_TARGET_AVX512 inline void softmax_f32_avx512(int64_t n, const float* x, c
     }
     x = y;
   }
+  // Pass 2: exp(s - max) (masked lanes zeroed so they stay out of the sum).
   const float mx = vec_max_f32_avx512(n, x);
   if (mx == ninf) {
     for (int64_t i = 0; i < n; ++i) y[i] = 0.0f;
@@ -120,11 +124,13 @@ RSFIQA_TARGET_AVX512 inline void softmax_f32_avx512(int64_t n, const float* x, c
     _mm512_mask_storeu_ps(y + i, m, e);
     acc = _mm512_add_ps(acc, e);
   }
+  // Pass 3: normalise by the sum (one division, n multiplications).
   vec_scale_f32_avx512(n, y, 1.0f / avx512::vm::hsum(acc), y);
 }
 RSFIQA_SIMD_DIAGNOSTICS_END_
 #endif  // RSFIQA_X86_SIMD
 
+// Dispatch on the active ISA.
 inline void softmax_f32(int64_t n, const float* x, const float* bias, const uint8_t* mask, float* y) {
   RSFIQA_DISPATCH_(softmax_f32, n, x, bias, mask, y);
 }
