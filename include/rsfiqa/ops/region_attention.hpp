@@ -439,11 +439,16 @@ inline void rsa_run_items(RsaItem* items, int64_t n_items, int threads, Fn&& fn)
 
 inline int64_t rsa_round16(int64_t n) { return (n + 15) / 16 * 16; }
 
+// Row stride for matrices whose rows the kernels read in groups (scores,
+// mask rows, Kᵀ): whole cache lines plus one extra line, so that N = 4096
+// (16 KB rows) does not put every row of a strip into the same L1 set.
+inline int64_t rsa_padded_ld(int64_t n) { return rsa_round16(n) + 16; }
+
 // kt[c, p] = k[token(p), c] for all dim columns: the keys transposed
-// ([dim, N], row stride N) in the order given by perm (nullptr: identity),
+// ([dim, N], row stride ldkt) in the order given by perm (nullptr: identity),
 // so that head h's keys of positions [a, b) are the [dh, b - a] panel at
-// kt + h * dh * N + a. Blocks of 16 positions keep the writes in whole lines.
-inline void rsa_gather_keys_t(const RsaProblem& pr, const int64_t* perm, float* kt) {
+// kt + h * dh * ldkt + a. Blocks of 16 positions keep the writes in whole lines.
+inline void rsa_gather_keys_t(const RsaProblem& pr, const int64_t* perm, float* kt, int64_t ldkt) {
   const int64_t n = pr.n;
   parallel_for(
       (n + 15) / 16,
@@ -451,7 +456,7 @@ inline void rsa_gather_keys_t(const RsaProblem& pr, const int64_t* perm, float* 
         for (int64_t blk = bb; blk < be; ++blk) {
           const int64_t p0 = blk * 16, p1 = std::min(n, p0 + 16);
           for (int64_t c = 0; c < pr.dim; ++c)
-            for (int64_t p = p0; p < p1; ++p) kt[c * n + p] = pr.k[(perm ? perm[p] : p) * pr.ldk + c];
+            for (int64_t p = p0; p < p1; ++p) kt[c * ldkt + p] = pr.k[(perm ? perm[p] : p) * pr.ldk + c];
         }
       },
       16);
@@ -488,10 +493,11 @@ inline Status region_attention_masked_dense(const RegionAttentionArgs& args, con
   const int64_t n = pr.n, dh = pr.dh, dim = pr.dim, gmax = detail::rsa_max_summaries(pr);
   const bool bias = pr.variant == RegionAttentionVariant::kBias;
   const int threads = std::max(1, get_num_threads());
-  const int64_t nkeys_max = n + gmax, lds = detail::rsa_round16(nkeys_max);
+  const int64_t nkeys_max = n + gmax, lds = detail::rsa_padded_ld(nkeys_max), ldkt = detail::rsa_padded_ld(n);
   const int64_t blocks = (n + detail::kRsaBlockRows - 1) / detail::kRsaBlockRows;
   int64_t mask_elems = 0;
-  if (!checked_mul(n, nkeys_max, &mask_elems))
+  const int64_t ldm = detail::rsa_padded_ld(nkeys_max);  // mask row stride
+  if (!checked_mul(n, ldm, &mask_elems))
     return make_error(ErrorCode::kOverflow, "region_attention_masked_dense: mask of %lld x %lld overflows",
                       (long long)n, (long long)nkeys_max);
 
@@ -507,7 +513,7 @@ inline Status region_attention_masked_dense(const RegionAttentionArgs& args, con
     ksum = c.take<float>(gmax * dim);    // [G, dim] summary keys
     ksum_t = c.take<float>(gmax * dim);  // [dim, G] the same, transposed
     vsum = c.take<float>(gmax * dim);    // [G, dim] summary values
-    kt = c.take<float>(n * dim);         // [dim, N] keys transposed
+    kt = c.take<float>(dim * ldkt);      // [dim, N] keys transposed, row stride ldkt
     mask = c.take<float>(mask_elems);    // [N, N + G] additive mask
     items = c.take<detail::RsaItem>(pr.heads * blocks);
     scratch = c.take<detail::RsaScratch>(threads);
@@ -532,14 +538,14 @@ inline Status region_attention_masked_dense(const RegionAttentionArgs& args, con
                         ? detail::rsa_region_summaries(pr, counts, slot, acc, ksum, vsum)
                         : 0;
   detail::rsa_transpose_summaries(g, dim, ksum, ksum_t);
-  detail::rsa_gather_keys_t(pr, nullptr, kt);
+  detail::rsa_gather_keys_t(pr, nullptr, kt, ldkt);
   const int64_t nk = n + g;
   // M_ij: 0 inside the region, -inf (strict) or -1 (bias, unit penalty) across;
   // summary columns j >= N are open to every query.
   const float across = bias ? -1.0f : -std::numeric_limits<float>::infinity();
   parallel_for(n, [&](int64_t ib, int64_t ie) {
     for (int64_t i = ib; i < ie; ++i) {
-      float* mi = mask + i * nk;
+      float* mi = mask + i * ldm;
       for (int64_t j = 0; j < n; ++j) mi[j] = pr.labels[j] == pr.labels[i] ? 0.0f : across;
       for (int64_t j = n; j < nk; ++j) mi[j] = 0.0f;
     }
@@ -563,10 +569,10 @@ inline Status region_attention_masked_dense(const RegionAttentionArgs& args, con
     b.scale = pr.scale;
     b.q = pr.q + it.q0 * pr.ldq + col;
     b.ldq = pr.ldq;
-    b.a = kernels::RsaKeyBlock{n, kt + col * n, n, pr.v + col, pr.ldv};
+    b.a = kernels::RsaKeyBlock{n, kt + col * ldkt, ldkt, pr.v + col, pr.ldv};
     b.b = kernels::RsaKeyBlock{g, ksum_t + col * g, g, vsum + col, dim};
-    b.add = mask + it.q0 * nk;
-    b.ld_add = nk;
+    b.add = mask + it.q0 * ldm;
+    b.ld_add = ldm;
     b.add_scale = bias ? pr.beta(it.head) : 1.0f;
     b.s = scratch[w].s;
     b.lds = scratch[w].lds;
@@ -596,7 +602,7 @@ inline Status region_attention(const RegionAttentionArgs& args, const RegionAtte
   const int64_t n = pr.n, dh = pr.dh, dim = pr.dim, gmax = detail::rsa_max_summaries(pr);
   const bool bias = pr.variant == RegionAttentionVariant::kBias;
   const int threads = std::max(1, get_num_threads());
-  const int64_t nkeys_max = n + gmax, lds = detail::rsa_round16(nkeys_max);
+  const int64_t nkeys_max = n + gmax, lds = detail::rsa_padded_ld(nkeys_max), ldkt = detail::rsa_padded_ld(n);
   const int64_t blocks = (n + detail::kRsaBlockRows - 1) / detail::kRsaBlockRows;
   // Each region adds at most one partial block to the N / 56 full ones.
   const int64_t max_items = pr.heads * (blocks + (bias ? 0 : std::min<int64_t>(pr.kreg, n)));
@@ -617,14 +623,14 @@ inline Status region_attention(const RegionAttentionArgs& args, const RegionAtte
     ksum_t = c.take<float>(gmax * dim);      // [dim, G] the same, transposed
     vsum = c.take<float>(gmax * dim);        // [G, dim] summary values
     qs = c.take<float>(sorted_rows * dim);   // [N, dim] q rows in region order
-    kt = c.take<float>(n * dim);             // [dim, N] keys transposed, region order (bias: original)
+    kt = c.take<float>(dim * ldkt);          // [dim, N] keys transposed (stride ldkt), region order (bias: original)
     vs = c.take<float>(sorted_rows * dim);   // [N, dim] v rows in region order
     items = c.take<detail::RsaItem>(max_items);
     scratch = c.take<detail::RsaScratch>(threads);
     for (int t = 0; t < threads; ++t) {
       float* s = c.take<float>(detail::kRsaBlockRows * lds);
       float* o = c.take<float>(detail::kRsaBlockRows * dh);
-      float* add = c.take<float>(bias ? detail::kRsaBlockRows * n : 0);
+      float* add = c.take<float>(bias ? detail::kRsaBlockRows * ldkt : 0);
       if (scratch) scratch[t] = detail::RsaScratch{s, lds, o, add};
     }
   };
@@ -640,7 +646,7 @@ inline Status region_attention(const RegionAttentionArgs& args, const RegionAtte
   int64_t n_items = 0;
   if (bias) {
     // Dense over all tokens in their original order.
-    detail::rsa_gather_keys_t(pr, nullptr, kt);
+    detail::rsa_gather_keys_t(pr, nullptr, kt, ldkt);
     for (int h = 0; h < pr.heads; ++h)
       for (int64_t q0 = 0; q0 < n; q0 += detail::kRsaBlockRows) {
         detail::RsaItem it;
@@ -656,7 +662,7 @@ inline Status region_attention(const RegionAttentionArgs& args, const RegionAtte
       // Unit penalty rows: add[r, j] = -1 where token j is in another region.
       for (int64_t r = 0; r < it.q1 - it.q0; ++r) {
         const int32_t ri = pr.labels[it.q0 + r];
-        float* ar = ws.add + r * n;
+        float* ar = ws.add + r * ldkt;
         for (int64_t j = 0; j < n; ++j) ar[j] = pr.labels[j] == ri ? 0.0f : -1.0f;
       }
       kernels::RsaBlockArgs b;
@@ -665,9 +671,9 @@ inline Status region_attention(const RegionAttentionArgs& args, const RegionAtte
       b.scale = pr.scale;
       b.q = pr.q + it.q0 * pr.ldq + col;
       b.ldq = pr.ldq;
-      b.a = kernels::RsaKeyBlock{n, kt + col * n, n, pr.v + col, pr.ldv};
+      b.a = kernels::RsaKeyBlock{n, kt + col * ldkt, ldkt, pr.v + col, pr.ldv};
       b.add = ws.add;
-      b.ld_add = n;
+      b.ld_add = ldkt;
       b.add_scale = pr.beta(it.head);
       b.s = ws.s;
       b.lds = ws.lds;
@@ -696,7 +702,7 @@ inline Status region_attention(const RegionAttentionArgs& args, const RegionAtte
         }
       },
       256);
-  detail::rsa_gather_keys_t(pr, perm, kt);
+  detail::rsa_gather_keys_t(pr, perm, kt, ldkt);
 
   // 3) Work items: every (head, region, block of up to 56 queries).
   for (int h = 0; h < pr.heads; ++h)
@@ -722,7 +728,7 @@ inline Status region_attention(const RegionAttentionArgs& args, const RegionAtte
     b.scale = pr.scale;
     b.q = qs + it.q0 * dim + col;
     b.ldq = dim;
-    b.a = kernels::RsaKeyBlock{counts[it.region], kt + col * n + off, n, vs + off * dim + col, dim};
+    b.a = kernels::RsaKeyBlock{counts[it.region], kt + col * ldkt + off, ldkt, vs + off * dim + col, dim};
     b.b = kernels::RsaKeyBlock{g, ksum_t + col * g, g, vsum + col, dim};
     b.s = ws.s;
     b.lds = ws.lds;
