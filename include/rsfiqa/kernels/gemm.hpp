@@ -431,7 +431,7 @@ inline void gemm_bf16_f32acc(int64_t M, int64_t N, int64_t K, const float* A, in
   if (M <= 0 || N <= 0) return;
   if (K <= 0) return detail::gemm_empty_k(M, N, C, ldc, p);
 #if RSFIQA_X86_SIMD
-  if (gemm_has_bf16_dot()) {
+  if (gemm_has_bf16_dot() && M > avx512::kSmallM) {
     const int64_t ku = (K + 1) / 2;
     float* bpack = (float*)RSFIQA_MALLOC((size_t)detail::packed_b_floats(N, ku) * sizeof(float), kAlignment);
     if (bpack) {
@@ -445,6 +445,9 @@ inline void gemm_bf16_f32acc(int64_t M, int64_t N, int64_t K, const float* A, in
     }
   }
 #endif
+  // Tiny M (the weights would be packed for a handful of rows) and CPUs
+  // without AVX512_BF16: round A into a workspace, then the f32 kernels on
+  // the bf16 weights (for M <= 4 the direct, unpacked AVX-512 path).
   if (gemm_path() != GemmPath::kRef) {
     float* ar = (float*)RSFIQA_MALLOC((size_t)(M * K) * sizeof(float), kAlignment);
     if (ar) {
