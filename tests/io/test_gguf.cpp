@@ -408,6 +408,16 @@ TEST_CASE("gguf: limits are configurable") {
   lim.max_string_length = 4;
   CHECK(GgufFile::from_memory(bytes.data(), bytes.size(), lim).status().code() == ErrorCode::kLimitExceeded);
   lim = GgufLimits();
+  lim.max_nested_arrays = 2;
+  Bytes nb;
+  nb.header(0, 1).str("k").u32(9).u32(9).u64(3);
+  for (int i = 0; i < 3; ++i) nb.u32(0).u64(0);
+  auto nested = GgufFile::from_memory(nb.b.data(), nb.b.size(), lim);
+  CHECK(nested.status().code() == ErrorCode::kLimitExceeded);
+  CHECK(nested.status().message().find("nested arrays") != std::string::npos);
+  lim.max_nested_arrays = 3;
+  CHECK(GgufFile::from_memory(nb.b.data(), nb.b.size(), lim).ok());
+  lim = GgufLimits();
   lim.max_tensor_name_length = 0;
   CHECK(GgufFile::from_memory(bytes.data(), bytes.size(), lim).status().code() == ErrorCode::kLimitExceeded);
 }

@@ -67,6 +67,7 @@ struct GgufLimits {
   uint64_t max_string_length = uint64_t(1) << 24;  // 16 MiB per string (keys, values, names)
   uint64_t max_array_length = uint64_t(1) << 24;   // 16 Mi elements per array
   int max_array_depth = 4;                         // arrays of arrays of ...
+  uint64_t max_nested_arrays = uint64_t(1) << 20;  // inner arrays in the whole file (each costs ~100 bytes of RAM)
   uint64_t max_tensor_name_length = 256;
 };
 
@@ -541,6 +542,10 @@ class GgufFile {
       for (uint64_t i = 0; i < n; ++i)
         RSFIQA_RETURN_IF_ERROR(read_string(c, limits_.max_string_length, "an array string", &v->strings_[(size_t)i]));
     } else if (et == GgufType::kArray) {
+      nested_arrays_ += n;  // cannot overflow: n <= max_array_length and the sum stays <= the cap
+      if (nested_arrays_ > limits_.max_nested_arrays)
+        return make_error(ErrorCode::kLimitExceeded, "GGUF: key '%.200s' brings the file over the limit of %llu nested arrays",
+                          key.c_str(), (unsigned long long)limits_.max_nested_arrays);
       v->arrays_.resize((size_t)n);
       for (uint64_t i = 0; i < n; ++i) {
         GgufValue& e = v->arrays_[(size_t)i];
@@ -562,6 +567,7 @@ class GgufFile {
     base_ = p;
     size_ = n;
     limits_ = limits;
+    nested_arrays_ = 0;
     if (n == 0) return make_error(ErrorCode::kEmptyInput, "GGUF: the file is empty");
     detail::GgufCursor c(p, n);
     RSFIQA_RETURN_IF_ERROR(c.need(4, "the magic"));
@@ -737,6 +743,7 @@ class GgufFile {
   uint32_t version_ = 0;
   uint32_t alignment_ = kGgufDefaultAlignment;
   uint64_t data_offset_ = 0;
+  uint64_t nested_arrays_ = 0;
   std::vector<GgufKV> kvs_;
   std::unordered_map<std::string, size_t> kv_index_;
   std::vector<GgufTensorInfo> tensors_;

@@ -50,8 +50,10 @@ namespace rsfiqa::io {
 
 struct SafeTensorsLimits {
   uint64_t max_header_bytes = 100000000;  // 100 MB, the format's own cap
-  size_t max_tensors = 1000000;
-  size_t max_json_values = size_t(1) << 22;  // bounds the parsed header's memory
+  size_t max_tensors = 200000;
+  // Bounds the parsed header's memory (~112 bytes per value); a tensor entry
+  // takes about 9 values, so the default allows ~100k tensors.
+  size_t max_json_values = size_t(1) << 20;
 };
 
 // The dtype names of the format, mapped to rsfiqa::DType. Returns
