@@ -137,8 +137,15 @@ inline void rsa_block_f32_generic(const RsaBlockArgs& p) {
 #if RSFIQA_X86_SIMD
 namespace avx512 {
 
-constexpr int kRsaMR = 14;  // query rows per register tile (28 accumulators)
+// Register budget of both tiles: 14 rows x 2 zmm accumulators = 28, plus two
+// loaded rows of Kᵀ (or V) and one broadcast = 31 of the 32 zmm registers.
+// Zen 4 and Skylake-X retire one or two 512-bit FMAs per cycle with a latency
+// of 4: 28 independent chains hide it. Each step of the inner loop issues 28
+// FMAs against 2 vector loads and 14 scalar broadcasts.
+constexpr int kRsaMR = 14;  // query rows per register tile
 
+// Lane masks for the first min(rem, 16) and the next min(rem - 16, 16) columns
+// of a 32-wide tile; masked loads never touch memory past the last column.
 RSFIQA_TARGET_AVX512 inline void rsa_col_masks(int64_t rem, __mmask16* m0, __mmask16* m1) {
   *m0 = rem >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << rem) - 1u);
   *m1 = rem >= 32 ? (__mmask16)0xFFFF : rem > 16 ? (__mmask16)((1u << (rem - 16)) - 1u) : (__mmask16)0;
@@ -156,6 +163,7 @@ RSFIQA_TARGET_AVX512 inline void rsa_scores(const RsaBlockArgs& p, const float* 
     __m512 acc0[R], acc1[R];
 #pragma GCC unroll 14
     for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = _mm512_setzero_ps();
+    // acc[r] += q[r, c] * Kᵀ[c, j0:j0+32] over c: the 14 x 32 score tile.
     const float* kp = kb.kt + j0;
     for (int64_t c = 0; c < p.dh; ++c) {
       const __m512 b0 = _mm512_maskz_loadu_ps(m0, kp + c * kb.ldkt);
@@ -167,6 +175,8 @@ RSFIQA_TARGET_AVX512 inline void rsa_scores(const RsaBlockArgs& p, const float* 
         acc1[r] = _mm512_fmadd_ps(qa, b1, acc1[r]);
       }
     }
+    // Scale, add the mask, store the tile and fold it into the row max
+    // (masked lanes past the last key keep the old max).
 #pragma GCC unroll 14
     for (int r = 0; r < R; ++r) {
       __m512 s0 = _mm512_mul_ps(acc0[r], vscale), s1 = _mm512_mul_ps(acc1[r], vscale);
@@ -187,6 +197,7 @@ RSFIQA_TARGET_AVX512 inline void rsa_scores(const RsaBlockArgs& p, const float* 
 template <int R>
 RSFIQA_TARGET_AVX512 inline void rsa_pv(const RsaBlockArgs& p, const RsaKeyBlock& kb, int64_t col0, const float* s,
                                         int64_t c0, __mmask16 m0, __mmask16 m1, __m512* acc0, __m512* acc1) {
+  // Row j of V (32 columns) meets the weight p[r, j] of all R rows at once.
   const float* vp = kb.v + c0;
   for (int64_t j = 0; j < kb.n; ++j) {
     const __m512 b0 = _mm512_maskz_loadu_ps(m0, vp + j * kb.ldv);
@@ -260,6 +271,8 @@ RSFIQA_TARGET_AVX512 inline void rsa_strip(const RsaBlockArgs& p, int64_t r0) {
 
 }  // namespace avx512
 
+// Full 14-row strips, then one strip of the remaining 1..13 rows (each row
+// count is its own instantiation so every tile stays in registers).
 RSFIQA_TARGET_AVX512 inline void rsa_block_f32_avx512(const RsaBlockArgs& p) {
   int64_t r0 = 0;
   for (; r0 + avx512::kRsaMR <= p.rows; r0 += avx512::kRsaMR) avx512::rsa_strip<avx512::kRsaMR>(p, r0);
