@@ -3,6 +3,8 @@
 # Runs rsfiqa_bench_gemm with 5 repetitions and prints the median GFLOP/s per
 # benchmark plus a summary table for gemm_f32 against Eigen and the measured
 # FMA peak of the same run (AVX-512 peak when the CPU has it, else AVX2).
+# Repetitions are randomly interleaved so slow drifts of a shared machine
+# hit every benchmark alike.
 #
 #   bench/run_gemm.sh [path/to/rsfiqa_bench_gemm] [extra benchmark flags...]
 set -euo pipefail
@@ -11,6 +13,7 @@ shift || true
 json=$(mktemp)
 trap 'rm -f "$json"' EXIT
 "$bin" --benchmark_repetitions=5 --benchmark_report_aggregates_only=true \
+  --benchmark_enable_random_interleaving=true \
   --benchmark_format=json "$@" >"$json"
 python3 - "$json" <<'PY'
 import json, re, sys
@@ -24,8 +27,8 @@ for b in data["benchmarks"]:
     med[name] = b.get("GFLOPS", float("nan"))
     label[name] = b.get("label", "")
 print("%-62s %10s  %s" % ("benchmark (median of 5)", "GFLOP/s", "kernel"))
-for n, v in med.items():
-    print("%-62s %10.1f  %s" % (n, v, label[n][:40]))
+for n in sorted(med):
+    print("%-62s %10.1f  %s" % (n, med[n], label[n][:40]))
 
 def peak(threads):
     for isa in ("avx512", "avx2"):
@@ -37,7 +40,8 @@ def peak(threads):
 print()
 print("| shape (M,N,K) | threads | rsfiqa GFLOP/s | Eigen GFLOP/s | peak GFLOP/s | fraction of peak | rsfiqa / Eigen |")
 print("|---|---|---|---|---|---|---|")
-for n, v in med.items():
+for n in sorted(med, key=lambda x: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", x)]):
+    v = med[n]
     m = re.match(r"BM_gemm_f32/M:(\d+)/N:(\d+)/K:(\d+)/threads:(\d+)/", n)
     if not m:
         continue
