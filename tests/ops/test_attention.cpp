@@ -183,6 +183,43 @@ TEST_CASE("attention_packed_qkv: [N, 3D] input, [N, D] output, TinyViT-style bia
   }
 }
 
+TEST_CASE("attention_packed_qkv batched over windows [B, N, 3D], bias shared by windows") {
+  Restore restore;
+  std::mt19937 rng(53);
+  const int64_t B = 3, N = 13, heads = 2, d = 8, D = heads * d;
+  auto qkv = random_vec(rng, B * N * 3 * D, -2, 2), bias = random_vec(rng, heads * N * N, -2, 2);
+  std::vector<double> want((size_t)(B * N * D));
+  for (int64_t b = 0; b < B; ++b) {
+    std::vector<float> q((size_t)(heads * N * d)), k(q.size()), v(q.size());
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t h = 0; h < heads; ++h)
+        for (int64_t c = 0; c < d; ++c)
+          for (int64_t s3 = 0; s3 < 3; ++s3) {
+            const float val = qkv[((b * N + n) * 3 + s3) * D + h * d + c];
+            (s3 == 0 ? q : s3 == 1 ? k : v)[(h * N + n) * d + c] = val;
+          }
+    const auto hm = attention_literal(q, k, v, heads, N, N, d, 1.0 / std::sqrt((double)d), bias.data(), N * N,
+                                      nullptr, 0);
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t h = 0; h < heads; ++h)
+        for (int64_t c = 0; c < d; ++c) want[(b * N + n) * D + h * d + c] = hm[(h * N + n) * d + c];
+  }
+  for (Isa isa : isa_levels()) {
+    set_isa_cap(isa);
+    std::vector<float> first;
+    for (int threads : {1, 2, 3}) {
+      set_num_threads(threads);
+      std::vector<float> out((size_t)(B * N * D));
+      REQUIRE(ops::attention_packed_qkv(view(qkv, {B, N, 3 * D}), heads, view(out, {B, N, D}),
+                                        view(bias, {heads, N, N}))
+                  .ok());
+      CHECK(max_abs_diff(out, want) <= 2e-6);
+      if (first.empty()) first = out;
+      else CHECK(std::memcmp(first.data(), out.data(), out.size() * sizeof(float)) == 0);
+    }
+  }
+}
+
 TEST_CASE("attention shape errors") {
   std::vector<float> a(2 * 5 * 4), b(2 * 6 * 4), o(2 * 5 * 4), bias(2 * 5 * 5);
   Status s = ops::attention(view(a, {2, 5, 4}), view(b, {2, 6, 4}), view(a, {2, 5, 4}), view(o, {2, 5, 4}));

@@ -19,7 +19,9 @@
 //                v = base + 2D with head_stride = d and row_stride = 3D
 //                (heads_view_packed_qkv builds the three views)
 // The output view is written the same way; tokens-major output [N][heads·d]
-// is ready for the output projection. Bias and mask use (head, row) strides
+// is ready for the output projection. AttentionParams::batch runs B
+// independent sequences (e.g. TinyViT windows) with per-view batch strides,
+// sharing the bias and mask. Bias and mask use (head, row) strides
 // too: head stride 0 shares one [Nq, Nk] matrix across heads, row stride 0
 // shares one [Nk] row across queries (a key-padding mask).
 //
@@ -29,6 +31,7 @@
 //   S = scale · Q_blk K_hᵀ    one gemm_f32 (NT), serial inside the parallel region
 //   S = softmax(S + B, M)     per row, kernels::softmax_f32
 //   O_blk = S · V_h           one gemm_f32 (NN)
+// (Tasks are (sequence, head, block) triples when batch > 1.)
 // Every output row is computed by the same sequence of operations whatever
 // the thread count, so results are bit-identical across thread counts.
 // Global attention over 4096 tokens with 64-query blocks needs 1 MiB of
@@ -49,37 +52,44 @@
 
 namespace rsfiqa::ops {
 
-// Read-only strided [heads][rows][channels] view (see the file comment).
+// Read-only strided [batch][heads][rows][channels] view (see the file
+// comment); batch_stride matters only when AttentionParams::batch > 1.
 struct HeadsView {
   const float* data = nullptr;
   int64_t head_stride = 0;
   int64_t row_stride = 0;
+  int64_t batch_stride = 0;
 };
 // Writable twin, for the output; converts to a read-only view.
 struct HeadsViewMut {
   float* data = nullptr;
   int64_t head_stride = 0;
   int64_t row_stride = 0;
-  operator HeadsView() const { return {data, head_stride, row_stride}; }  // NOLINT: implicit on purpose
+  int64_t batch_stride = 0;
+  operator HeadsView() const { return {data, head_stride, row_stride, batch_stride}; }  // NOLINT: implicit on purpose
 };
 
 // [heads][rows][d], dense.
-inline HeadsView heads_view_heads_major(const float* p, int64_t rows, int64_t d) { return {p, rows * d, d}; }
-inline HeadsViewMut heads_view_heads_major(float* p, int64_t rows, int64_t d) { return {p, rows * d, d}; }
+inline HeadsView heads_view_heads_major(const float* p, int64_t rows, int64_t d) { return {p, rows * d, d, 0}; }
+inline HeadsViewMut heads_view_heads_major(float* p, int64_t rows, int64_t d) { return {p, rows * d, d, 0}; }
 // [rows][heads·d] with row stride ld (ld = heads·d when dense).
-inline HeadsView heads_view_tokens_major(const float* p, int64_t d, int64_t ld) { return {p, d, ld}; }
-inline HeadsViewMut heads_view_tokens_major(float* p, int64_t d, int64_t ld) { return {p, d, ld}; }
+inline HeadsView heads_view_tokens_major(const float* p, int64_t d, int64_t ld) { return {p, d, ld, 0}; }
+inline HeadsViewMut heads_view_tokens_major(float* p, int64_t d, int64_t ld) { return {p, d, ld, 0}; }
 
-// q, k, v views into a packed [N][3·heads·d] qkv activation.
+// q, k, v views into a packed [N][3·heads·d] qkv activation; for a batch
+// [B][N][3·heads·d] (e.g. windows) pass N so the batch stride is N·3·heads·d.
 struct QkvViews {
   HeadsView q, k, v;
 };
-inline QkvViews heads_view_packed_qkv(const float* qkv, int64_t heads, int64_t d) {
-  const int64_t D = heads * d;
-  return {{qkv, d, 3 * D}, {qkv + D, d, 3 * D}, {qkv + 2 * D, d, 3 * D}};
+inline QkvViews heads_view_packed_qkv(const float* qkv, int64_t heads, int64_t d, int64_t N = 0) {
+  const int64_t D = heads * d, bs = N * 3 * D;
+  return {{qkv, d, 3 * D, bs}, {qkv + D, d, 3 * D, bs}, {qkv + 2 * D, d, 3 * D, bs}};
 }
 
 struct AttentionParams {
+  // Independent sequences sharing bias and mask (TinyViT windows): sequence
+  // b reads q/k/v/out at data + b·batch_stride of each view.
+  int64_t batch = 1;
   int64_t heads = 1;
   int64_t nq = 0;        // query rows per head
   int64_t nk = 0;        // key / value rows per head
@@ -107,24 +117,27 @@ inline int64_t attention_workspace_floats(const AttentionParams& p, int threads)
 // views must cover the sizes in p. out must not overlap q, k or v.
 inline Status attention_f32(const HeadsView& q, const HeadsView& k, const HeadsView& v, const HeadsViewMut& out,
                             const AttentionParams& p) {
-  if (p.heads < 0 || p.nq < 0 || p.nk < 0 || p.head_dim < 0)
-    return make_error(ErrorCode::kInvalidArgument, "attention: negative size (heads %lld, nq %lld, nk %lld, d %lld)",
+  if (p.batch < 0 || p.heads < 0 || p.nq < 0 || p.nk < 0 || p.head_dim < 0)
+    return make_error(ErrorCode::kInvalidArgument,
+                      "attention: negative size (batch %lld, heads %lld, nq %lld, nk %lld, d %lld)", (long long)p.batch,
                       (long long)p.heads, (long long)p.nq, (long long)p.nk, (long long)p.head_dim);
-  if (p.heads == 0 || p.nq == 0 || p.head_dim == 0) return Status();
+  if (p.batch == 0 || p.heads == 0 || p.nq == 0 || p.head_dim == 0) return Status();
   if (!q.data || !out.data || (p.nk > 0 && (!k.data || !v.data)))
     return make_error(ErrorCode::kInvalidArgument, "attention: null q, k, v or output pointer");
-  const int64_t H = p.heads, Nq = p.nq, Nk = p.nk, d = p.head_dim;
+  const int64_t B = p.batch, H = p.heads, Nq = p.nq, Nk = p.nk, d = p.head_dim;
   if (Nk == 0) {
     // No keys: every query row attends to nothing, output zeros.
-    for (int64_t h = 0; h < H; ++h)
-      for (int64_t i = 0; i < Nq; ++i)
-        for (int64_t c = 0; c < d; ++c) out.data[h * out.head_stride + i * out.row_stride + c] = 0.0f;
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t h = 0; h < H; ++h)
+        for (int64_t i = 0; i < Nq; ++i)
+          for (int64_t c = 0; c < d; ++c)
+            out.data[b * out.batch_stride + h * out.head_stride + i * out.row_stride + c] = 0.0f;
     return Status();
   }
   const float scale = p.scale != 0.0f ? p.scale : 1.0f / std::sqrt((float)d);
   const int64_t qb = p.q_block > 0 ? (p.q_block < Nq ? p.q_block : Nq) : (Nq < 64 ? Nq : 64);
   const int64_t blocks = (Nq + qb - 1) / qb;
-  const int64_t tasks = H * blocks;
+  const int64_t tasks = B * H * blocks;
   // One contiguous run of tasks per thread; chunk c owns score block c.
   const int threads = get_num_threads();
   const int64_t chunk = (tasks + threads - 1) / threads;
@@ -135,12 +148,12 @@ inline Status attention_f32(const HeadsView& q, const HeadsView& k, const HeadsV
   parallel_for_chunks(tasks, chunk, [&](int64_t c, int64_t t0, int64_t t1) {
     float* S = scores_all + c * qb * Nk;  // [rows, Nk] scores of the current block
     for (int64_t t = t0; t < t1; ++t) {
-      const int64_t h = t / blocks, i0 = (t % blocks) * qb;
+      const int64_t b = t / (H * blocks), h = (t / blocks) % H, i0 = (t % blocks) * qb;
       const int64_t rows = Nq - i0 < qb ? Nq - i0 : qb;
-      const float* Qb = q.data + h * q.head_stride + i0 * q.row_stride;  // [rows, d]
-      const float* Kh = k.data + h * k.head_stride;                      // [Nk, d]
-      const float* Vh = v.data + h * v.head_stride;                      // [Nk, d]
-      float* Ob = out.data + h * out.head_stride + i0 * out.row_stride;  // [rows, d]
+      const float* Qb = q.data + b * q.batch_stride + h * q.head_stride + i0 * q.row_stride;  // [rows, d]
+      const float* Kh = k.data + b * k.batch_stride + h * k.head_stride;                      // [Nk, d]
+      const float* Vh = v.data + b * v.batch_stride + h * v.head_stride;                      // [Nk, d]
+      float* Ob = out.data + b * out.batch_stride + h * out.head_stride + i0 * out.row_stride;  // [rows, d]
       // S = scale · Q_blk · K_hᵀ
       kernels::GemmParams sp;
       sp.trans_b = true;
@@ -230,29 +243,37 @@ inline Status attention(const TensorView& q, const TensorView& k, const TensorVi
 
 // Checked form, packed (ViT self-attention): qkv [N, 3·D] straight from the
 // qkv nn.Linear (q | k | v along the last dim, each [N, heads, d] with
-// D = heads·d), out [N, D] heads concatenated; bias / mask as for attention.
+// D = heads·d), out [N, D] heads concatenated; or batched (windows) qkv
+// [B, N, 3·D] -> out [B, N, D], bias and mask shared by the batch. Bias /
+// mask shapes as for attention.
 inline Status attention_packed_qkv(const TensorView& qkv, int64_t heads, const TensorView& out,
                                    const TensorView& bias = {}, const TensorView& mask = {}, float scale = 0.0f) {
   RSFIQA_RETURN_IF_ERROR(detail::check_f32(qkv, "attention qkv"));
   RSFIQA_RETURN_IF_ERROR(detail::check_f32(out, "attention output"));
-  if (heads < 1) return make_error(ErrorCode::kInvalidArgument, "attention: heads must be >= 1, got %lld", (long long)heads);
-  if (qkv.ndim() != 2 || qkv.dim(1) % (3 * heads) != 0)
-    return make_error(ErrorCode::kShapeMismatch, "attention qkv: expected [N, 3 * heads * d] with %lld heads, got %s",
+  if (heads < 1)
+    return make_error(ErrorCode::kInvalidArgument, "attention: heads must be >= 1, got %lld", (long long)heads);
+  if ((qkv.ndim() != 2 && qkv.ndim() != 3) || qkv.dim(-1) % (3 * heads) != 0)
+    return make_error(ErrorCode::kShapeMismatch,
+                      "attention qkv: expected [N, 3 * heads * d] or [B, N, 3 * heads * d] with %lld heads, got %s",
                       (long long)heads, qkv.shape.to_string().c_str());
-  const int64_t N = qkv.dim(0), D = qkv.dim(1) / 3;
-  const Shape want{N, D};
+  const bool batched = qkv.ndim() == 3;
+  const int64_t B = batched ? qkv.dim(0) : 1, N = qkv.dim(-2), D = qkv.dim(-1) / 3;
+  const Shape want = batched ? Shape{B, N, D} : Shape{N, D};
   if (out.shape != want)
     return make_error(ErrorCode::kShapeMismatch, "attention output: expected %s for qkv %s, got %s",
                       want.to_string().c_str(), qkv.shape.to_string().c_str(), out.shape.to_string().c_str());
   AttentionParams p;
+  p.batch = B;
   p.heads = heads;
   p.nq = p.nk = N;
   p.head_dim = D / heads;
   p.scale = scale;
   RSFIQA_RETURN_IF_ERROR(detail::attention_bias_mask(bias, mask, &p));
   if (out.data == qkv.data) return make_error(ErrorCode::kInvalidArgument, "attention: output must not alias qkv");
-  const QkvViews views = heads_view_packed_qkv(qkv.f32(), heads, p.head_dim);
-  return attention_f32(views.q, views.k, views.v, heads_view_tokens_major(out.f32(), p.head_dim, D), p);
+  const QkvViews views = heads_view_packed_qkv(qkv.f32(), heads, p.head_dim, N);
+  HeadsViewMut o = heads_view_tokens_major(out.f32(), p.head_dim, D);
+  o.batch_stride = N * D;
+  return attention_f32(views.q, views.k, views.v, o, p);
 }
 
 }  // namespace rsfiqa::ops
