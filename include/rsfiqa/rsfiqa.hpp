@@ -49,16 +49,39 @@
 #include "rsfiqa/core/status.hpp"
 #include "rsfiqa/core/tensor.hpp"
 
-// io: files (mmap, atomic writes), JSON, weight containers, ONNX reading
+// io: files (mmap, atomic writes), JSON, weight containers (safetensors, GGUF),
+// ONNX reading for conversion, images and SAM preprocessing
 #include "rsfiqa/io/file.hpp"
+#include "rsfiqa/io/gguf.hpp"
+#include "rsfiqa/io/image.hpp"
 #include "rsfiqa/io/json.hpp"
 #include "rsfiqa/io/onnx.hpp"
 #include "rsfiqa/io/safetensors.hpp"
+#include "rsfiqa/io/sam_preprocess.hpp"
 
 // kernels: scalar references and ISA-specific kernels behind run-time dispatch
 // (ISA-specific parts such as gemm_avx512.hpp come in through their entry header)
 #include "rsfiqa/kernels/dispatch.hpp"
 #include "rsfiqa/kernels/elementwise.hpp"
 #include "rsfiqa/kernels/gemm.hpp"
+#include "rsfiqa/kernels/gemm_peak.hpp"
 #include "rsfiqa/kernels/norm.hpp"
+#include "rsfiqa/kernels/quant.hpp"
+#include "rsfiqa/kernels/quant_dot.hpp"
+#include "rsfiqa/kernels/region_attention_kernels.hpp"
 #include "rsfiqa/kernels/softmax.hpp"
+
+// ops: model-agnostic math on tensors
+#include "rsfiqa/ops/activation.hpp"
+#include "rsfiqa/ops/attention.hpp"
+#include "rsfiqa/ops/common.hpp"
+#include "rsfiqa/ops/conv.hpp"
+#include "rsfiqa/ops/linear.hpp"
+#include "rsfiqa/ops/norm.hpp"
+#include "rsfiqa/ops/region_attention.hpp"
+#include "rsfiqa/ops/softmax.hpp"
+
+// models: the LLM decoder (llama / qwen2 GGUF), its tokenizers and sampler
+#include "rsfiqa/models/llm/model.hpp"
+#include "rsfiqa/models/llm/sampler.hpp"
+#include "rsfiqa/models/llm/tokenizer.hpp"
