@@ -8,7 +8,9 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -84,6 +86,19 @@ std::vector<uint8_t> valid_file() {
   auto bytes = w.serialize();
   REQUIRE(bytes.ok());
   return *bytes;
+}
+
+
+// With RSFIQA_DUMP_MALFORMED_DIR set, the malformed-file table and a valid
+// file are also written there (one file per rule) to seed fuzzers; the
+// committed copies live in tests/data/malformed/.
+void dump_case(const std::string& rule, const std::vector<uint8_t>& bytes) {
+  const char* dir = std::getenv("RSFIQA_DUMP_MALFORMED_DIR");
+  if (!dir) return;
+  std::string name;
+  for (char c : rule) name += (std::isalnum((unsigned char)c) ? (char)std::tolower((unsigned char)c) : '_');
+  const std::string path = std::string(dir) + "/" + name + ".gguf";
+  REQUIRE(rsfiqa::io::write_file_atomic(path, bytes.data(), bytes.size()).ok());
 }
 
 }  // namespace
@@ -233,6 +248,7 @@ TEST_CASE("gguf: round trip of every metadata type, nested arrays and tensors") 
 
 TEST_CASE("gguf: typed getters name the key and the types") {
   auto bytes = valid_file();
+  dump_case("valid", bytes);
   auto f = GgufFile::from_memory(bytes.data(), bytes.size());
   REQUIRE(f.ok());
   CHECK(*f->get_string("general.architecture") == "llama");
@@ -367,6 +383,7 @@ TEST_CASE("gguf: malformed files, one per rule") {
   for (const BadCase& c : cases) {
     const std::string rule = c.rule;
     CAPTURE(rule);
+    dump_case(rule, c.bytes);
     auto f = GgufFile::from_memory(c.bytes.data(), c.bytes.size());
     REQUIRE(!f.ok());
     CHECK(f.status().code() == c.code);
@@ -480,4 +497,18 @@ TEST_CASE("gguf: stories260K.gguf matches its README") {
   REQUIRE(f->find_tensor("output.weight"));
   CHECK(f->find_tensor("blk.4.attn_q.weight"));
   CHECK(!f->find_tensor("blk.5.attn_q.weight"));
+}
+
+TEST_CASE("gguf: the committed seed corpus (tests/data/malformed/gguf) is rejected, except valid.gguf") {
+  const std::filesystem::path dir = std::filesystem::path(RSFIQA_TEST_DATA_DIR) / "malformed" / "gguf";
+  REQUIRE(std::filesystem::is_directory(dir));
+  int n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    CAPTURE(name);
+    auto f = GgufFile::open(e.path().string());
+    CHECK(f.ok() == (name == "valid.gguf"));
+    ++n;
+  }
+  CHECK(n >= 21);
 }

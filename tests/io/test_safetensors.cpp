@@ -7,7 +7,9 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -57,6 +59,19 @@ std::vector<uint8_t> valid_file() {
 std::string temp_path(const char* stem) {
   return (std::filesystem::temp_directory_path() / "rsfiqa_test_st_").string() + stem + "_" +
          std::to_string((long long)::getpid()) + ".safetensors";
+}
+
+
+// With RSFIQA_DUMP_MALFORMED_DIR set, the malformed-file table and a valid
+// file are also written there (one file per rule) to seed fuzzers; the
+// committed copies live in tests/data/malformed/.
+void dump_case(const std::string& rule, const std::vector<uint8_t>& bytes) {
+  const char* dir = std::getenv("RSFIQA_DUMP_MALFORMED_DIR");
+  if (!dir) return;
+  std::string name;
+  for (char c : rule) name += (std::isalnum((unsigned char)c) ? (char)std::tolower((unsigned char)c) : '_');
+  const std::string path = std::string(dir) + "/" + name + ".safetensors";
+  REQUIRE(rsfiqa::io::write_file_atomic(path, bytes.data(), bytes.size()).ok());
 }
 
 }  // namespace
@@ -282,6 +297,7 @@ TEST_CASE("safetensors: malformed files, one per rule") {
   for (const BadCase& c : cases) {
     const std::string rule = c.rule;
     CAPTURE(rule);
+    dump_case(rule, c.bytes);
     auto f = SafeTensorsFile::from_memory(c.bytes.data(), c.bytes.size());
     REQUIRE(!f.ok());
     CHECK(f.status().code() == c.code);
@@ -305,6 +321,7 @@ TEST_CASE("safetensors: limits are configurable") {
 
 TEST_CASE("safetensors: truncation at every byte gives a clean error") {
   auto bytes = valid_file();
+  dump_case("valid", bytes);
   REQUIRE(SafeTensorsFile::from_memory(bytes.data(), bytes.size()).ok());
   for (size_t n = 0; n < bytes.size(); ++n) {
     CAPTURE(n);
@@ -373,4 +390,18 @@ TEST_CASE("safetensors: byte-level examples published with the reference impleme
   REQUIRE_MESSAGE(b.ok(), b.status().to_string());
   CHECK(b->metadata().at("framework") == "pt");
   CHECK(b->find("test1")->nbytes == 16);
+}
+
+TEST_CASE("safetensors: the committed seed corpus (tests/data/malformed/safetensors) is rejected, except valid") {
+  const std::filesystem::path dir = std::filesystem::path(RSFIQA_TEST_DATA_DIR) / "malformed" / "safetensors";
+  REQUIRE(std::filesystem::is_directory(dir));
+  int n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    CAPTURE(name);
+    auto f = SafeTensorsFile::open(e.path().string());
+    CHECK(f.ok() == (name == "valid.safetensors"));
+    ++n;
+  }
+  CHECK(n >= 16);
 }
