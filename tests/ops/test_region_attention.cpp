@@ -339,6 +339,17 @@ TEST_CASE("region_attention: bad input returns a clear error from every form") {
     CHECK(f(a, p).code() == ErrorCode::kInvalidArgument);
     p.head_dim = c.dh;
 
+    std::vector<float> qkv_copy = c.qkv;  // output into the v columns of the packed qkv: rejected
+    a.v = qkv_copy.data() + 2 * c.dim();
+    a.out = qkv_copy.data() + 2 * c.dim();
+    a.ldo = 3 * c.dim();
+    st = f(a, p);
+    CHECK(st.code() == ErrorCode::kInvalidArgument);
+    CHECK(st.message().find("out overlaps") != std::string::npos);
+    a.v = c.qkv.data() + 2 * c.dim();
+    a.out = out.data();
+    a.ldo = c.dim();
+
     p.variant = RegionAttentionVariant::kBias;
     p.bias_betas = nullptr;
     p.bias_beta = std::nanf("");

@@ -36,7 +36,8 @@
 // does that). The output is [N, num_heads * head_dim] with row stride ldo,
 // heads concatenated (ready for the output projection). labels[i] in
 // [0, num_regions) is the region of token i; label ids without tokens are
-// allowed (empty regions produce nothing and are ignored).
+// allowed (empty regions produce nothing and are ignored). `out` must not
+// overlap q, k or v (checked: kInvalidArgument).
 //
 // What this file does not do: the q/k/v and output projections, the region
 // map downsampling, or anything learned (betas are inputs).
@@ -49,6 +50,7 @@
 #include <cstring>
 #include <limits>
 #include <string>
+#include <utility>
 
 #include "rsfiqa/core/config.hpp"
 #include "rsfiqa/core/parallel.hpp"
@@ -202,6 +204,18 @@ inline Status rsa_validate(const RegionAttentionArgs& a, const RegionAttentionPa
       !checked_mul(a.n_tokens, a.n_tokens, &total))
     return make_error(ErrorCode::kOverflow, "region_attention: %lld tokens overflow the index range",
                       (long long)a.n_tokens);
+  // The output is written while q, k and v are still being read.
+  auto span_of = [&](const float* p, int64_t ld) {
+    const uintptr_t b = reinterpret_cast<uintptr_t>(p);
+    return std::pair<uintptr_t, uintptr_t>(b, b + (uintptr_t)(((a.n_tokens - 1) * ld + dim) * (int64_t)sizeof(float)));
+  };
+  const auto o_span = span_of(a.out, ldo);
+  const std::pair<const char*, std::pair<uintptr_t, uintptr_t>> inputs[] = {
+      {"q", span_of(a.q, ldq)}, {"k", span_of(a.k, ldk)}, {"v", span_of(a.v, ldv)}};
+  for (const auto& in : inputs)
+    if (o_span.first < in.second.second && in.second.first < o_span.second)
+      return make_error(ErrorCode::kInvalidArgument, "region_attention: out overlaps %s (in-place is not supported)",
+                        in.first);
   for (int64_t i = 0; i < a.n_tokens; ++i) {
     const int32_t r = a.labels[i];
     if (r < 0 || r >= a.num_regions)
