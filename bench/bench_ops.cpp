@@ -159,7 +159,7 @@ void BM_depthwise3x3(benchmark::State& st) {
     benchmark::DoNotOptimize(y.data());
   }
   flops_rate(st, 18.0 * C * S * S);
-  st.SetLabel(kernel("depthwise: vec_axpy_f32"));
+  st.SetLabel(kernel("depthwise: vec_row_taps_f32"));
 }
 
 // Dense 3x3 conv, padding 1, C -> C channels on S x S (im2col + GEMM).

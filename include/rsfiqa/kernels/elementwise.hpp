@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Vector kernels over contiguous float arrays: y = a + b, y = a * b,
-// y = s * x, y += a * x, exp, the activations (GELU in its erf and tanh forms,
+// y = s * x, y += a * x, a row filter (depthwise convolution's inner loop), exp, the activations (GELU in its erf and tanh forms,
 // SiLU, ReLU) and the reductions dot / sum / max.
 //
 // Every kernel comes in a scalar `_ref` twin (the test oracle, written to
@@ -101,6 +101,16 @@ inline void vec_scale_f32_ref(int64_t n, const float* x, float s, float* y) {
 // y += a * x
 inline void vec_axpy_f32_ref(int64_t n, float a, const float* x, float* y) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+}
+// Row filter (a 1-D correlation), the inner loop of depthwise convolution:
+// y[i] += sum_t w[t] · x[i + t·dilation] for i in [0, n), t in [0, taps).
+// x must hold n + (taps - 1)·dilation values.
+inline void vec_row_taps_f32_ref(int64_t n, int64_t taps, const float* w, int64_t dilation, const float* x, float* y) {
+  for (int64_t i = 0; i < n; ++i) {
+    float acc = y[i];
+    for (int64_t t = 0; t < taps; ++t) acc += w[t] * x[i + t * dilation];
+    y[i] = acc;
+  }
 }
 inline void vec_exp_f32_ref(int64_t n, const float* x, float* y) {
   for (int64_t i = 0; i < n; ++i) y[i] = std::exp(x[i]);
@@ -280,6 +290,26 @@ RSFIQA_TARGET_AVX2 inline void vec_axpy_f32_avx2(int64_t n, float a, const float
   for (; i < n; ++i) y[i] = std::fma(a, x[i], y[i]);
 }
 
+// Row filter: each output vector is loaded once and receives every tap
+// (unaligned loads of the shifted input), instead of one pass per tap.
+RSFIQA_TARGET_AVX2 inline void vec_row_taps_f32_avx2(int64_t n, int64_t taps, const float* w, int64_t dilation,
+                                                     const float* x, float* y) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 acc = _mm256_loadu_ps(y + i);
+    for (int64_t t = 0; t < taps; ++t)
+      acc = _mm256_fmadd_ps(_mm256_set1_ps(w[t]), _mm256_loadu_ps(x + i + t * dilation), acc);
+    _mm256_storeu_ps(y + i, acc);
+  }
+  if (i < n) {
+    const __m256i m = avx2::vm::tail_mask(n - i);
+    __m256 acc = _mm256_maskload_ps(y + i, m);
+    for (int64_t t = 0; t < taps; ++t)
+      acc = _mm256_fmadd_ps(_mm256_set1_ps(w[t]), _mm256_maskload_ps(x + i + t * dilation, m), acc);
+    _mm256_maskstore_ps(y + i, m, acc);
+  }
+}
+
 // Reductions keep two independent vector accumulators (hides the add
 // latency), fold them, then add the scalar tail in order.
 RSFIQA_TARGET_AVX2 inline float vec_dot_f32_avx2(int64_t n, const float* a, const float* b) {
@@ -446,6 +476,18 @@ RSFIQA_TARGET_AVX512 inline void vec_axpy_f32_avx512(int64_t n, float a, const f
   }
 }
 
+// Row filter, 16 outputs per step, masked tail.
+RSFIQA_TARGET_AVX512 inline void vec_row_taps_f32_avx512(int64_t n, int64_t taps, const float* w, int64_t dilation,
+                                                         const float* x, float* y) {
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : avx512::vm::tail_mask(n - i);
+    __m512 acc = _mm512_maskz_loadu_ps(m, y + i);
+    for (int64_t t = 0; t < taps; ++t)
+      acc = _mm512_fmadd_ps(_mm512_set1_ps(w[t]), _mm512_maskz_loadu_ps(m, x + i + t * dilation), acc);
+    _mm512_mask_storeu_ps(y + i, m, acc);
+  }
+}
+
 // Reductions: two accumulators, the masked tail folded into the second.
 RSFIQA_TARGET_AVX512 inline float vec_dot_f32_avx512(int64_t n, const float* a, const float* b) {
   __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
@@ -504,6 +546,9 @@ inline void vec_add_f32(int64_t n, const float* a, const float* b, float* y) { R
 inline void vec_mul_f32(int64_t n, const float* a, const float* b, float* y) { RSFIQA_DISPATCH_(vec_mul_f32, n, a, b, y); }
 inline void vec_scale_f32(int64_t n, const float* x, float s, float* y) { RSFIQA_DISPATCH_(vec_scale_f32, n, x, s, y); }
 inline void vec_axpy_f32(int64_t n, float a, const float* x, float* y) { RSFIQA_DISPATCH_(vec_axpy_f32, n, a, x, y); }
+inline void vec_row_taps_f32(int64_t n, int64_t taps, const float* w, int64_t dilation, const float* x, float* y) {
+  RSFIQA_DISPATCH_(vec_row_taps_f32, n, taps, w, dilation, x, y);
+}
 inline void vec_exp_f32(int64_t n, const float* x, float* y) { RSFIQA_DISPATCH_(vec_exp_f32, n, x, y); }
 inline void vec_gelu_erf_f32(int64_t n, const float* x, float* y) { RSFIQA_DISPATCH_(vec_gelu_erf_f32, n, x, y); }
 inline void vec_gelu_tanh_f32(int64_t n, const float* x, float* y) { RSFIQA_DISPATCH_(vec_gelu_tanh_f32, n, x, y); }

@@ -14,8 +14,8 @@
 // Paths chosen by conv2d:
 //   1×1, stride 1, no padding, groups 1   one GEMM per image: y = W[O, C] · x[C, H·W]
 //   depthwise (C/groups = O/groups = 1)    direct loops per channel plane; with
-//                                          stride 1 each tap is a SIMD axpy over an
-//                                          output row (TinyViT's MBConv 3×3)
+//                                          stride 1 each kernel row is one SIMD row
+//                                          filter over an output row (TinyViT's MBConv 3×3)
 //   everything else                        im2col of a tile of output pixels, then a
 //                                          GEMM per group: y_g = W_g[O/g, C/g·kh·kw] · col
 // conv_transpose2d computes T = Wᵀ[O·kh·kw, C] · x[C, H·W] with one GEMM and
@@ -93,25 +93,32 @@ inline void fill_bias_planes(int64_t O, int64_t HW, const float* bias, float* y)
 
 // One depthwise plane: y[Ho, Wo] (pre-filled with the bias) += x[H, W] ⋆ w[kh, kw].
 inline void depthwise_plane(const Conv2dGeometry& g, const Conv2dParams& p, const float* x, const float* w, float* y) {
+  // With stride 1, output columns [lo, hi) see every tap of a kernel row
+  // inside the input row: there one SIMD row filter applies all kw taps.
+  // The few border columns outside it take the bounds-checked loop.
+  const int64_t lo = std::min<int64_t>(g.Wo, p.pad_w);
+  const int64_t hi = std::max<int64_t>(lo, std::min<int64_t>(g.Wo, g.W + p.pad_w - (g.kw - 1) * p.dilation_w));
   for (int64_t oy = 0; oy < g.Ho; ++oy) {
     float* yrow = y + oy * g.Wo;
     for (int64_t ky = 0; ky < g.kh; ++ky) {
       const int64_t iy = oy * p.stride_h - p.pad_h + ky * p.dilation_h;
       if (iy < 0 || iy >= g.H) continue;
       const float* xrow = x + iy * g.W;
-      for (int64_t kx = 0; kx < g.kw; ++kx) {
-        const float wv = w[ky * g.kw + kx];
-        const int64_t shift = kx * p.dilation_w - p.pad_w;  // ix = ox·stride + shift
-        if (p.stride_w == 1) {
-          // Output columns whose input column is inside the row: a SIMD axpy.
-          const int64_t lo = std::max<int64_t>(0, -shift), hi = std::min<int64_t>(g.Wo, g.W - shift);
-          if (lo < hi) kernels::vec_axpy_f32(hi - lo, wv, xrow + lo + shift, yrow + lo);
-        } else {
-          for (int64_t ox = 0; ox < g.Wo; ++ox) {
-            const int64_t ix = ox * p.stride_w + shift;
-            if (ix >= 0 && ix < g.W) yrow[ox] += wv * xrow[ix];
+      const float* wrow = w + ky * g.kw;
+      // Scalar taps for output columns [a, b), each checked against the row.
+      auto border = [&](int64_t a, int64_t b) {
+        for (int64_t ox = a; ox < b; ++ox)
+          for (int64_t kx = 0; kx < g.kw; ++kx) {
+            const int64_t ix = ox * p.stride_w - p.pad_w + kx * p.dilation_w;
+            if (ix >= 0 && ix < g.W) yrow[ox] += wrow[kx] * xrow[ix];
           }
-        }
+      };
+      if (p.stride_w == 1) {
+        border(0, lo);
+        if (lo < hi) kernels::vec_row_taps_f32(hi - lo, g.kw, wrow, p.dilation_w, xrow + lo - p.pad_w, yrow + lo);
+        border(hi, g.Wo);
+      } else {
+        border(0, g.Wo);
       }
     }
   }
