@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: MIT
+// Quantizes the weight matrices of a GGUF language model to Q8_0, Q4_0 or
+// Q4_K and writes a new GGUF file with the same metadata (general.file_type
+// updated) — what `rsfiqa quantize IN OUT TYPE` runs.
+//
+// Which tensors: every 2-D tensor whose name ends in ".weight"; 1-D tensors
+// (norms, biases) stay as they are. A matrix whose rows do not hold whole
+// blocks of the target falls back down the chain Q4_K -> Q4_0 -> Q8_0 ->
+// F16. As in llama.cpp's Q4_0 files, the output matrix (output.weight, or the
+// tied token_embd.weight) is kept at Q8_0 for the 4-bit targets. Rounding is
+// the ggml reference rounding (kernels/quant.hpp), so the result is
+// bit-identical to llama.cpp's quantizer without an importance matrix.
+//
+// What it does not do: no importance matrix, no per-layer mixes such as
+// Q4_K_M's Q6_K layers, no K-quant fallback to Q5_0 (we have no Q5_0).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "rsfiqa/core/parallel.hpp"
+#include "rsfiqa/core/status.hpp"
+#include "rsfiqa/io/gguf.hpp"
+#include "rsfiqa/kernels/quant.hpp"
+
+namespace rsfiqa::llm {
+
+// Parses "q8_0" / "q4_0" / "q4_k" (case-insensitive 'k').
+inline bool parse_quant_type(const std::string& s, DType* out) {
+  if (s == "q8_0" || s == "Q8_0") *out = DType::kQ8_0;
+  else if (s == "q4_0" || s == "Q4_0") *out = DType::kQ4_0;
+  else if (s == "q4_k" || s == "q4_K" || s == "Q4_K") *out = DType::kQ4_K;
+  else return false;
+  return true;
+}
+
+namespace detail {
+
+// Copies one metadata value into the writer (scalars, strings, flat arrays).
+inline Status copy_kv(const io::GgufKV& kv, io::GgufWriter* w) {
+  const io::GgufValue& v = kv.value;
+  const std::string& k = kv.key;
+  using io::GgufType;
+  switch (v.type()) {
+    case GgufType::kU8: return w->add_u8(k, v.scalar<uint8_t>());
+    case GgufType::kI8: return w->add_i8(k, v.scalar<int8_t>());
+    case GgufType::kU16: return w->add_u16(k, v.scalar<uint16_t>());
+    case GgufType::kI16: return w->add_i16(k, v.scalar<int16_t>());
+    case GgufType::kU32: return w->add_u32(k, v.scalar<uint32_t>());
+    case GgufType::kI32: return w->add_i32(k, v.scalar<int32_t>());
+    case GgufType::kF32: return w->add_f32(k, v.scalar<float>());
+    case GgufType::kU64: return w->add_u64(k, v.scalar<uint64_t>());
+    case GgufType::kI64: return w->add_i64(k, v.scalar<int64_t>());
+    case GgufType::kF64: return w->add_f64(k, v.scalar<double>());
+    case GgufType::kBool: return w->add_bool(k, v.as_bool());
+    case GgufType::kString: return w->add_string(k, std::string(v.as_string()));
+    case GgufType::kArray: break;
+  }
+  const uint64_t n = v.size();
+  auto raw = [&](auto tag) {
+    using T = decltype(tag);
+    std::vector<T> vals((size_t)n);
+    if (n) std::memcpy(vals.data(), v.raw_data(), (size_t)n * sizeof(T));
+    return w->add_array(k, io::GgufArray::of(vals));
+  };
+  switch (v.array_type()) {
+    case GgufType::kU8: return raw(uint8_t());
+    case GgufType::kI8: return raw(int8_t());
+    case GgufType::kU16: return raw(uint16_t());
+    case GgufType::kI16: return raw(int16_t());
+    case GgufType::kU32: return raw(uint32_t());
+    case GgufType::kI32: return raw(int32_t());
+    case GgufType::kF32: return raw(float());
+    case GgufType::kU64: return raw(uint64_t());
+    case GgufType::kI64: return raw(int64_t());
+    case GgufType::kF64: return raw(double());
+    case GgufType::kBool: {
+      std::vector<bool> b((size_t)n);
+      for (uint64_t i = 0; i < n; ++i) b[(size_t)i] = v.raw_data()[i] != 0;
+      return w->add_array(k, io::GgufArray::of_bools(b));
+    }
+    case GgufType::kString: {
+      std::vector<std::string> s;
+      s.reserve((size_t)n);
+      for (uint64_t i = 0; i < n; ++i) s.emplace_back(v.string_at(i));
+      return w->add_array(k, io::GgufArray::of_strings(s));
+    }
+    default: break;
+  }
+  return make_error(ErrorCode::kUnsupportedType, "quantize: cannot copy nested array '%s'", k.c_str());
+}
+
+// Target type for a matrix with rows of `cols` elements, following the
+// fallback chain until the rows hold whole blocks.
+inline DType fit_type(DType want, int64_t cols) {
+  for (DType t : {DType::kQ4_K, DType::kQ4_0, DType::kQ8_0, DType::kF16}) {
+    if (want == DType::kQ8_0 && (t == DType::kQ4_K || t == DType::kQ4_0)) continue;
+    if (want == DType::kQ4_0 && t == DType::kQ4_K) continue;
+    if (cols % dtype_info(t).block_size == 0) return t;
+  }
+  return DType::kF16;
+}
+
+}  // namespace detail
+
+struct QuantizeReport {
+  int64_t tensors_quantized = 0;
+  int64_t tensors_kept = 0;
+  int64_t bytes_in = 0, bytes_out = 0;  // tensor data only
+};
+
+// Builds the quantized file in memory (GGUF bytes).
+inline Result<std::vector<uint8_t>> quantize_gguf(const io::GgufFile& in, DType target,
+                                                  QuantizeReport* report = nullptr) {
+  if (target != DType::kQ8_0 && target != DType::kQ4_0 && target != DType::kQ4_K)
+    return make_error(ErrorCode::kInvalidArgument, "quantize: target type %s is not one of q8_0, q4_0, q4_k",
+                      dtype_name(target));
+  QuantizeReport rep;
+  io::GgufWriter w;
+  for (const io::GgufKV& kv : in.kvs()) {
+    if (kv.key == "general.file_type" || kv.key == "general.quantization_version") continue;
+    if (kv.key == "general.alignment") {
+      RSFIQA_RETURN_IF_ERROR(w.set_alignment(in.alignment()));
+      continue;
+    }
+    RSFIQA_RETURN_IF_ERROR(detail::copy_kv(kv, &w));
+  }
+  // llama.cpp's ftype numbers: 7 = MOSTLY_Q8_0, 2 = MOSTLY_Q4_0, 14 = MOSTLY_Q4_K_S.
+  RSFIQA_RETURN_IF_ERROR(
+      w.add_u32("general.file_type", target == DType::kQ8_0 ? 7u : target == DType::kQ4_0 ? 2u : 14u));
+  RSFIQA_RETURN_IF_ERROR(w.add_u32("general.quantization_version", 2));
+  const bool tied = in.find_tensor("output.weight") == nullptr;
+  std::vector<uint8_t> buf;
+  std::vector<float> rowf;
+  for (const io::GgufTensorInfo& t : in.tensors()) {
+    rep.bytes_in += t.nbytes;
+    const bool matrix = t.n_dims == 2 && t.name.size() > 7 && t.name.compare(t.name.size() - 7, 7, ".weight") == 0;
+    if (!matrix || !kernels::quant_row_supported(t.dtype) || t.dtype == target) {
+      RSFIQA_RETURN_IF_ERROR(w.add_tensor(t.name, t.dtype, t.ne, t.n_dims, t.data, (size_t)t.nbytes));
+      rep.bytes_out += t.nbytes;
+      ++rep.tensors_kept;
+      continue;
+    }
+    const bool is_output = t.name == "output.weight" || (tied && t.name == "token_embd.weight");
+    DType want = target;
+    if (is_output && target != DType::kQ8_0) want = DType::kQ8_0;
+    const int64_t cols = t.ne[0], rows = t.ne[1];
+    const DType dt = detail::fit_type(want, cols);
+    const int64_t in_row = dtype_bytes(t.dtype, cols), out_row = dtype_bytes(dt, cols);
+    if (in_row <= 0 || out_row <= 0)
+      return make_error(ErrorCode::kMalformed, "quantize: tensor '%s' rows of %lld elements are not whole blocks",
+                        t.name.c_str(), (long long)cols);
+    buf.assign((size_t)(out_row * rows), 0);
+    // Rows are independent: dequantize to f32, requantize, in parallel.
+    parallel_for(rows, [&](int64_t b, int64_t e) {
+      std::vector<float> row((size_t)cols);
+      for (int64_t r = b; r < e; ++r) {
+        kernels::dequantize_row_ref(t.dtype, t.data + r * in_row, row.data(), cols);
+        kernels::quantize_row_ref(dt, row.data(), buf.data() + r * out_row, cols);
+      }
+    });
+    RSFIQA_RETURN_IF_ERROR(w.add_tensor(t.name, dt, t.ne, t.n_dims, buf.data(), buf.size()));
+    rep.bytes_out += (int64_t)buf.size();
+    ++rep.tensors_quantized;
+  }
+  if (report) *report = rep;
+  return w.serialize();
+}
+
+// Quantizes IN into the file OUT (written atomically).
+inline Status quantize_gguf_file(const std::string& in_path, const std::string& out_path, DType target,
+                                 QuantizeReport* report = nullptr) {
+  RSFIQA_ASSIGN_OR_RETURN(io::GgufFile in, io::GgufFile::open(in_path));
+  RSFIQA_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, quantize_gguf(in, target, report));
+  return io::write_file_atomic(out_path, bytes.data(), bytes.size());
+}
+
+}  // namespace rsfiqa::llm
