@@ -220,6 +220,42 @@ TEST_CASE("attention_packed_qkv batched over windows [B, N, 3D], bias shared by 
   }
 }
 
+TEST_CASE("attention_tokens_major: separate q [Nq, D], k/v [Nk, D] (SAM decoder cross-attention)") {
+  Restore restore;
+  std::mt19937 rng(54);
+  const int64_t Nq = 7, Nk = 45, heads = 4, d = 6, D = heads * d;
+  auto q = random_vec(rng, Nq * D, -2, 2), k = random_vec(rng, Nk * D, -2, 2), v = random_vec(rng, Nk * D);
+  std::vector<uint8_t> mask((size_t)(Nq * Nk));
+  for (auto& m : mask) m = (rng() % 3) != 0;
+  mask[0] = 1;
+  // Heads-major copies for the literal reference.
+  std::vector<float> qh((size_t)(heads * Nq * d)), kh((size_t)(heads * Nk * d)), vh(kh.size());
+  for (int64_t h = 0; h < heads; ++h)
+    for (int64_t c = 0; c < d; ++c) {
+      for (int64_t i = 0; i < Nq; ++i) qh[(h * Nq + i) * d + c] = q[i * D + h * d + c];
+      for (int64_t j = 0; j < Nk; ++j) {
+        kh[(h * Nk + j) * d + c] = k[j * D + h * d + c];
+        vh[(h * Nk + j) * d + c] = v[j * D + h * d + c];
+      }
+    }
+  const auto hm = attention_literal(qh, kh, vh, heads, Nq, Nk, d, 1.0 / std::sqrt((double)d), nullptr, 0, mask.data(), 0);
+  std::vector<double> want((size_t)(Nq * D));
+  for (int64_t h = 0; h < heads; ++h)
+    for (int64_t i = 0; i < Nq; ++i)
+      for (int64_t c = 0; c < d; ++c) want[i * D + h * d + c] = hm[(h * Nq + i) * d + c];
+  for (Isa isa : isa_levels()) {
+    set_isa_cap(isa);
+    std::vector<float> out((size_t)(Nq * D));
+    REQUIRE(ops::attention_tokens_major(view(q, {Nq, D}), view(k, {Nk, D}), view(v, {Nk, D}), heads,
+                                        view(out, {Nq, D}), {}, TensorView(mask.data(), DType::kU8, {Nq, Nk}))
+                .ok());
+    CHECK(max_abs_diff(out, want) <= 2e-6);
+  }
+  std::vector<float> out((size_t)(Nq * D));
+  CHECK(ops::attention_tokens_major(view(q, {Nq, D}), view(k, {Nk, D}), view(v, {Nk, D}), 5, view(out, {Nq, D}))
+            .code() == ErrorCode::kShapeMismatch);
+}
+
 TEST_CASE("attention shape errors") {
   std::vector<float> a(2 * 5 * 4), b(2 * 6 * 4), o(2 * 5 * 4), bias(2 * 5 * 5);
   Status s = ops::attention(view(a, {2, 5, 4}), view(b, {2, 6, 4}), view(a, {2, 5, 4}), view(o, {2, 5, 4}));

@@ -241,6 +241,41 @@ inline Status attention(const TensorView& q, const TensorView& k, const TensorVi
                        heads_view_heads_major(out.f32(), p.nq, p.head_dim), p);
 }
 
+// Checked form, tokens-major (separate q/k/v projections, as in SAM's
+// mask-decoder attention): q [Nq, D], k [Nk, D], v [Nk, D] with head h in
+// columns [h·d, (h+1)·d), D = heads·d; out [Nq, D]; bias / mask as for
+// attention ([heads, Nq, Nk] or [Nq, Nk]).
+inline Status attention_tokens_major(const TensorView& q, const TensorView& k, const TensorView& v, int64_t heads,
+                                     const TensorView& out, const TensorView& bias = {}, const TensorView& mask = {},
+                                     float scale = 0.0f) {
+  RSFIQA_RETURN_IF_ERROR(detail::check_f32(q, "attention q"));
+  RSFIQA_RETURN_IF_ERROR(detail::check_f32(k, "attention k"));
+  RSFIQA_RETURN_IF_ERROR(detail::check_f32(v, "attention v"));
+  RSFIQA_RETURN_IF_ERROR(detail::check_f32(out, "attention output"));
+  if (heads < 1)
+    return make_error(ErrorCode::kInvalidArgument, "attention: heads must be >= 1, got %lld", (long long)heads);
+  if (q.ndim() != 2 || k.ndim() != 2 || k.shape != v.shape || q.dim(1) != k.dim(1) || q.dim(1) % heads != 0)
+    return make_error(ErrorCode::kShapeMismatch,
+                      "attention: expected q [Nq, D], k and v [Nk, D] with D divisible by %lld heads, got %s, %s, %s",
+                      (long long)heads, q.shape.to_string().c_str(), k.shape.to_string().c_str(),
+                      v.shape.to_string().c_str());
+  RSFIQA_RETURN_IF_ERROR(detail::check_same_shape(q, "attention q", out, "attention output"));
+  const int64_t D = q.dim(1);
+  AttentionParams p;
+  p.heads = heads;
+  p.nq = q.dim(0);
+  p.nk = k.dim(0);
+  p.head_dim = D / heads;
+  p.scale = scale;
+  RSFIQA_RETURN_IF_ERROR(detail::attention_bias_mask(bias, mask, &p));
+  if (out.data == q.data || out.data == k.data || out.data == v.data)
+    return make_error(ErrorCode::kInvalidArgument, "attention: output must not alias q, k or v");
+  return attention_f32(heads_view_tokens_major(q.f32(), p.head_dim, D),
+                       heads_view_tokens_major(static_cast<const float*>(k.data), p.head_dim, D),
+                       heads_view_tokens_major(static_cast<const float*>(v.data), p.head_dim, D),
+                       heads_view_tokens_major(out.f32(), p.head_dim, D), p);
+}
+
 // Checked form, packed (ViT self-attention): qkv [N, 3·D] straight from the
 // qkv nn.Linear (q | k | v along the last dim, each [N, heads, d] with
 // D = heads·d), out [N, D] heads concatenated; or batched (windows) qkv
