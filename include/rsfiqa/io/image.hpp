@@ -97,6 +97,40 @@
 #define RSFIQA_STBI_ASSERT(x) ((void)0)
 #endif
 
+namespace rsfiqa {
+namespace detail {
+// Allocation budget for the private stb copy. stb sizes some buffers from
+// values in the file before it knows they are backed by data (a zlib stream
+// may also inflate far beyond the image), so decode_image sets a per-thread
+// cap derived from the image's dimensions, and stb's allocations above it
+// fail (stb then reports "outofmem", which becomes kLimitExceeded).
+struct StbAllocBudget {
+  size_t cap = (size_t)-1;
+  bool refused = false;
+};
+inline StbAllocBudget& stb_alloc_budget() {
+  static thread_local StbAllocBudget budget;
+  return budget;
+}
+inline void* stb_malloc(size_t n) {
+  StbAllocBudget& b = stb_alloc_budget();
+  if (n > b.cap) {
+    b.refused = true;
+    return nullptr;
+  }
+  return ::malloc(n);
+}
+inline void* stb_realloc(void* p, size_t n) {
+  StbAllocBudget& b = stb_alloc_budget();
+  if (n > b.cap) {
+    b.refused = true;
+    return nullptr;
+  }
+  return ::realloc(p, n);
+}
+}  // namespace detail
+}  // namespace rsfiqa
+
 // Save the caller's stb state: include guards and configuration macros.
 #pragma push_macro("STBI_INCLUDE_STB_IMAGE_H")
 #pragma push_macro("INCLUDE_STB_IMAGE_WRITE_H")
@@ -163,8 +197,8 @@
 #define STBI_NO_LINEAR
 #define STBI_NO_HDR
 #define STBI_ASSERT(x) RSFIQA_STBI_ASSERT(x)
-#define STBI_MALLOC(sz) ::malloc(sz)
-#define STBI_REALLOC(p, newsz) ::realloc(p, newsz)
+#define STBI_MALLOC(sz) ::rsfiqa::detail::stb_malloc(sz)
+#define STBI_REALLOC(p, newsz) ::rsfiqa::detail::stb_realloc(p, newsz)
 #define STBI_FREE(p) ::free(p)
 #define STBIW_ASSERT(x) RSFIQA_STBI_ASSERT(x)
 #define STBIW_MALLOC(sz) ::malloc(sz)
@@ -237,6 +271,19 @@
 #pragma GCC diagnostic ignored "-Wuseless-cast"
 #endif
 
+// stb is written for two's-complement integers: e.g. its JPEG writer shifts
+// a negative int left (`bitBuf <<= 8`), undefined before C++20. So that
+// sanitizer builds check rsfiqa's code and not stb's idioms, stb's functions
+// are compiled with wrapping integer semantics (GCC: -fwrapv for this region,
+// which also makes such shifts defined) or without the shift and overflow
+// checks (Clang).
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((no_sanitize("shift", "signed-integer-overflow"))), apply_to = function)
+#elif defined(__GNUC__)
+#pragma GCC push_options
+#pragma GCC optimize("wrapv")
+#endif
+
 namespace rsfiqa {
 namespace detail {
 namespace stb {
@@ -245,6 +292,12 @@ namespace stb {
 }  // namespace stb
 }  // namespace detail
 }  // namespace rsfiqa
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#elif defined(__GNUC__)
+#pragma GCC pop_options
+#endif
 
 #if defined(__GNUC__) || defined(__clang__)
 #pragma GCC diagnostic pop
@@ -357,8 +410,16 @@ inline int write_jpg_to_func(WriteFunc* f, void* ctx, int w, int h, int comp, co
 
 #else  // RSFIQA_STB_EXTERNAL_IMPLEMENTATION: the application compiles stb once.
 
+// Declarations only, even in a translation unit that defined the
+// IMPLEMENTATION macros for its own earlier include of stb.
+#pragma push_macro("STB_IMAGE_IMPLEMENTATION")
+#pragma push_macro("STB_IMAGE_WRITE_IMPLEMENTATION")
+#undef STB_IMAGE_IMPLEMENTATION
+#undef STB_IMAGE_WRITE_IMPLEMENTATION
 #include <stb_image.h>
 #include <stb_image_write.h>
+#pragma pop_macro("STB_IMAGE_WRITE_IMPLEMENTATION")
+#pragma pop_macro("STB_IMAGE_IMPLEMENTATION")
 
 namespace rsfiqa {
 namespace detail {
@@ -455,34 +516,111 @@ inline const char* stb_reason(bool is_png) {
   return r;
 }
 
-// stb's JPEG decoder pads missing entropy-coded data with zeros and reports
-// success, so a cut JPEG would decode into grey junk. A complete JPEG has an
-// end-of-image marker (FF D9) after its first start-of-scan (FF DA); the
-// marker cannot occur inside entropy-coded data (FF is stuffed as FF 00).
-// The segments before the first scan are walked by their lengths, so an EOI
-// inside an embedded thumbnail does not count. Returns the byte offset where
-// the problem was seen, or -1 when the structure looks complete.
-inline int64_t jpeg_truncation_offset(const uint8_t* d, size_t n) {
+// A walk over a JPEG's marker segments before stb sees them, for two
+// problems stb 2.27 (Debian 12) does not catch:
+//  - truncation: stb pads missing entropy-coded data with zeros and reports
+//    success, so a cut JPEG would decode into grey junk. A complete JPEG
+//    reaches its end-of-image marker (FF D9); inside entropy-coded data a
+//    0xFF byte is always followed by 0x00 or a restart marker, so the walk
+//    can skip scan data without decoding it.
+//  - Huffman tables (DHT) whose code counts add up to more than 256 symbols:
+//    stb 2.27 writes past its 257-entry size table and 256-entry value table
+//    (fixed upstream in 2.28). Such tables are refused here.
+// Returns an empty string when the structure is sound, else the problem.
+inline std::string jpeg_structure_problem(const uint8_t* d, size_t n) {
+  char msg[160];
   size_t pos = 2;  // after SOI
   for (;;) {
-    if (pos + 4 > n) return (int64_t)n;
-    if (d[pos] != 0xFF) return -1;  // not a marker: stb reports the corruption
+    if (pos + 2 > n) {
+      std::snprintf(msg, sizeof(msg), "truncated: the data end at byte %zu before the end-of-image marker", n);
+      return msg;
+    }
+    if (d[pos] != 0xFF) {
+      std::snprintf(msg, sizeof(msg), "corrupt: expected a marker at byte %zu, found 0x%02x", pos, (unsigned)d[pos]);
+      return msg;
+    }
     const uint8_t m = d[pos + 1];
-    if (m == 0xFF) {  // fill byte
+    if (m == 0xFF) {  // fill byte before a marker
       ++pos;
       continue;
     }
-    if (m == 0xDA) break;           // first start-of-scan
-    if (m == 0xD9) return -1;       // EOI before any scan: stb reports it
-    if ((m >= 0xD0 && m <= 0xD7) || m == 0x01) {
+    if (m == 0xD9) return std::string();  // end of image
+    if ((m >= 0xD0 && m <= 0xD7) || m == 0x01) {  // markers without a length
       pos += 2;
       continue;
     }
-    pos += 2 + (((size_t)d[pos + 2] << 8) | d[pos + 3]);
+    if (pos + 4 > n) {
+      std::snprintf(msg, sizeof(msg), "truncated: marker 0xff%02x at byte %zu has no length", (unsigned)m, pos);
+      return msg;
+    }
+    const size_t len = ((size_t)d[pos + 2] << 8) | d[pos + 3];
+    if (len < 2 || pos + 2 + len > n) {
+      std::snprintf(msg, sizeof(msg), "truncated: segment 0xff%02x at byte %zu declares %zu bytes, %zu remain",
+                    (unsigned)m, pos, len, n - pos - 2);
+      return msg;
+    }
+    if (m == 0xC4) {  // DHT: one or more tables of 1 + 16 + sum(counts) bytes
+      size_t q = pos + 4;
+      const size_t end = pos + 2 + len;
+      while (q < end) {
+        if (q + 17 > end) {
+          std::snprintf(msg, sizeof(msg), "corrupt: Huffman table at byte %zu is cut short", q);
+          return msg;
+        }
+        size_t symbols = 0;
+        for (int i = 1; i <= 16; ++i) symbols += d[q + (size_t)i];
+        if (symbols > 256) {
+          std::snprintf(msg, sizeof(msg), "corrupt: Huffman table at byte %zu declares %zu symbols (at most 256)", q,
+                        symbols);
+          return msg;
+        }
+        q += 17 + symbols;
+      }
+    }
+    pos += 2 + len;
+    if (m == 0xDA) {  // start of scan: skip entropy-coded bytes up to the next marker
+      while (pos + 1 < n && !(d[pos] == 0xFF && d[pos + 1] != 0x00 && !(d[pos + 1] >= 0xD0 && d[pos + 1] <= 0xD7)))
+        ++pos;
+      if (pos + 1 >= n) {
+        std::snprintf(msg, sizeof(msg), "truncated: the scan data end at byte %zu without an end-of-image marker", n);
+        return msg;
+      }
+    }
   }
-  for (size_t i = pos + 2; i + 1 < n; ++i)
-    if (d[i] == 0xFF && d[i + 1] == 0xD9) return -1;
-  return (int64_t)n;
+}
+
+// A walk over a PNG's chunks before stb sees them: every chunk must fit in
+// the data and the walk must reach IEND. stb 2.27 grows its IDAT buffer to
+// the declared chunk length before checking that the bytes exist (a 200-byte
+// file can ask for gigabytes) and reports cut files vaguely.
+inline std::string png_structure_problem(const uint8_t* d, size_t n) {
+  char msg[160];
+  size_t pos = 8;  // after the signature
+  bool first = true;
+  for (;;) {
+    if (pos + 12 > n) {
+      std::snprintf(msg, sizeof(msg), "truncated: the data end at byte %zu before the IEND chunk", n);
+      return msg;
+    }
+    const uint32_t len = ((uint32_t)d[pos] << 24) | ((uint32_t)d[pos + 1] << 16) | ((uint32_t)d[pos + 2] << 8) | d[pos + 3];
+    char type[5] = {0, 0, 0, 0, 0};
+    for (int i = 0; i < 4; ++i) {
+      const uint8_t c = d[pos + 4 + (size_t)i];
+      type[i] = (char)((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ? c : '?');
+    }
+    if (first && std::memcmp(type, "IHDR", 4) != 0) {
+      std::snprintf(msg, sizeof(msg), "corrupt: the first chunk is '%s', not IHDR", type);
+      return msg;
+    }
+    first = false;
+    if ((uint64_t)len + 12 > (uint64_t)(n - pos)) {
+      std::snprintf(msg, sizeof(msg), "truncated: chunk '%s' at byte %zu declares %u bytes, %zu remain", type, pos, len,
+                    n - pos - 12);
+      return msg;
+    }
+    if (std::memcmp(type, "IEND", 4) == 0) return std::string();
+    pos += 12 + (size_t)len;
+  }
 }
 
 // stb's BMP decoder also reads zeros past the end of the data. For the
@@ -638,6 +776,24 @@ inline Status check_limits(ImageFormat format, int64_t w, int64_t h, const Image
 inline Result<ImageInfo> image_info(const uint8_t* data, size_t size) {
   ImageInfo info;
   RSFIQA_RETURN_IF_ERROR(detail::check_format(data, size, &info.format));
+  // Structure checks that must precede every stb call (stb's header parse
+  // already reads the JPEG Huffman tables).
+  if (info.format == ImageFormat::kJpeg) {
+    const std::string problem = detail::jpeg_structure_problem(data, size);
+    if (!problem.empty())
+      return make_error(ErrorCode::kMalformed, "JPEG data (%zu bytes) are %s", size, problem.c_str());
+  }
+  if (info.format == ImageFormat::kPng) {
+    const std::string problem = detail::png_structure_problem(data, size);
+    if (!problem.empty())
+      return make_error(ErrorCode::kMalformed, "PNG data (%zu bytes) are %s", size, problem.c_str());
+  }
+  if (info.format == ImageFormat::kBmp) {
+    const uint64_t need = detail::bmp_needed_bytes(data, size);
+    if (need > size)
+      return make_error(ErrorCode::kMalformed, "BMP data are truncated: the pixels need %llu bytes, got %zu",
+                        (unsigned long long)need, size);
+  }
   int w = 0, h = 0, c = 0;
   if (!::rsfiqa::detail::stbapi::info_from_memory(data, (int)size, &w, &h, &c))
     return make_error(ErrorCode::kMalformed, "cannot read the %s header (%zu bytes): %s", image_format_name(info.format),
@@ -669,18 +825,23 @@ inline Result<Image> decode_image(const uint8_t* data, size_t size, const ImageL
   RSFIQA_RETURN_IF_ERROR(detail::check_limits(format, info.width, info.height, limits));
   const char* fmt = image_format_name(info.format);
   const int64_t pixels = (int64_t)info.width * (int64_t)info.height;
-  if (info.format == ImageFormat::kJpeg && detail::jpeg_truncation_offset(data, size) >= 0)
-    return make_error(ErrorCode::kMalformed,
-                      "JPEG image (%dx%d) is truncated: no end-of-image marker after the scan data (%zu bytes)",
-                      info.width, info.height, size);
-  if (info.format == ImageFormat::kBmp) {
-    const uint64_t need = detail::bmp_needed_bytes(data, size);
-    if (need > size)
-      return make_error(ErrorCode::kMalformed, "BMP image (%dx%d) is truncated: its pixels need %llu bytes, got %zu",
-                        info.width, info.height, (unsigned long long)need, size);
-  }
+  // stb's largest legitimate buffers hold the image at up to 4 channels of
+  // 16 bits (8 bytes a pixel) plus per-row bytes; 16 MiB of slack covers
+  // tables and the zlib window of small images.
+  const size_t cap = (size_t)pixels * 8 + (size_t)info.height * 16 + ((size_t)16 << 20);
+  ::rsfiqa::detail::StbAllocBudget& budget = ::rsfiqa::detail::stb_alloc_budget();
+  budget.cap = cap;
+  budget.refused = false;
   int w = 0, h = 0, c = 0;
   uint8_t* px = ::rsfiqa::detail::stbapi::load_from_memory(data, (int)size, &w, &h, &c, 3);
+  const bool refused = budget.refused;
+  budget.cap = (size_t)-1;
+  budget.refused = false;
+  if (!px && refused)
+    return make_error(ErrorCode::kLimitExceeded,
+                      "decoding the %s image (%dx%d, %zu bytes) needs more than %zu bytes of memory; the data expand "
+                      "beyond what the image size allows",
+                      fmt, info.width, info.height, size, cap);
   if (!px)
     return make_error(ErrorCode::kMalformed, "cannot decode %s image (%dx%d, %zu bytes): %s", fmt, info.width,
                       info.height, size, detail::stb_reason(info.format == ImageFormat::kPng));
