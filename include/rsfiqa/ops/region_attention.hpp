@@ -462,16 +462,18 @@ inline int64_t rsa_padded_ld(int64_t n) { return rsa_round16(n) + 16; }
 // ([dim, N], row stride ldkt) in the order given by perm (nullptr: identity),
 // so that head h's keys of positions [a, b) are the [dh, b - a] panel at
 // kt + h * dh * ldkt + a. Blocks of 16 positions keep the writes in whole lines.
+inline void rsa_gather_keys_t_block(const RsaProblem& pr, const int64_t* perm, int64_t p0, int64_t p1, float* kt,
+                                    int64_t ldkt) {
+  for (int64_t c = 0; c < pr.dim; ++c)
+    for (int64_t p = p0; p < p1; ++p) kt[c * ldkt + p] = pr.k[(perm ? perm[p] : p) * pr.ldk + c];
+}
+
 inline void rsa_gather_keys_t(const RsaProblem& pr, const int64_t* perm, float* kt, int64_t ldkt) {
-  const int64_t n = pr.n;
   parallel_for(
-      (n + 15) / 16,
+      (pr.n + 15) / 16,
       [&](int64_t bb, int64_t be) {
-        for (int64_t blk = bb; blk < be; ++blk) {
-          const int64_t p0 = blk * 16, p1 = std::min(n, p0 + 16);
-          for (int64_t c = 0; c < pr.dim; ++c)
-            for (int64_t p = p0; p < p1; ++p) kt[c * ldkt + p] = pr.k[(perm ? perm[p] : p) * pr.ldk + c];
-        }
+        for (int64_t blk = bb; blk < be; ++blk)
+          rsa_gather_keys_t_block(pr, perm, blk * 16, std::min(pr.n, blk * 16 + 16), kt, ldkt);
       },
       16);
 }
@@ -705,18 +707,22 @@ inline Status region_attention(const RegionAttentionArgs& args, const RegionAtte
                         : 0;
   detail::rsa_transpose_summaries(g, dim, ksum, ksum_t);
 
-  // 2) Gather into region order: row p of qs / vs and column p of kt is token perm[p].
+  // 2) Gather into region order: row p of qs / vs and column p of kt is token
+  //    perm[p]. One parallel region for all three (one barrier, not two).
   parallel_for(
-      n,
-      [&](int64_t pb, int64_t pe) {
-        for (int64_t p = pb; p < pe; ++p) {
-          const int64_t i = perm[p];
-          std::memcpy(qs + p * dim, pr.q + i * pr.ldq, (size_t)dim * sizeof(float));
-          std::memcpy(vs + p * dim, pr.v + i * pr.ldv, (size_t)dim * sizeof(float));
+      (n + 15) / 16,
+      [&](int64_t bb, int64_t be) {
+        for (int64_t blk = bb; blk < be; ++blk) {
+          const int64_t p0 = blk * 16, p1 = std::min(n, p0 + 16);
+          for (int64_t p = p0; p < p1; ++p) {
+            const int64_t i = perm[p];
+            std::memcpy(qs + p * dim, pr.q + i * pr.ldq, (size_t)dim * sizeof(float));
+            std::memcpy(vs + p * dim, pr.v + i * pr.ldv, (size_t)dim * sizeof(float));
+          }
+          detail::rsa_gather_keys_t_block(pr, perm, p0, p1, kt, ldkt);
         }
       },
-      256);
-  detail::rsa_gather_keys_t(pr, perm, kt, ldkt);
+      16);
 
   // 3) Work items: every (head, region, block of up to 56 queries).
   for (int h = 0; h < pr.heads; ++h)
