@@ -15,7 +15,8 @@
 
 namespace {
 std::string temp_path(const char* stem) {
-  return (std::filesystem::temp_directory_path() / "rsfiqa_test_file_").string() + stem + "_" + std::to_string((long long)::getpid());
+  return (std::filesystem::temp_directory_path() / "rsfiqa_test_file_").string() + stem + "_" +
+         std::to_string((long long)::getpid());
 }
 }  // namespace
 

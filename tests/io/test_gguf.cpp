@@ -88,7 +88,6 @@ std::vector<uint8_t> valid_file() {
   return *bytes;
 }
 
-
 // With RSFIQA_DUMP_MALFORMED_DIR set, the malformed-file table and a valid
 // file are also written there (one file per rule) to seed fuzzers; the
 // committed copies live in tests/data/malformed/.
@@ -137,8 +136,8 @@ TEST_CASE("gguf: round trip of every metadata type, nested arrays and tensors") 
       REQUIRE(w.add_array("a_f64", GgufArray::of(std::vector<double>{1.0 / 3})).ok());
       REQUIRE(w.add_array("a_empty", GgufArray::of(std::vector<float>{})).ok());
       REQUIRE(w.add_array("a_nested", GgufArray::of_arrays({GgufArray::of(std::vector<int32_t>{1, 2}),
-                                                             GgufArray::of_strings({"p", "q"}),
-                                                             GgufArray::of_arrays({GgufArray::of_bools({false})})}))
+                                                            GgufArray::of_strings({"p", "q"}),
+                                                            GgufArray::of_arrays({GgufArray::of_bools({false})})}))
                   .ok());
 
       struct T {
@@ -146,17 +145,15 @@ TEST_CASE("gguf: round trip of every metadata type, nested arrays and tensors") 
         DType t;
         std::vector<int64_t> ne;
       };
-      const T ts[] = {{"f32", DType::kF32, {3, 2}},        {"f16", DType::kF16, {5}},
-                      {"bf16", DType::kBF16, {1, 1, 1, 3}}, {"f64", DType::kF64, {2}},
-                      {"i8", DType::kI8, {7, 1}},           {"i16", DType::kI16, {3}},
-                      {"i32", DType::kI32, {1}},            {"i64", DType::kI64, {2}},
-                      {"q4_0", DType::kQ4_0, {64, 3}},      {"q4_1", DType::kQ4_1, {32}},
-                      {"q5_0", DType::kQ5_0, {32}},         {"q5_1", DType::kQ5_1, {32, 2}},
-                      {"q8_0", DType::kQ8_0, {96, 1, 2}},   {"q8_1", DType::kQ8_1, {32}},
-                      {"q2_k", DType::kQ2_K, {256}},        {"q3_k", DType::kQ3_K, {256}},
-                      {"q4_k", DType::kQ4_K, {512, 2}},     {"q5_k", DType::kQ5_K, {256}},
-                      {"q6_k", DType::kQ6_K, {256}},        {"q8_k", DType::kQ8_K, {256}},
-                      {"zero", DType::kQ4_0, {32, 0}},      {"zero2", DType::kF32, {0}}};
+      const T ts[] = {
+          {"f32", DType::kF32, {3, 2}},       {"f16", DType::kF16, {5}},        {"bf16", DType::kBF16, {1, 1, 1, 3}},
+          {"f64", DType::kF64, {2}},          {"i8", DType::kI8, {7, 1}},       {"i16", DType::kI16, {3}},
+          {"i32", DType::kI32, {1}},          {"i64", DType::kI64, {2}},        {"q4_0", DType::kQ4_0, {64, 3}},
+          {"q4_1", DType::kQ4_1, {32}},       {"q5_0", DType::kQ5_0, {32}},     {"q5_1", DType::kQ5_1, {32, 2}},
+          {"q8_0", DType::kQ8_0, {96, 1, 2}}, {"q8_1", DType::kQ8_1, {32}},     {"q2_k", DType::kQ2_K, {256}},
+          {"q3_k", DType::kQ3_K, {256}},      {"q4_k", DType::kQ4_K, {512, 2}}, {"q5_k", DType::kQ5_K, {256}},
+          {"q6_k", DType::kQ6_K, {256}},      {"q8_k", DType::kQ8_K, {256}},    {"zero", DType::kQ4_0, {32, 0}},
+          {"zero2", DType::kF32, {0}}};
       std::vector<std::vector<uint8_t>> payloads;
       for (const T& t : ts) {
         int64_t numel = 1;
@@ -216,7 +213,8 @@ TEST_CASE("gguf: round trip of every metadata type, nested arrays and tensors") 
       CHECK(n0.at<int32_t>(1) == 2);
       CHECK((*nested)->array_at(1).string_at(1) == "q");
       CHECK((*nested)->array_at(2).array_at(0).array_type() == GgufType::kBool);
-      CHECK((*nested)->to_string() == "[array x 3: [int32 x 2: 1, 2], [string x 2: \"p\", \"q\"], [array x 1: [bool x 1: false]]]");
+      CHECK((*nested)->to_string() ==
+            "[array x 3: [int32 x 2: 1, 2], [string x 2: \"p\", \"q\"], [array x 1: [bool x 1: false]]]");
       CHECK(f->kvs().size() == 26u + (alignment != 32 ? 1u : 0u));
       CHECK(f->kvs()[alignment != 32 ? 1 : 0].key == "u8");  // file order kept
 
@@ -323,8 +321,8 @@ TEST_CASE("gguf: malformed files, one per rule") {
       "metadata key at byte 24 has length 1073741824, over the limit");
   add("string past the end", Bytes().header(0, 1).str("k").u32(8).u64(100).raw("abc", 3), ErrorCode::kTruncated,
       "a string value");
-  add("array length over the cap", Bytes().header(0, 1).str("k").u32(9).u32(0).u64(1ull << 40), ErrorCode::kLimitExceeded,
-      "array of 1099511627776 elements is over the limit");
+  add("array length over the cap", Bytes().header(0, 1).str("k").u32(9).u32(0).u64(1ull << 40),
+      ErrorCode::kLimitExceeded, "array of 1099511627776 elements is over the limit");
   add("array longer than the file", Bytes().header(0, 1).str("k").u32(9).u32(4).u64(1000).u32(1), ErrorCode::kTruncated,
       "declares 1000 uint32 elements");
   add("string array longer than the file", Bytes().header(0, 1).str("k").u32(9).u32(8).u64(100).str("x"),
@@ -351,8 +349,8 @@ TEST_CASE("gguf: malformed files, one per rule") {
       ErrorCode::kLimitExceeded, "tensor name at byte 24 has length 300");
   add("duplicate tensor name", Bytes().header(2, 0).tensor("t", {4}, 0, 0).tensor("t", {4}, 0, 32).pad().zeros(64),
       ErrorCode::kDuplicate, "duplicate tensor name 't'");
-  add("five dimensions", Bytes().header(1, 0).tensor("t", {1, 1, 1, 1, 4}, 0, 0).pad().zeros(32),
-      ErrorCode::kMalformed, "'t' has 5 dimensions");
+  add("five dimensions", Bytes().header(1, 0).tensor("t", {1, 1, 1, 1, 4}, 0, 0).pad().zeros(32), ErrorCode::kMalformed,
+      "'t' has 5 dimensions");
   add("zero dimensions", Bytes().header(1, 0).tensor("t", {}, 0, 0).pad().zeros(32), ErrorCode::kMalformed,
       "'t' has 0 dimensions");
   add("dimension above INT64_MAX", Bytes().header(1, 0).tensor("t", {4, 1ull << 63}, 0, 0).pad().zeros(32),
@@ -393,7 +391,8 @@ TEST_CASE("gguf: malformed files, one per rule") {
 
 TEST_CASE("gguf: legal corner cases from hand-made bytes") {
   // Zero-element tensors share an offset with the next tensor; no division by zero.
-  auto b = Bytes().header(3, 0).tensor("z", {0, 5}, 2, 0).tensor("z2", {32, 0}, 8, 0).tensor("t", {4}, 0, 0).pad().zeros(16);
+  auto b =
+      Bytes().header(3, 0).tensor("z", {0, 5}, 2, 0).tensor("z2", {32, 0}, 8, 0).tensor("t", {4}, 0, 0).pad().zeros(16);
   auto f = GgufFile::from_memory(b.b.data(), b.b.size());
   REQUIRE_MESSAGE(f.ok(), f.status().to_string());
   CHECK(f->find_tensor("z")->nbytes == 0);

@@ -43,7 +43,8 @@ TEST_CASE("json: valid documents parse with the right types and values") {
 }
 
 TEST_CASE("json: integers stay exact up to int64 limits") {
-  auto r = parse_json("[9223372036854775807, -9223372036854775808, 9223372036854775808, 18446744073709551616, 123456789012345678]");
+  auto r = parse_json(
+      "[9223372036854775807, -9223372036854775808, 9223372036854775808, 18446744073709551616, 123456789012345678]");
   REQUIRE(r.ok());
   CHECK((*r)[0].as_int() == INT64_MAX);
   CHECK((*r)[1].as_int() == INT64_MIN);
@@ -123,7 +124,8 @@ TEST_CASE("json: size and value-count limits") {
 }
 
 TEST_CASE("json: truncating a valid document anywhere gives a clean error") {
-  const std::string doc = R"({"w":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]},"s":"\u00e9\ud83d\ude00 x","n":-1.5e-3})";
+  const std::string doc =
+      R"({"w":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]},"s":"\u00e9\ud83d\ude00 x","n":-1.5e-3})";
   REQUIRE(parse_json(doc).ok());
   for (size_t n = 0; n < doc.size(); ++n) {
     CAPTURE(n);
@@ -137,14 +139,29 @@ TEST_CASE("json: writer escapes, formats numbers and round-trips through the rea
   rsfiqa::io::JsonWriter w(2);
   const std::string tricky = std::string("q\"b\\n\n\t\x01 \xc3\xa9 bad:\xff end");
   w.begin_object()
-      .key("s").value(tricky)
-      .key("pi").value(3.141592653589793)
-      .key("tiny").value(5e-324)
-      .key("big").value((int64_t)INT64_MIN)
-      .key("u").value((uint64_t)UINT64_MAX)
-      .key("nan").value(std::nan(""))
-      .key("f").value(0.1f)
-      .key("list").begin_array().value(true).null_value().begin_object().end_object().begin_array().end_array().end_array()
+      .key("s")
+      .value(tricky)
+      .key("pi")
+      .value(3.141592653589793)
+      .key("tiny")
+      .value(5e-324)
+      .key("big")
+      .value((int64_t)INT64_MIN)
+      .key("u")
+      .value((uint64_t)UINT64_MAX)
+      .key("nan")
+      .value(std::nan(""))
+      .key("f")
+      .value(0.1f)
+      .key("list")
+      .begin_array()
+      .value(true)
+      .null_value()
+      .begin_object()
+      .end_object()
+      .begin_array()
+      .end_array()
+      .end_array()
       .end_object();
   REQUIRE(w.status().ok());
   auto r = parse_json(w.str());

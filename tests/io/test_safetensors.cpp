@@ -61,7 +61,6 @@ std::string temp_path(const char* stem) {
          std::to_string((long long)::getpid()) + ".safetensors";
 }
 
-
 // With RSFIQA_DUMP_MALFORMED_DIR set, the malformed-file table and a valid
 // file are also written there (one file per rule) to seed fuzzers; the
 // committed copies live in tests/data/malformed/.
@@ -83,11 +82,12 @@ TEST_CASE("safetensors: round trip of every dtype, scalars, empty tensors and me
     DType t;
     Shape s;
   };
-  const Item items[] = {{"f64", DType::kF64, {3}},       {"f32", DType::kF32, {2, 3}},   {"f16", DType::kF16, {5}},
-                        {"bf16", DType::kBF16, {1, 1, 3}}, {"i64", DType::kI64, {2}},    {"i32", DType::kI32, {}},
-                        {"i16", DType::kI16, {7}},       {"i8", DType::kI8, {3, 3}},     {"u8", DType::kU8, {9}},
-                        {"bool", DType::kBool, {4}},     {"u16", DType::kU16, {1}},      {"u32", DType::kU32, {2, 1}},
-                        {"u64", DType::kU64, {1}},       {"empty", DType::kF32, {0}},    {"empty2", DType::kI8, {3, 0, 2}}};
+  const Item items[] = {
+      {"f64", DType::kF64, {3}},         {"f32", DType::kF32, {2, 3}}, {"f16", DType::kF16, {5}},
+      {"bf16", DType::kBF16, {1, 1, 3}}, {"i64", DType::kI64, {2}},    {"i32", DType::kI32, {}},
+      {"i16", DType::kI16, {7}},         {"i8", DType::kI8, {3, 3}},   {"u8", DType::kU8, {9}},
+      {"bool", DType::kBool, {4}},       {"u16", DType::kU16, {1}},    {"u32", DType::kU32, {2, 1}},
+      {"u64", DType::kU64, {1}},         {"empty", DType::kF32, {0}},  {"empty2", DType::kI8, {3, 0, 2}}};
   std::vector<std::vector<uint8_t>> payloads;
   for (const Item& it : items) {
     const int64_t nb = rsfiqa::dtype_bytes(it.t, it.s.numel());
@@ -238,15 +238,17 @@ TEST_CASE("safetensors: malformed files, one per rule") {
   cases.push_back({"shorter than the length field", {1, 0, 0, 0, 0}, ErrorCode::kTruncated, "too short"});
   cases.push_back({"header length over the 100 MB cap", make_file("{}", 0, 100000001ull), ErrorCode::kLimitExceeded,
                    "over the limit of 100000000"});
-  cases.push_back({"header length near 2^64", make_file("{}", 0, UINT64_MAX - 1), ErrorCode::kLimitExceeded,
-                   "over the limit"});
+  cases.push_back(
+      {"header length near 2^64", make_file("{}", 0, UINT64_MAX - 1), ErrorCode::kLimitExceeded, "over the limit"});
   cases.push_back({"8+N past the end of the file", make_file("{}", 0, 64), ErrorCode::kTruncated,
                    "ends at byte 72 but the file has 10 bytes"});
   cases.push_back({"header does not start with '{'", make_file(" {}", 0), ErrorCode::kMalformed, "start with '{'"});
   cases.push_back({"zero-length header", make_file("", 0), ErrorCode::kMalformed, "start with '{'"});
-  cases.push_back({"header not UTF-8", make_file("{\"\xff\":1}", 0), ErrorCode::kMalformed, "not valid UTF-8 at header byte 2"});
+  cases.push_back(
+      {"header not UTF-8", make_file("{\"\xff\":1}", 0), ErrorCode::kMalformed, "not valid UTF-8 at header byte 2"});
   cases.push_back({"header not JSON", make_file("{\"w\" 1}", 0), ErrorCode::kMalformed, "expected ':'"});
-  cases.push_back({"garbage after the JSON object", make_file("{} x", 0), ErrorCode::kMalformed, "after the top-level"});
+  cases.push_back(
+      {"garbage after the JSON object", make_file("{} x", 0), ErrorCode::kMalformed, "after the top-level"});
   cases.push_back({"duplicate tensor names", make_file("{" + t24 + "," + entry("w", "F32", "[2,3]", 24, 48) + "}", 48),
                    ErrorCode::kDuplicate, "duplicate key 'w'"});
   cases.push_back({"duplicate metadata keys", make_file("{\"__metadata__\":{\"a\":\"1\",\"a\":\"2\"}}", 0),
@@ -280,12 +282,10 @@ TEST_CASE("safetensors: malformed files, one per rule") {
                    "not non-negative integers"});
   cases.push_back({"data does not start at 0", make_file("{" + entry("w", "F32", "[2,3]", 4, 28) + "}", 28),
                    ErrorCode::kMalformed, "first tensor 'w' starts at 4"});
-  cases.push_back({"hole between tensors",
-                   make_file("{" + t24 + "," + entry("v", "F32", "[1]", 28, 32) + "}", 32), ErrorCode::kMalformed,
-                   "gap of 4 bytes between tensor 'w'"});
-  cases.push_back({"overlapping tensors",
-                   make_file("{" + t24 + "," + entry("v", "F32", "[2]", 20, 28) + "}", 28), ErrorCode::kMalformed,
-                   "'v' [20, 28) overlaps tensor 'w'"});
+  cases.push_back({"hole between tensors", make_file("{" + t24 + "," + entry("v", "F32", "[1]", 28, 32) + "}", 32),
+                   ErrorCode::kMalformed, "gap of 4 bytes between tensor 'w'"});
+  cases.push_back({"overlapping tensors", make_file("{" + t24 + "," + entry("v", "F32", "[2]", 20, 28) + "}", 28),
+                   ErrorCode::kMalformed, "'v' [20, 28) overlaps tensor 'w'"});
   cases.push_back({"trailing bytes after the last tensor", make_file("{" + t24 + "}", 30), ErrorCode::kMalformed,
                    "6 trailing bytes"});
   cases.push_back({"tensor past the end of the file", make_file("{" + t24 + "}", 16), ErrorCode::kTruncated,

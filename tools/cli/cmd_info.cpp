@@ -81,8 +81,8 @@ int info_safetensors(const std::string& path) {
   int64_t total = 0;
   for (const auto& t : f->tensors()) nw = std::max(nw, t.name.size());
   nw = name_width(nw);
-  std::printf("\ntensors (%zu, in file order):\n  %-*s  %-6s  %-22s  %12s  %s\n", f->tensors().size(), (int)nw,
-              "name", "dtype", "shape", "bytes", "offset");
+  std::printf("\ntensors (%zu, in file order):\n  %-*s  %-6s  %-22s  %12s  %s\n", f->tensors().size(), (int)nw, "name",
+              "dtype", "shape", "bytes", "offset");
   for (const auto& t : f->tensors()) {
     std::printf("  %-*s  %-6s  %-22s  %12lld  %lld\n", (int)nw, t.name.c_str(),
                 rsfiqa::io::safetensors_dtype_name(t.dtype), t.shape.to_string().c_str(), (long long)t.nbytes,

@@ -189,10 +189,10 @@ class MappedFile {
     buf_.reset();
   }
 
-  void* map_ = nullptr;          // non-null when data_ is an mmap
+  void* map_ = nullptr;  // non-null when data_ is an mmap
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
-  Buffer buf_;                   // owned copy when not mapped
+  Buffer buf_;  // owned copy when not mapped
   std::string path_;
 };
 

@@ -111,26 +111,64 @@ inline const char* gguf_type_name(GgufType t) {
 // Bytes of one element of a fixed-size type; 0 for string and array.
 inline size_t gguf_type_size(GgufType t) {
   switch (t) {
-    case GgufType::kU8: case GgufType::kI8: case GgufType::kBool: return 1;
-    case GgufType::kU16: case GgufType::kI16: return 2;
-    case GgufType::kU32: case GgufType::kI32: case GgufType::kF32: return 4;
-    case GgufType::kU64: case GgufType::kI64: case GgufType::kF64: return 8;
+    case GgufType::kU8:
+    case GgufType::kI8:
+    case GgufType::kBool: return 1;
+    case GgufType::kU16:
+    case GgufType::kI16: return 2;
+    case GgufType::kU32:
+    case GgufType::kI32:
+    case GgufType::kF32: return 4;
+    case GgufType::kU64:
+    case GgufType::kI64:
+    case GgufType::kF64: return 8;
     default: return 0;
   }
 }
 
 // C++ type <-> GGUF value type for the numeric types.
-template <typename T> struct GgufTypeOf;
-template <> struct GgufTypeOf<uint8_t> { static constexpr GgufType value = GgufType::kU8; };
-template <> struct GgufTypeOf<int8_t> { static constexpr GgufType value = GgufType::kI8; };
-template <> struct GgufTypeOf<uint16_t> { static constexpr GgufType value = GgufType::kU16; };
-template <> struct GgufTypeOf<int16_t> { static constexpr GgufType value = GgufType::kI16; };
-template <> struct GgufTypeOf<uint32_t> { static constexpr GgufType value = GgufType::kU32; };
-template <> struct GgufTypeOf<int32_t> { static constexpr GgufType value = GgufType::kI32; };
-template <> struct GgufTypeOf<float> { static constexpr GgufType value = GgufType::kF32; };
-template <> struct GgufTypeOf<uint64_t> { static constexpr GgufType value = GgufType::kU64; };
-template <> struct GgufTypeOf<int64_t> { static constexpr GgufType value = GgufType::kI64; };
-template <> struct GgufTypeOf<double> { static constexpr GgufType value = GgufType::kF64; };
+template <typename T>
+struct GgufTypeOf;
+template <>
+struct GgufTypeOf<uint8_t> {
+  static constexpr GgufType value = GgufType::kU8;
+};
+template <>
+struct GgufTypeOf<int8_t> {
+  static constexpr GgufType value = GgufType::kI8;
+};
+template <>
+struct GgufTypeOf<uint16_t> {
+  static constexpr GgufType value = GgufType::kU16;
+};
+template <>
+struct GgufTypeOf<int16_t> {
+  static constexpr GgufType value = GgufType::kI16;
+};
+template <>
+struct GgufTypeOf<uint32_t> {
+  static constexpr GgufType value = GgufType::kU32;
+};
+template <>
+struct GgufTypeOf<int32_t> {
+  static constexpr GgufType value = GgufType::kI32;
+};
+template <>
+struct GgufTypeOf<float> {
+  static constexpr GgufType value = GgufType::kF32;
+};
+template <>
+struct GgufTypeOf<uint64_t> {
+  static constexpr GgufType value = GgufType::kU64;
+};
+template <>
+struct GgufTypeOf<int64_t> {
+  static constexpr GgufType value = GgufType::kI64;
+};
+template <>
+struct GgufTypeOf<double> {
+  static constexpr GgufType value = GgufType::kF64;
+};
 
 // The ggml tensor types rsfiqa reads (those with a DType): f32, f16, bf16,
 // f64, i8..i64 and the q4_0..q8_k block types.
@@ -209,9 +247,12 @@ class GgufValue {
         if (count_ > 0) s += ": ";
         for (uint64_t i = 0; i < count_ && i < max_items; ++i) {
           if (i) s += ", ";
-          if (elem_type_ == GgufType::kString) s += quote(strings_[(size_t)i], 32);
-          else if (elem_type_ == GgufType::kArray) s += arrays_[(size_t)i].to_string(max_items);
-          else s += element_text(elem_type_, raw_ + i * gguf_type_size(elem_type_));
+          if (elem_type_ == GgufType::kString)
+            s += quote(strings_[(size_t)i], 32);
+          else if (elem_type_ == GgufType::kArray)
+            s += arrays_[(size_t)i].to_string(max_items);
+          else
+            s += element_text(elem_type_, raw_ + i * gguf_type_size(elem_type_));
         }
         if (count_ > max_items) s += ", ...";
         return s + "]";
@@ -230,13 +271,17 @@ class GgufValue {
     std::string s = "\"";
     for (size_t i = 0; i < v.size() && i < max_chars; ++i) {
       const unsigned char c = (unsigned char)v[i];
-      if (c == '\n') s += "\\n";
-      else if (c == '"' || c == '\\') { s += '\\'; s += (char)c; }
-      else if (c < 0x20 || c == 0x7f) {
+      if (c == '\n')
+        s += "\\n";
+      else if (c == '"' || c == '\\') {
+        s += '\\';
+        s += (char)c;
+      } else if (c < 0x20 || c == 0x7f) {
         char buf[8];
         std::snprintf(buf, sizeof(buf), "\\x%02x", c);
         s += buf;
-      } else s += (char)c;
+      } else
+        s += (char)c;
     }
     if (v.size() > max_chars) s += "...";
     return s + "\"";
@@ -264,13 +309,13 @@ class GgufValue {
   }
 
   GgufType type_ = GgufType::kU8;
-  uint64_t bits_ = 0;           // scalar value, zero-extended
-  std::string_view str_;        // kString
+  uint64_t bits_ = 0;     // scalar value, zero-extended
+  std::string_view str_;  // kString
   GgufType elem_type_ = GgufType::kU8;
   uint64_t count_ = 0;
-  const uint8_t* raw_ = nullptr;            // fixed-size array elements
-  std::vector<std::string_view> strings_;   // string array elements
-  std::vector<GgufValue> arrays_;           // nested array elements
+  const uint8_t* raw_ = nullptr;           // fixed-size array elements
+  std::vector<std::string_view> strings_;  // string array elements
+  std::vector<GgufValue> arrays_;          // nested array elements
 };
 
 struct GgufKV {
@@ -288,7 +333,7 @@ struct GgufTensorInfo {
   Shape shape;                   // PyTorch order: {ne[n_dims-1], ..., ne[0]}
   const uint8_t* data = nullptr;
   int64_t nbytes = 0;
-  uint64_t offset = 0;           // relative to the data section
+  uint64_t offset = 0;  // relative to the data section
   int64_t numel() const { return shape.numel(); }
 };
 
@@ -304,8 +349,9 @@ class GgufCursor {
 
   Status need(uint64_t bytes, const char* what) const {
     if (bytes > remaining())
-      return make_error(ErrorCode::kTruncated, "GGUF: file ends at byte %zu while reading %s (needs %llu bytes at byte %zu)",
-                        n_, what, (unsigned long long)bytes, pos_);
+      return make_error(ErrorCode::kTruncated,
+                        "GGUF: file ends at byte %zu while reading %s (needs %llu bytes at byte %zu)", n_, what,
+                        (unsigned long long)bytes, pos_);
     return Status();
   }
   template <typename T>
@@ -455,9 +501,7 @@ class GgufFile {
     return t;
   }
   // Read-only view (PyTorch-order shape) of a tensor's bytes.
-  static TensorView view(const GgufTensorInfo& t) {
-    return TensorView(const_cast<uint8_t*>(t.data), t.dtype, t.shape);
-  }
+  static TensorView view(const GgufTensorInfo& t) { return TensorView(const_cast<uint8_t*>(t.data), t.dtype, t.shape); }
 
  private:
   template <typename T>
@@ -525,8 +569,9 @@ class GgufFile {
     uint64_t n = 0;
     RSFIQA_RETURN_IF_ERROR(c.read(&n, "an array length"));
     if (n > limits_.max_array_length)
-      return make_error(ErrorCode::kLimitExceeded, "GGUF: key '%.200s' array of %llu elements is over the limit of %llu",
-                        key.c_str(), (unsigned long long)n, (unsigned long long)limits_.max_array_length);
+      return make_error(ErrorCode::kLimitExceeded,
+                        "GGUF: key '%.200s' array of %llu elements is over the limit of %llu", key.c_str(),
+                        (unsigned long long)n, (unsigned long long)limits_.max_array_length);
     v->count_ = n;
     const GgufType et = v->elem_type_;
     // Smallest encoding of one element, checked against the remaining bytes
@@ -544,8 +589,9 @@ class GgufFile {
     } else if (et == GgufType::kArray) {
       nested_arrays_ += n;  // cannot overflow: n <= max_array_length and the sum stays <= the cap
       if (nested_arrays_ > limits_.max_nested_arrays)
-        return make_error(ErrorCode::kLimitExceeded, "GGUF: key '%.200s' brings the file over the limit of %llu nested arrays",
-                          key.c_str(), (unsigned long long)limits_.max_nested_arrays);
+        return make_error(ErrorCode::kLimitExceeded,
+                          "GGUF: key '%.200s' brings the file over the limit of %llu nested arrays", key.c_str(),
+                          (unsigned long long)limits_.max_nested_arrays);
       v->arrays_.resize((size_t)n);
       for (uint64_t i = 0; i < n; ++i) {
         GgufValue& e = v->arrays_[(size_t)i];
@@ -572,16 +618,16 @@ class GgufFile {
     detail::GgufCursor c(p, n);
     RSFIQA_RETURN_IF_ERROR(c.need(4, "the magic"));
     if (std::memcmp(p, "GGUF", 4) != 0)
-      return make_error(ErrorCode::kBadMagic, "GGUF: bad magic %02x %02x %02x %02x (expected 47 47 55 46, \"GGUF\")", p[0],
-                        n > 1 ? p[1] : 0, n > 2 ? p[2] : 0, n > 3 ? p[3] : 0);
+      return make_error(ErrorCode::kBadMagic, "GGUF: bad magic %02x %02x %02x %02x (expected 47 47 55 46, \"GGUF\")",
+                        p[0], n > 1 ? p[1] : 0, n > 2 ? p[2] : 0, n > 3 ? p[3] : 0);
     c.skip(4);
     RSFIQA_RETURN_IF_ERROR(c.read(&version_, "the version"));
     if (version_ != 2 && version_ != 3) {
-      const uint32_t swapped = ((version_ & 0xffu) << 24) | ((version_ & 0xff00u) << 8) | ((version_ >> 8) & 0xff00u) |
-                               (version_ >> 24);
+      const uint32_t swapped =
+          ((version_ & 0xffu) << 24) | ((version_ & 0xff00u) << 8) | ((version_ >> 8) & 0xff00u) | (version_ >> 24);
       if (swapped == 2 || swapped == 3)
-        return make_error(ErrorCode::kUnsupportedVersion, "GGUF: big-endian file (version %u byte-swapped) is not supported",
-                          swapped);
+        return make_error(ErrorCode::kUnsupportedVersion,
+                          "GGUF: big-endian file (version %u byte-swapped) is not supported", swapped);
       return make_error(ErrorCode::kUnsupportedVersion, "GGUF: version %u is not supported (only 2 and 3)", version_);
     }
     uint64_t n_tensors = 0, n_kv = 0;
@@ -647,7 +693,8 @@ class GgufFile {
       std::string_view name;
       RSFIQA_RETURN_IF_ERROR(read_string(c, limits.max_tensor_name_length, "a tensor name", &name));
       if (name.empty())
-        return make_error(ErrorCode::kMalformed, "GGUF: tensor %llu at byte %zu has an empty name", (unsigned long long)i, at);
+        return make_error(ErrorCode::kMalformed, "GGUF: tensor %llu at byte %zu has an empty name",
+                          (unsigned long long)i, at);
       t.name.assign(name.data(), name.size());
       const char* nm = t.name.c_str();
       if (tensor_index_.count(t.name))
@@ -667,8 +714,8 @@ class GgufFile {
       }
       RSFIQA_RETURN_IF_ERROR(c.read(&t.ggml_type, "a tensor type"));
       if (!gguf_dtype_from_ggml(t.ggml_type, &t.dtype))
-        return make_error(ErrorCode::kUnsupportedType, "GGUF: tensor '%.200s' has ggml type %u, which rsfiqa does not read",
-                          nm, t.ggml_type);
+        return make_error(ErrorCode::kUnsupportedType,
+                          "GGUF: tensor '%.200s' has ggml type %u, which rsfiqa does not read", nm, t.ggml_type);
       RSFIQA_RETURN_IF_ERROR(c.read(&t.offset, "a tensor offset"));
       t.shape = Shape();
       t.shape.ndim = t.n_dims;
@@ -687,8 +734,9 @@ class GgufFile {
         return make_error(ErrorCode::kOverflow, "GGUF: tensor '%.200s' shape %s overflows the byte count", nm,
                           t.shape.to_string().c_str());
       if (t.offset % alignment_ != 0)
-        return make_error(ErrorCode::kAlignment, "GGUF: tensor '%.200s' offset %llu is not a multiple of the alignment %u",
-                          nm, (unsigned long long)t.offset, alignment_);
+        return make_error(ErrorCode::kAlignment,
+                          "GGUF: tensor '%.200s' offset %llu is not a multiple of the alignment %u", nm,
+                          (unsigned long long)t.offset, alignment_);
       tensor_index_.emplace(t.name, tensors_.size());
       tensors_.push_back(std::move(t));
     }
@@ -708,10 +756,10 @@ class GgufFile {
       GgufTensorInfo& t = tensors_[k];
       if (t.offset > expect) {
         if (prev)
-          return make_error(ErrorCode::kMalformed,
-                            "GGUF: gap before tensor '%.200s' (offset %llu; previous tensor '%.200s' ends, padded, at %llu)",
-                            t.name.c_str(), (unsigned long long)t.offset, prev->name.c_str(),
-                            (unsigned long long)expect);
+          return make_error(
+              ErrorCode::kMalformed,
+              "GGUF: gap before tensor '%.200s' (offset %llu; previous tensor '%.200s' ends, padded, at %llu)",
+              t.name.c_str(), (unsigned long long)t.offset, prev->name.c_str(), (unsigned long long)expect);
         return make_error(ErrorCode::kMalformed, "GGUF: the first tensor '%.200s' starts at offset %llu, not 0",
                           t.name.c_str(), (unsigned long long)t.offset);
       }
@@ -957,7 +1005,8 @@ class GgufWriter {
       return make_error(ErrorCode::kUnsupportedType, "GGUF writer: tensor '%.200s': dtype %s has no ggml type", nm,
                         dtype_name(dtype));
     if (n_dims < 1 || n_dims > 4 || !ne)
-      return make_error(ErrorCode::kInvalidArgument, "GGUF writer: tensor '%.200s' has %d dims (must be 1 to 4)", nm, n_dims);
+      return make_error(ErrorCode::kInvalidArgument, "GGUF writer: tensor '%.200s' has %d dims (must be 1 to 4)", nm,
+                        n_dims);
     int64_t numel = 1;
     for (int d = 0; d < n_dims; ++d)
       if (!checked_mul(numel, ne[d], &numel))

@@ -222,7 +222,8 @@ class JsonParser {
 
   Status count_value() {
     if (++values_ > limits_.max_values)
-      return make_error(ErrorCode::kLimitExceeded, "JSON: more than %zu values (at byte %zu)", limits_.max_values, pos_);
+      return make_error(ErrorCode::kLimitExceeded, "JSON: more than %zu values (at byte %zu)", limits_.max_values,
+                        pos_);
     return Status();
   }
 
@@ -234,9 +235,7 @@ class JsonParser {
     switch (c) {
       case '{': return parse_object(out, depth + 1);
       case '[': return parse_array(out, depth + 1);
-      case '"':
-        out->type_ = JsonType::kString;
-        return parse_string(&out->str_);
+      case '"': out->type_ = JsonType::kString; return parse_string(&out->str_);
       case 't': return parse_literal(out, "true", JsonType::kBool, true);
       case 'f': return parse_literal(out, "false", JsonType::kBool, false);
       case 'n': return parse_literal(out, "null", JsonType::kNull, false);

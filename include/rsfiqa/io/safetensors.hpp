@@ -62,8 +62,8 @@ inline DType safetensors_parse_dtype(const std::string& s) {
   static const struct {
     const char* name;
     DType t;
-  } kTable[] = {{"F64", DType::kF64}, {"F32", DType::kF32}, {"F16", DType::kF16},   {"BF16", DType::kBF16},
-                {"I64", DType::kI64}, {"I32", DType::kI32}, {"I16", DType::kI16},   {"I8", DType::kI8},
+  } kTable[] = {{"F64", DType::kF64}, {"F32", DType::kF32},   {"F16", DType::kF16}, {"BF16", DType::kBF16},
+                {"I64", DType::kI64}, {"I32", DType::kI32},   {"I16", DType::kI16}, {"I8", DType::kI8},
                 {"U8", DType::kU8},   {"BOOL", DType::kBool}, {"U16", DType::kU16}, {"U32", DType::kU32},
                 {"U64", DType::kU64}};
   for (const auto& e : kTable)
@@ -97,7 +97,7 @@ inline const char* safetensors_dtype_name(DType t) {
 struct SafeTensorInfo {
   std::string name;
   DType dtype = DType::kInvalid;
-  Shape shape;                  // PyTorch order, as stored
+  Shape shape;  // PyTorch order, as stored
   const uint8_t* data = nullptr;
   int64_t nbytes = 0;
   int64_t offset = 0;
@@ -124,13 +124,13 @@ inline bool convert_to_f32(DType t, const uint8_t* src, int64_t numel, float* ds
         dst[i] = bf16_to_f32(h);
       }
       return true;
-#define RSFIQA_CONVERT_CASE_(DT, CT)            \
-  case DT:                                      \
-    for (int64_t i = 0; i < numel; ++i) {       \
-      CT v;                                     \
+#define RSFIQA_CONVERT_CASE_(DT, CT)                     \
+  case DT:                                               \
+    for (int64_t i = 0; i < numel; ++i) {                \
+      CT v;                                              \
       std::memcpy(&v, src + sizeof(CT) * i, sizeof(CT)); \
-      dst[i] = (float)v;                        \
-    }                                           \
+      dst[i] = (float)v;                                 \
+    }                                                    \
     return true;
       RSFIQA_CONVERT_CASE_(DType::kF64, double)
       RSFIQA_CONVERT_CASE_(DType::kI64, int64_t)
@@ -193,9 +193,7 @@ class SafeTensorsFile {
   }
   // A read-only view of the tensor's bytes (the data may be unaligned; the
   // view must not be written through).
-  static TensorView view(const SafeTensorInfo& t) {
-    return TensorView(const_cast<uint8_t*>(t.data), t.dtype, t.shape);
-  }
+  static TensorView view(const SafeTensorInfo& t) { return TensorView(const_cast<uint8_t*>(t.data), t.dtype, t.shape); }
   // Copies any plain-dtype tensor into a new aligned f32 Tensor of the same
   // shape (f16/bf16/f64/integers/bool converted).
   static Result<Tensor> to_f32(const SafeTensorInfo& t) {
@@ -326,7 +324,8 @@ class SafeTensorsFile {
                         json_type_name(v.type()));
     for (size_t i = 0; i < v.size(); ++i) {
       if (!v[i].is_string())
-        return make_error(ErrorCode::kMalformed, "safetensors: __metadata__ value of key '%.200s' is a %s, expected a string",
+        return make_error(ErrorCode::kMalformed,
+                          "safetensors: __metadata__ value of key '%.200s' is a %s, expected a string",
                           v.keys()[i].c_str(), json_type_name(v[i].type()));
       metadata_[v.keys()[i]] = v[i].as_string();
     }
@@ -346,15 +345,17 @@ class SafeTensorsFile {
     if (!sh || !sh->is_array())
       return make_error(ErrorCode::kMalformed, "safetensors: tensor '%.200s' has no array 'shape'", nm);
     if (!off || !off->is_array() || off->size() != 2)
-      return make_error(ErrorCode::kMalformed, "safetensors: tensor '%.200s' has no 2-element array 'data_offsets'", nm);
+      return make_error(ErrorCode::kMalformed, "safetensors: tensor '%.200s' has no 2-element array 'data_offsets'",
+                        nm);
     t->name = name;
     t->dtype = safetensors_parse_dtype(dt->as_string());
     if (t->dtype == DType::kInvalid)
       return make_error(ErrorCode::kUnsupportedType, "safetensors: tensor '%.200s' has unsupported dtype '%.40s'", nm,
                         dt->as_string().c_str());
     if (sh->size() > (size_t)kMaxDims)
-      return make_error(ErrorCode::kLimitExceeded, "safetensors: tensor '%.200s' has %zu dimensions, at most %d supported",
-                        nm, sh->size(), kMaxDims);
+      return make_error(ErrorCode::kLimitExceeded,
+                        "safetensors: tensor '%.200s' has %zu dimensions, at most %d supported", nm, sh->size(),
+                        kMaxDims);
     t->shape = Shape();
     for (size_t d = 0; d < sh->size(); ++d) {
       const JsonValue& e = (*sh)[d];
@@ -377,8 +378,9 @@ class SafeTensorsFile {
       return make_error(ErrorCode::kMalformed,
                         "safetensors: tensor '%.200s' data_offsets are not non-negative integers in range", nm);
     if (e.as_int() < b.as_int())
-      return make_error(ErrorCode::kMalformed, "safetensors: tensor '%.200s' data_offsets [%lld, %lld] end before they begin",
-                        nm, (long long)b.as_int(), (long long)e.as_int());
+      return make_error(ErrorCode::kMalformed,
+                        "safetensors: tensor '%.200s' data_offsets [%lld, %lld] end before they begin", nm,
+                        (long long)b.as_int(), (long long)e.as_int());
     if (e.as_int() - b.as_int() != nbytes)
       return make_error(ErrorCode::kMalformed,
                         "safetensors: tensor '%.200s' of dtype %s and shape %s needs %lld bytes but data_offsets "
@@ -410,8 +412,9 @@ class SafeTensorsWriter {
     if (name == "__metadata__")
       return make_error(ErrorCode::kInvalidArgument, "safetensors writer: '__metadata__' is not a tensor name");
     if (!safetensors_dtype_name(dtype))
-      return make_error(ErrorCode::kUnsupportedType, "safetensors writer: tensor '%.200s': dtype %s has no safetensors name",
-                        name.c_str(), dtype_name(dtype));
+      return make_error(ErrorCode::kUnsupportedType,
+                        "safetensors writer: tensor '%.200s': dtype %s has no safetensors name", name.c_str(),
+                        dtype_name(dtype));
     if (shape.ndim < 0 || shape.ndim > kMaxDims)
       return make_error(ErrorCode::kInvalidArgument, "safetensors writer: tensor '%.200s' has rank %d", name.c_str(),
                         shape.ndim);
@@ -436,9 +439,11 @@ class SafeTensorsWriter {
   }
   Status add(const std::string& name, const TensorView& v) {
     if (!v.is_contiguous())
-      return make_error(ErrorCode::kInvalidArgument, "safetensors writer: tensor '%.200s' is not contiguous", name.c_str());
+      return make_error(ErrorCode::kInvalidArgument, "safetensors writer: tensor '%.200s' is not contiguous",
+                        name.c_str());
     const int64_t nb = v.nbytes();
-    if (nb < 0) return make_error(ErrorCode::kOverflow, "safetensors writer: tensor '%.200s' has no byte size", name.c_str());
+    if (nb < 0)
+      return make_error(ErrorCode::kOverflow, "safetensors writer: tensor '%.200s' has no byte size", name.c_str());
     return add(name, v.dtype, v.shape, v.data, (size_t)nb);
   }
   void add_metadata(const std::string& key, const std::string& value) { metadata_[key] = value; }
