@@ -7,7 +7,8 @@
 //   BM_softmax/4096/4096/threads           global-attention score rows  GB/s
 //   BM_gelu/4194304/threads                MLP hidden activations        GB/s
 //   BM_attention/4096/256/8/threads        SAM ViT global attention      GFLOP/s (4·H·N²·d_h)
-//   BM_depthwise3x3/64/256/threads         TinyViT MBConv, 64 x 256 x 256 GFLOP/s (18·C·H·W)
+//   BM_depthwise3x3/C/S/threads/stride     64 x 256 x 256 stride 1; TinyViT PatchMerging 128 x 128 x 128
+//                                          stride 2                      GFLOP/s (18·C·Ho·Wo)
 //   BM_conv3x3/256/64/threads              SAM neck conv 256->256 on 64x64 GFLOP/s
 //   BM_conv_transpose2x2/256/64/64/threads SAM output upscaling           GFLOP/s
 //
@@ -144,21 +145,21 @@ void BM_attention(benchmark::State& st) {
   st.SetLabel(std::string("attention: ") + kernels::gemm_f32_kernel_name() + " + " + kernel("softmax_f32"));
 }
 
-// Depthwise 3x3, stride 1, padding 1 on C channels of S x S.
+// Depthwise 3x3, padding 1, stride s on C channels of S x S.
 template <bool kRef>
 void BM_depthwise3x3(benchmark::State& st) {
-  const int64_t C = st.range(0), S = st.range(1);
+  const int64_t C = st.range(0), S = st.range(1), stride = st.range(3), So = (S - 1) / stride + 1;
   Setup setup((int)st.range(2), kRef);
   auto x = random_vec(C * S * S), w = random_vec(C * 9), b = random_vec(C);
-  std::vector<float> y(x.size());
+  std::vector<float> y((size_t)(C * So * So));
   const TensorView xv(x.data(), DType::kF32, {C, S, S}), wv(w.data(), DType::kF32, {C, 1, 3, 3}),
-      bv(b.data(), DType::kF32, {C}), yv(y.data(), DType::kF32, {C, S, S});
+      bv(b.data(), DType::kF32, {C}), yv(y.data(), DType::kF32, {C, So, So});
   for (auto _ : st) {
-    Status s = ops::conv2d(xv, wv, bv, ops::conv2d_params(1, 1, C), yv);
+    Status s = ops::conv2d(xv, wv, bv, ops::conv2d_params(stride, 1, C), yv);
     if (!s.ok()) st.SkipWithError(s.to_string().c_str());
     benchmark::DoNotOptimize(y.data());
   }
-  flops_rate(st, 18.0 * C * S * S);
+  flops_rate(st, 18.0 * C * So * So);
   st.SetLabel(kernel("depthwise: vec_row_taps_f32"));
 }
 
@@ -215,8 +216,13 @@ BENCHMARK(BM_attention<false>)
     ->Unit(benchmark::kMillisecond)
     ->Name("BM_attention");
 BENCHMARK(BM_attention<true>)->Args({1024, 256, 8, 1})->UseRealTime()->Unit(benchmark::kMillisecond)->Name("BM_attention_ref");
-BENCHMARK(BM_depthwise3x3<false>)->Args({64, 256, 1})->Args({64, 256, 2})->UseRealTime()->Name("BM_depthwise3x3");
-BENCHMARK(BM_depthwise3x3<true>)->Args({64, 256, 1})->UseRealTime()->Name("BM_depthwise3x3_ref");
+BENCHMARK(BM_depthwise3x3<false>)
+    ->Args({64, 256, 1, 1})
+    ->Args({64, 256, 2, 1})
+    ->Args({128, 128, 1, 2})
+    ->UseRealTime()
+    ->Name("BM_depthwise3x3");
+BENCHMARK(BM_depthwise3x3<true>)->Args({64, 256, 1, 1})->Args({128, 128, 1, 2})->UseRealTime()->Name("BM_depthwise3x3_ref");
 BENCHMARK(BM_conv3x3<false>)->Args({256, 64, 1})->Args({256, 64, 2})->UseRealTime()->Unit(benchmark::kMillisecond)->Name("BM_conv3x3");
 BENCHMARK(BM_conv3x3<true>)->Args({64, 32, 1})->UseRealTime()->Unit(benchmark::kMillisecond)->Name("BM_conv3x3_ref");
 BENCHMARK(BM_conv_transpose2x2<false>)

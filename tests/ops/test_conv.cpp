@@ -139,6 +139,8 @@ TEST_CASE("conv2d matches literal loops on every path") {
       {"depthwise 3x3 stride 1 pad 1", 2, 7, 13, 19, 7, 3, 3, params(1, 1, 1, 1, 1, 1, 7), true},
       {"depthwise 3x3 stride 2 pad 1", 1, 5, 14, 11, 5, 3, 3, params(2, 2, 1, 1, 1, 1, 5), true},
       {"depthwise 5x5 dilation 2", 1, 3, 16, 16, 3, 5, 5, params(1, 1, 4, 4, 2, 2, 3), false},
+      {"depthwise 3x3 stride 2 pad 1 odd sizes", 2, 6, 17, 23, 6, 3, 3, params(2, 2, 1, 1, 1, 1, 6), true},
+      {"depthwise 5x5 stride 3x2 dilation 2", 1, 4, 19, 21, 4, 5, 5, params(3, 2, 3, 2, 2, 2, 4), true},
       {"depthwise 3x3 width 1", 1, 2, 5, 1, 2, 3, 3, params(1, 1, 1, 1, 1, 1, 2), true},
       {"depthwise 3x3 width 2 no pad", 1, 2, 5, 3, 2, 3, 3, params(1, 1, 0, 0, 1, 1, 2), true},
       {"depthwise multiplier 2 (general)", 1, 3, 8, 8, 6, 3, 3, params(1, 1, 1, 1, 1, 1, 3), true},

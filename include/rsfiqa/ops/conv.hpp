@@ -13,9 +13,10 @@
 //
 // Paths chosen by conv2d:
 //   1×1, stride 1, no padding, groups 1   one GEMM per image: y = W[O, C] · x[C, H·W]
-//   depthwise (C/groups = O/groups = 1)    direct loops per channel plane; with
-//                                          stride 1 each kernel row is one SIMD row
-//                                          filter over an output row (TinyViT's MBConv 3×3)
+//   depthwise (C/groups = O/groups = 1)    direct loops per channel plane; each
+//                                          kernel row is one SIMD row filter over an
+//                                          output row (TinyViT's MBConv 3×3; stride 2
+//                                          filters at stride 1 and keeps every 2nd column)
 //   everything else                        im2col of a tile of output pixels, then a
 //                                          GEMM per group: y_g = W_g[O/g, C/g·kh·kw] · col
 // conv_transpose2d computes T = Wᵀ[O·kh·kw, C] · x[C, H·W] with one GEMM and
@@ -91,36 +92,60 @@ inline void fill_bias_planes(int64_t O, int64_t HW, const float* bias, float* y)
       std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(HW, 1)));
 }
 
+// One kernel row of a depthwise convolution at stride 1 along the row:
+// yrow[ox] += sum_kx w[kx] · xrow[ox - pad + kx·dil] for ox in [0, Wf), terms
+// outside [0, W) skipped. Output columns [lo, hi) see every tap inside the
+// input row, and one SIMD row filter applies all the taps there; the few
+// border columns take the bounds-checked loop.
+inline void depthwise_row_s1(int64_t W, int64_t Wf, int64_t kw, int64_t pad, int64_t dil, const float* xrow,
+                             const float* wrow, float* yrow) {
+  const int64_t lo = std::min<int64_t>(Wf, pad);
+  const int64_t hi = std::max<int64_t>(lo, std::min<int64_t>(Wf, W + pad - (kw - 1) * dil));
+  auto border = [&](int64_t a, int64_t b) {
+    for (int64_t ox = a; ox < b; ++ox)
+      for (int64_t kx = 0; kx < kw; ++kx) {
+        const int64_t ix = ox - pad + kx * dil;
+        if (ix >= 0 && ix < W) yrow[ox] += wrow[kx] * xrow[ix];
+      }
+  };
+  border(0, lo);
+  if (lo < hi) kernels::vec_row_taps_f32(hi - lo, kw, wrow, dil, xrow + lo - pad, yrow + lo);
+  border(hi, Wf);
+}
+
+// Widest row the strided depthwise path filters on the stack.
+constexpr int64_t kDepthwiseRowMax = 4096;
+
 // One depthwise plane: y[Ho, Wo] (pre-filled with the bias) += x[H, W] ⋆ w[kh, kw].
+// With a column stride s > 1 the row is filtered at stride 1 into a stack
+// buffer (Wf columns) and every s-th column is added: s times the
+// arithmetic, but vectorised.
 inline void depthwise_plane(const Conv2dGeometry& g, const Conv2dParams& p, const float* x, const float* w, float* y) {
-  // With stride 1, output columns [lo, hi) see every tap of a kernel row
-  // inside the input row: there one SIMD row filter applies all kw taps.
-  // The few border columns outside it take the bounds-checked loop.
-  const int64_t lo = std::min<int64_t>(g.Wo, p.pad_w);
-  const int64_t hi = std::max<int64_t>(lo, std::min<int64_t>(g.Wo, g.W + p.pad_w - (g.kw - 1) * p.dilation_w));
+  const int64_t Wf = g.W + 2 * p.pad_w - (g.kw - 1) * p.dilation_w;  // stride-1 output width
+  const bool strided_simd = p.stride_w > 1 && Wf <= kDepthwiseRowMax;
+  float full[kDepthwiseRowMax];  // 16 KiB of stack
   for (int64_t oy = 0; oy < g.Ho; ++oy) {
     float* yrow = y + oy * g.Wo;
+    if (strided_simd) std::fill(full, full + Wf, 0.0f);
     for (int64_t ky = 0; ky < g.kh; ++ky) {
       const int64_t iy = oy * p.stride_h - p.pad_h + ky * p.dilation_h;
       if (iy < 0 || iy >= g.H) continue;
       const float* xrow = x + iy * g.W;
       const float* wrow = w + ky * g.kw;
-      // Scalar taps for output columns [a, b), each checked against the row.
-      auto border = [&](int64_t a, int64_t b) {
-        for (int64_t ox = a; ox < b; ++ox)
+      if (p.stride_w == 1) {
+        depthwise_row_s1(g.W, g.Wo, g.kw, p.pad_w, p.dilation_w, xrow, wrow, yrow);
+      } else if (strided_simd) {
+        depthwise_row_s1(g.W, Wf, g.kw, p.pad_w, p.dilation_w, xrow, wrow, full);
+      } else {
+        for (int64_t ox = 0; ox < g.Wo; ++ox)
           for (int64_t kx = 0; kx < g.kw; ++kx) {
             const int64_t ix = ox * p.stride_w - p.pad_w + kx * p.dilation_w;
             if (ix >= 0 && ix < g.W) yrow[ox] += wrow[kx] * xrow[ix];
           }
-      };
-      if (p.stride_w == 1) {
-        border(0, lo);
-        if (lo < hi) kernels::vec_row_taps_f32(hi - lo, g.kw, wrow, p.dilation_w, xrow + lo - p.pad_w, yrow + lo);
-        border(hi, g.Wo);
-      } else {
-        border(0, g.Wo);
       }
     }
+    if (strided_simd)
+      for (int64_t ox = 0; ox < g.Wo; ++ox) yrow[ox] += full[ox * p.stride_w];
   }
 }
 
