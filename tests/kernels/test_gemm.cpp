@@ -3,8 +3,9 @@
 // tiny-M direct path, bf16 weights, the AVX512_BF16 dot-product GEMM,
 // prepacked weights) against its scalar _ref twin on random shapes including
 // odd sizes, both B layouts, bias / alpha / accumulate, padded strides, every
-// ISA level this CPU offers, and 1/2/3 threads, which must agree bit for bit. The error bound is normalised by
-// K * max|a| * max|b|, the scale of the largest possible rounding error.
+// ISA level this CPU offers, and 1/2/3 threads, which must agree bit for bit.
+// The error bound is normalised by K * max|a| * max|b|, the scale of the
+// largest possible rounding error.
 #include <doctest/doctest.h>
 
 #include <algorithm>
