@@ -168,6 +168,10 @@ RSFIQA_TARGET_AVX512 inline void rsa_scores(const RsaBlockArgs& p, const float* 
     for (int64_t c = 0; c < p.dh; ++c) {
       const __m512 b0 = _mm512_maskz_loadu_ps(m0, kp + c * kb.ldkt);
       const __m512 b1 = _mm512_maskz_loadu_ps(m1, kp + c * kb.ldkt + 16);
+      // The 32 rows of the next tile are 32 separate streams: fetch them early
+      // (a prefetch past the last key is harmless, it never faults).
+      _mm_prefetch(reinterpret_cast<const char*>(kp + c * kb.ldkt + 32), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(kp + c * kb.ldkt + 48), _MM_HINT_T0);
 #pragma GCC unroll 14
       for (int r = 0; r < R; ++r) {
         const __m512 qa = _mm512_set1_ps(q[r * p.ldq + c]);
