@@ -70,6 +70,41 @@
 #include "rsfiqa/core/status.hpp"
 #include "rsfiqa/io/file.hpp"
 
+namespace rsfiqa {
+namespace detail {
+// Allocation budget for the private stb copy (no effect with
+// RSFIQA_STB_EXTERNAL_IMPLEMENTATION, where the application's stb allocates). stb sizes some buffers from
+// values in the file before it knows they are backed by data (a zlib stream
+// may also inflate far beyond the image), so decode_image sets a per-thread
+// cap derived from the image's dimensions, and stb's allocations above it
+// fail (stb then reports "outofmem", which becomes kLimitExceeded).
+struct StbAllocBudget {
+  size_t cap = (size_t)-1;
+  bool refused = false;
+};
+inline StbAllocBudget& stb_alloc_budget() {
+  static thread_local StbAllocBudget budget;
+  return budget;
+}
+inline void* stb_malloc(size_t n) {
+  StbAllocBudget& b = stb_alloc_budget();
+  if (n > b.cap) {
+    b.refused = true;
+    return nullptr;
+  }
+  return std::malloc(n);
+}
+inline void* stb_realloc(void* p, size_t n) {
+  StbAllocBudget& b = stb_alloc_budget();
+  if (n > b.cap) {
+    b.refused = true;
+    return nullptr;
+  }
+  return std::realloc(p, n);
+}
+}  // namespace detail
+}  // namespace rsfiqa
+
 #if !defined(RSFIQA_STB_EXTERNAL_IMPLEMENTATION)
 
 // Every system header stb pulls in is included here, at global scope, so that
@@ -97,39 +132,6 @@
 #define RSFIQA_STBI_ASSERT(x) ((void)0)
 #endif
 
-namespace rsfiqa {
-namespace detail {
-// Allocation budget for the private stb copy. stb sizes some buffers from
-// values in the file before it knows they are backed by data (a zlib stream
-// may also inflate far beyond the image), so decode_image sets a per-thread
-// cap derived from the image's dimensions, and stb's allocations above it
-// fail (stb then reports "outofmem", which becomes kLimitExceeded).
-struct StbAllocBudget {
-  size_t cap = (size_t)-1;
-  bool refused = false;
-};
-inline StbAllocBudget& stb_alloc_budget() {
-  static thread_local StbAllocBudget budget;
-  return budget;
-}
-inline void* stb_malloc(size_t n) {
-  StbAllocBudget& b = stb_alloc_budget();
-  if (n > b.cap) {
-    b.refused = true;
-    return nullptr;
-  }
-  return ::malloc(n);
-}
-inline void* stb_realloc(void* p, size_t n) {
-  StbAllocBudget& b = stb_alloc_budget();
-  if (n > b.cap) {
-    b.refused = true;
-    return nullptr;
-  }
-  return ::realloc(p, n);
-}
-}  // namespace detail
-}  // namespace rsfiqa
 
 // Save the caller's stb state: include guards and configuration macros.
 #pragma push_macro("STBI_INCLUDE_STB_IMAGE_H")
@@ -255,6 +257,8 @@ inline void* stb_realloc(void* p, size_t n) {
 #pragma GCC diagnostic ignored "-Wpragmas"
 #pragma GCC diagnostic ignored "-Wunknown-warning-option"
 #pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wunused-parameter"
 #pragma GCC diagnostic ignored "-Wunused-variable"
 #pragma GCC diagnostic ignored "-Wunused-but-set-variable"
