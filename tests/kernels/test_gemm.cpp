@@ -141,8 +141,8 @@ TEST_CASE("gemm_f32 covers K blocking, tiny M and every edge of the register til
   // Shapes aimed at the blocking constants: K over one or several K blocks
   // (256), M around the 14- and 6-row tiles and the 112-row A block, N around
   // the 32-column panels, M <= 4 (direct path), K = 1.
-  const int64_t shapes[][3] = {{1, 1, 1},     {1, 300, 700},  {2, 33, 1},    {3, 17, 513}, {4, 64, 64},
-                               {5, 31, 257},  {13, 47, 255},  {14, 32, 256}, {15, 1, 300}, {29, 95, 1},
+  const int64_t shapes[][3] = {{1, 1, 1},      {1, 300, 700},  {2, 33, 1},     {3, 17, 513}, {4, 64, 64},
+                               {5, 31, 257},   {13, 47, 255},  {14, 32, 256},  {15, 1, 300}, {29, 95, 1},
                                {113, 65, 600}, {130, 530, 40}, {200, 20, 1030}};
   for (Isa isa : isa_levels()) {
     set_isa_cap(isa);
@@ -400,7 +400,7 @@ TEST_CASE("dispatch reports the kernel that runs") {
   const std::string name = gemm_f32_kernel_name();
   CHECK(name == std::string("gemm_f32_") + (gemm_path() == GemmPath::kAvx512 ? "avx512"
                                             : gemm_path() == GemmPath::kAvx2 ? "avx2"
-                                                                               : "ref"));
+                                                                             : "ref"));
   CHECK(kernel_report().find(name) != std::string::npos);
   CHECK(std::string(gemm_bf16_f32acc_kernel_name()) ==
         (gemm_has_bf16_dot() ? "gemm_bf16_f32acc_avx512bf16" : std::string("gemm_bf16_f32acc_") + name.substr(9)));

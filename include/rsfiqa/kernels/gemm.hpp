@@ -94,8 +94,7 @@ inline void gemm_bf16_f32acc_ref(int64_t M, int64_t N, int64_t K, const float* A
   for (int64_t m = 0; m < M; ++m) {
     for (int64_t n = 0; n < N; ++n) {
       float acc = 0.0f;
-      for (int64_t k = 0; k < K; ++k)
-        acc += bf16_to_f32(f32_to_bf16(A[m * lda + k])) * bf16_to_f32(B[n * ldb + k]);
+      for (int64_t k = 0; k < K; ++k) acc += bf16_to_f32(f32_to_bf16(A[m * lda + k])) * bf16_to_f32(B[n * ldb + k]);
       float v = p.alpha * acc;
       if (p.bias) v += p.bias[n];
       if (p.accumulate) v += C[m * ldc + n];
@@ -199,8 +198,8 @@ inline int64_t gemm_abuf_floats(const GemmKernelSet& ks, int64_t K) {
 #if RSFIQA_X86_SIMD
 // The AVX512_BF16 dot-product kernel set (K counted in bf16 pairs).
 inline GemmKernelSet gemm_bf16_kernel_set() {
-  return {avx512bf16::kMR, avx512bf16::kKC, avx512bf16::kMC, avx512bf16::kNC, 2, &avx512bf16::run_tile,
-          &avx512bf16::pack_a};
+  return {avx512bf16::kMR,       avx512bf16::kKC,    avx512bf16::kMC, avx512bf16::kNC, 2,
+          &avx512bf16::run_tile, &avx512bf16::pack_a};
 }
 #endif
 
@@ -411,8 +410,8 @@ inline void gemm_f32(int64_t M, int64_t N, int64_t K, const float* A, int64_t ld
 // f32 activations times bf16 weights: B is N x K bf16 bits (PyTorch weight
 // layout; p.trans_b is ignored). The weights are widened exactly to f32 while
 // packing, so the result matches gemm_f32 on the widened weights.
-inline void gemm_f32_bf16w(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const uint16_t* B,
-                           int64_t ldb, float* C, int64_t ldc, const GemmParams& p = {}) {
+inline void gemm_f32_bf16w(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const uint16_t* B, int64_t ldb,
+                           float* C, int64_t ldc, const GemmParams& p = {}) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0) return detail::gemm_empty_k(M, N, C, ldc, p);
   if (!detail::gemm_dispatch(M, N, K, A, lda, nullptr, B, ldb, true, C, ldc, p))
@@ -486,8 +485,8 @@ inline Result<PackedB> pack_b_bf16(int64_t N, int64_t K, const uint16_t* B, int6
     return make_error(ErrorCode::kInvalidArgument, "pack_b_bf16: need N > 0, K > 0 and data, got N=%lld K=%lld",
                       (long long)N, (long long)K);
   if (ldb < K)
-    return make_error(ErrorCode::kInvalidArgument, "pack_b_bf16: ldb=%lld is below the row length %lld",
-                      (long long)ldb, (long long)K);
+    return make_error(ErrorCode::kInvalidArgument, "pack_b_bf16: ldb=%lld is below the row length %lld", (long long)ldb,
+                      (long long)K);
   PackedB out;
   out.data_ = (float*)RSFIQA_MALLOC((size_t)detail::packed_b_floats(N, K) * sizeof(float), kAlignment);
   if (!out.data_)
@@ -503,8 +502,8 @@ inline Result<PackedB> pack_b_bf16(int64_t N, int64_t K, const uint16_t* B, int6
 // gemm_bf16_f32acc_packed (half the memory of pack_b_bf16).
 inline Result<PackedB> pack_b_bf16_pairs(int64_t N, int64_t K, const uint16_t* B, int64_t ldb) {
   if (N <= 0 || K <= 0 || !B)
-    return make_error(ErrorCode::kInvalidArgument,
-                      "pack_b_bf16_pairs: need N > 0, K > 0 and data, got N=%lld K=%lld", (long long)N, (long long)K);
+    return make_error(ErrorCode::kInvalidArgument, "pack_b_bf16_pairs: need N > 0, K > 0 and data, got N=%lld K=%lld",
+                      (long long)N, (long long)K);
   if (ldb < K)
     return make_error(ErrorCode::kInvalidArgument, "pack_b_bf16_pairs: ldb=%lld is below the row length %lld",
                       (long long)ldb, (long long)K);
@@ -512,8 +511,7 @@ inline Result<PackedB> pack_b_bf16_pairs(int64_t N, int64_t K, const uint16_t* B
   PackedB out;
   out.data_ = (float*)RSFIQA_MALLOC((size_t)detail::packed_b_floats(N, ku) * sizeof(float), kAlignment);
   if (!out.data_)
-    return make_error(ErrorCode::kOutOfMemory,
-                      "pack_b_bf16_pairs: cannot allocate %lld units for a %lld x %lld weight",
+    return make_error(ErrorCode::kOutOfMemory, "pack_b_bf16_pairs: cannot allocate %lld units for a %lld x %lld weight",
                       (long long)detail::packed_b_floats(N, ku), (long long)N, (long long)K);
   out.n_ = N;
   out.k_ = K;
@@ -536,9 +534,10 @@ namespace detail {
 inline Status packed_format_error(const char* fn, const PackedB& B, PackedFormat want) {
   if (B.empty()) return make_error(ErrorCode::kInvalidArgument, "%s: the packed weight is empty", fn);
   if (B.format() != want)
-    return make_error(ErrorCode::kInvalidArgument, "%s: the weight was packed as %s, this call needs %s", fn,
-                      B.format() == PackedFormat::kF32 ? "f32 (pack_b / pack_b_bf16)" : "bf16 pairs (pack_b_bf16_pairs)",
-                      want == PackedFormat::kF32 ? "f32 (pack_b / pack_b_bf16)" : "bf16 pairs (pack_b_bf16_pairs)");
+    return make_error(
+        ErrorCode::kInvalidArgument, "%s: the weight was packed as %s, this call needs %s", fn,
+        B.format() == PackedFormat::kF32 ? "f32 (pack_b / pack_b_bf16)" : "bf16 pairs (pack_b_bf16_pairs)",
+        want == PackedFormat::kF32 ? "f32 (pack_b / pack_b_bf16)" : "bf16 pairs (pack_b_bf16_pairs)");
   return Status();
 }
 }  // namespace detail
@@ -562,8 +561,8 @@ inline Status gemm_f32_packed(int64_t M, const float* A, int64_t lda, const Pack
 // gemm_bf16_f32acc on a weight packed with pack_b_bf16_pairs. Without
 // AVX512_BF16 the pairs are widened into an f32 workspace and A is rounded,
 // then the f32 kernels run: the same products, summed in another order.
-inline Status gemm_bf16_f32acc_packed(int64_t M, const float* A, int64_t lda, const PackedB& B, float* C,
-                                      int64_t ldc, const GemmParams& p = {}) {
+inline Status gemm_bf16_f32acc_packed(int64_t M, const float* A, int64_t lda, const PackedB& B, float* C, int64_t ldc,
+                                      const GemmParams& p = {}) {
   RSFIQA_RETURN_IF_ERROR(detail::packed_format_error("gemm_bf16_f32acc_packed", B, PackedFormat::kBf16Pairs));
   if (M <= 0) return Status();
   const int64_t N = B.n(), K = B.k();

@@ -22,10 +22,10 @@ namespace rsfiqa::kernels::avx2 {
 using detail::GemmEpilogue;
 using detail::kGemmPanelN;
 
-constexpr int kMR = 6;            // rows of the register tile
-constexpr int64_t kKC = 256;      // depth of one packed block
+constexpr int kMR = 6;             // rows of the register tile
+constexpr int64_t kKC = 256;       // depth of one packed block
 constexpr int64_t kMC = 12 * kMR;  // rows of A packed per block
-constexpr int64_t kNC = 512;      // columns walked per A block
+constexpr int64_t kNC = 512;       // columns walked per A block
 
 // Writes v (8 lanes) to c[0:w) with the epilogue; w < 8 goes lane by lane so
 // no byte past column N is touched.
@@ -49,9 +49,8 @@ RSFIQA_TARGET_AVX2 inline __m256 load8(const float* c, int w) {
 // C[0:R, 0:nr] (+)= A_panel · B_half over kc steps, R rows (1..6), nr <= 16.
 // bp points into a 32-wide packed-B panel (row stride 32).
 template <int R>
-RSFIQA_TARGET_AVX2 inline void microkernel(int64_t kc, const float* RSFIQA_RESTRICT ap,
-                                           const float* RSFIQA_RESTRICT bp, float* c, int64_t ldc, int nr,
-                                           const GemmEpilogue& ep) {
+RSFIQA_TARGET_AVX2 inline void microkernel(int64_t kc, const float* RSFIQA_RESTRICT ap, const float* RSFIQA_RESTRICT bp,
+                                           float* c, int64_t ldc, int nr, const GemmEpilogue& ep) {
   __m256 acc0[R], acc1[R];
 #pragma GCC unroll 6
   for (int r = 0; r < R; ++r) {
@@ -103,8 +102,8 @@ RSFIQA_TARGET_AVX2 inline void microkernel(int64_t kc, const float* RSFIQA_RESTR
 }
 
 // One tile of up to 6 x 32 (a whole packed-B panel): two 16-column halves.
-RSFIQA_TARGET_AVX2 inline void run_tile(int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc,
-                                        int mr, int nr, const GemmEpilogue& ep) {
+RSFIQA_TARGET_AVX2 inline void run_tile(int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc, int mr,
+                                        int nr, const GemmEpilogue& ep) {
   for (int h = 0; h < 2 && h * 16 < nr; ++h) {
     GemmEpilogue e = ep;
     if (e.bias) e.bias += h * 16;

@@ -33,11 +33,11 @@ namespace rsfiqa::kernels::avx512 {
 using detail::GemmEpilogue;
 using detail::kGemmPanelN;
 
-constexpr int kMR = 14;          // rows of the register tile
-constexpr int64_t kKC = 256;     // depth of one packed block (A panel 14 KB, fits L1)
+constexpr int kMR = 14;           // rows of the register tile
+constexpr int64_t kKC = 256;      // depth of one packed block (A panel 14 KB, fits L1)
 constexpr int64_t kMC = 8 * kMR;  // rows of A packed per block (112 x 256 floats, in L2)
-constexpr int64_t kNC = 512;     // columns walked per A block (B block 512 KB, in L2)
-constexpr int64_t kSmallM = 4;   // at most this many rows take the direct (unpacked) path
+constexpr int64_t kNC = 512;      // columns walked per A block (B block 512 KB, in L2)
+constexpr int64_t kSmallM = 4;    // at most this many rows take the direct (unpacked) path
 
 // Lane masks for a tile that is `nr` (1..32) columns wide.
 RSFIQA_TARGET_AVX512 inline void tile_masks(int nr, __mmask16* m0, __mmask16* m1) {
@@ -111,8 +111,8 @@ RSFIQA_TARGET_AVX512 inline void microkernel(int64_t kc, const float* RSFIQA_RES
 }
 
 // One tile of up to 14 x 32: picks the instantiation for the row count.
-RSFIQA_TARGET_AVX512 inline void run_tile(int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc,
-                                          int mr, int nr, const GemmEpilogue& ep) {
+RSFIQA_TARGET_AVX512 inline void run_tile(int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc, int mr,
+                                          int nr, const GemmEpilogue& ep) {
   switch (mr) {
     case 14: microkernel<14>(kc, ap, bp, c, ldc, nr, ep); break;
     case 13: microkernel<13>(kc, ap, bp, c, ldc, nr, ep); break;
@@ -182,7 +182,8 @@ struct LoadRowsBf16Widened {  // bf16 rows, each value widened to f32
 // Always inlined, so the AVX512_BF16 packers (whose loaders need that ISA)
 // can instantiate it inside their own target.
 template <int W, bool ZeroPad, class Load>
-RSFIQA_TARGET_AVX512 inline __attribute__((always_inline)) void pack_transpose(int64_t rows, int64_t kc, const Load& load, float* dst) {
+RSFIQA_TARGET_AVX512 inline __attribute__((always_inline)) void pack_transpose(int64_t rows, int64_t kc,
+                                                                               const Load& load, float* dst) {
   // Full masks on the maskz forms sidestep GCC 12's false "uninitialized"
   // warning about the unmasked intrinsics' undefined pass-through operand.
   constexpr __mmask16 kAll = (__mmask16)0xFFFF;
@@ -272,8 +273,8 @@ inline void store_one(float acc, int64_t n, float* c, const GemmEpilogue& ep) {
 // with a fixed tree, so the result does not depend on threading.
 template <int M>
 RSFIQA_TARGET_AVX512 inline void small_m_nt(int64_t n0, int64_t n1, int64_t K, const float* A, int64_t lda,
-                                            const float* B, const uint16_t* Bh, int64_t ldb, float* C,
-                                            int64_t ldc, const GemmEpilogue& ep) {
+                                            const float* B, const uint16_t* Bh, int64_t ldb, float* C, int64_t ldc,
+                                            const GemmEpilogue& ep) {
   for (int64_t n = n0; n < n1; ++n) {
     __m512 acc[M];
 #pragma GCC unroll 4
@@ -283,8 +284,7 @@ RSFIQA_TARGET_AVX512 inline void small_m_nt(int64_t n0, int64_t n1, int64_t K, c
       const __mmask16 mk = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
       const __m512 b = B ? _mm512_maskz_loadu_ps(mk, B + n * ldb + k) : load_bf16x16(Bh + n * ldb + k, mk);
 #pragma GCC unroll 4
-      for (int m = 0; m < M; ++m)
-        acc[m] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk, A + m * lda + k), b, acc[m]);
+      for (int m = 0; m < M; ++m) acc[m] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk, A + m * lda + k), b, acc[m]);
     }
 #pragma GCC unroll 4
     for (int m = 0; m < M; ++m) store_one(hsum(acc[m]), n, C + m * ldc + n, ep);
@@ -322,9 +322,9 @@ RSFIQA_TARGET_AVX512 inline void small_m_nn(int64_t n0, int64_t n1, int64_t K, c
 }
 
 // Row-count dispatch for the direct path (1 <= M <= kSmallM).
-RSFIQA_TARGET_AVX512 inline void small_m(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* A,
-                                         int64_t lda, const float* B, const uint16_t* Bh, int64_t ldb,
-                                         bool trans_b, float* C, int64_t ldc, const GemmEpilogue& ep) {
+RSFIQA_TARGET_AVX512 inline void small_m(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* A, int64_t lda,
+                                         const float* B, const uint16_t* Bh, int64_t ldb, bool trans_b, float* C,
+                                         int64_t ldc, const GemmEpilogue& ep) {
   if (trans_b) {
     switch (M) {
       case 4: small_m_nt<4>(n0, n1, K, A, lda, B, Bh, ldb, C, ldc, ep); break;

@@ -43,14 +43,12 @@ struct GemmEpilogue {
 };
 
 // Number of floats a fully packed B of N columns and depth K occupies.
-inline int64_t packed_b_floats(int64_t N, int64_t K) {
-  return (N + kGemmPanelN - 1) / kGemmPanelN * kGemmPanelN * K;
-}
+inline int64_t packed_b_floats(int64_t N, int64_t K) { return (N + kGemmPanelN - 1) / kGemmPanelN * kGemmPanelN * K; }
 
 // Packs the column panels [j0, j1) of B (f32) into `dst` laid out as above.
 // trans_b: B is N x K (element (k, n) at B[n * ldb + k]); otherwise K x N.
-inline void pack_b_panels_f32(int64_t j0, int64_t j1, int64_t N, int64_t K, const float* B, int64_t ldb,
-                              bool trans_b, float* dst) {
+inline void pack_b_panels_f32(int64_t j0, int64_t j1, int64_t N, int64_t K, const float* B, int64_t ldb, bool trans_b,
+                              float* dst) {
   for (int64_t j = j0; j < j1; ++j) {
     float* panel = dst + j * K * kGemmPanelN;
     const int64_t n0 = j * kGemmPanelN;
