@@ -240,6 +240,14 @@ TEST_CASE("gguf: round trip of every metadata type, nested arrays and tensors") 
       CHECK(f->find_tensor("zero")->numel() == 0);
       CHECK(f->find_tensor("zero")->nbytes == 0);
       CHECK(f->find_tensor("q4_0")->shape == Shape{3, 64});
+
+      // Copying every KV (add_value) and tensor into a new writer reproduces the file byte for byte.
+      GgufWriter copy;
+      REQUIRE(copy.set_version(version).ok());
+      for (const auto& kv : f->kvs()) REQUIRE(copy.add_value(kv.key, kv.value).ok());
+      for (const auto& t : f->tensors())
+        REQUIRE(copy.add_tensor(t.name, t.dtype, t.ne, t.n_dims, t.data, (size_t)t.nbytes).ok());
+      CHECK(*copy.serialize() == *w.serialize());
     }
   }
 }

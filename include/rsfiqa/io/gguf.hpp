@@ -267,6 +267,7 @@ class GgufValue {
 
  private:
   friend class GgufFile;
+  friend class GgufWriter;
   static std::string quote(std::string_view v, size_t max_chars) {
     std::string s = "\"";
     for (size_t i = 0; i < v.size() && i < max_chars; ++i) {
@@ -899,6 +900,14 @@ class GgufWriter {
     a.encode(&bytes);
     return add_kv(k, GgufType::kArray, std::move(bytes));
   }
+  // Copies a value read by GgufFile verbatim (any type, nested arrays too),
+  // e.g. to rewrite a file with changed tensors.
+  Status add_value(const std::string& k, const GgufValue& v) {
+    if (v.type() == GgufType::kU32) return add_u32(k, v.scalar<uint32_t>());
+    std::vector<uint8_t> bytes;
+    encode_value(v, &bytes);
+    return add_kv(k, v.type(), std::move(bytes));
+  }
   Status set_alignment(uint32_t a) { return add_u32("general.alignment", a); }
   // 2 or 3 (default 3; the layouts are identical for little-endian files).
   Status set_version(uint32_t v) {
@@ -983,6 +992,33 @@ class GgufWriter {
   };
 
   size_t padded(size_t v) const { return (v + alignment_ - 1) / alignment_ * alignment_; }
+
+  // The encoding of a value without its type tag.
+  static void encode_value(const GgufValue& v, std::vector<uint8_t>* out) {
+    if (v.type() == GgufType::kString) {
+      GgufArray::put_u64(out, v.str_.size());
+      out->insert(out->end(), v.str_.begin(), v.str_.end());
+      return;
+    }
+    if (v.type() != GgufType::kArray) {
+      uint8_t b[8];
+      std::memcpy(b, &v.bits_, 8);
+      out->insert(out->end(), b, b + gguf_type_size(v.type()));
+      return;
+    }
+    GgufArray::put_u32(out, (uint32_t)v.elem_type_);
+    GgufArray::put_u64(out, v.count_);
+    if (v.elem_type_ == GgufType::kString) {
+      for (std::string_view sv : v.strings_) {
+        GgufArray::put_u64(out, sv.size());
+        out->insert(out->end(), sv.begin(), sv.end());
+      }
+    } else if (v.elem_type_ == GgufType::kArray) {
+      for (const GgufValue& e : v.arrays_) encode_value(e, out);
+    } else if (v.count_ > 0) {
+      out->insert(out->end(), v.raw_, v.raw_ + v.count_ * gguf_type_size(v.elem_type_));
+    }
+  }
 
   Status add_scalar(const std::string& k, GgufType t, const void* v, size_t n) {
     const uint8_t* p = static_cast<const uint8_t*>(v);
