@@ -922,8 +922,8 @@ inline Result<std::vector<uint8_t>> encode_png(const Image& img) {
   return out;
 }
 
-// Encodes RGB8 as baseline JPEG; quality in [1, 100] (4:2:0 chroma
-// subsampling below 90, as stb_image_write does).
+// Encodes RGB8 as baseline JPEG; quality in [1, 100] (stb_image_write
+// subsamples chroma 4:2:0 at quality <= 90, keeps 4:4:4 above).
 inline Result<std::vector<uint8_t>> encode_jpeg(const Image& img, int quality = 90) {
   RSFIQA_RETURN_IF_ERROR(detail::check_encodable(img, "JPEG"));
   if (quality < 1 || quality > 100)
