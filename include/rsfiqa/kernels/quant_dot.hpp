@@ -547,6 +547,10 @@ inline bool mul_mat_rows(DType wt, const void* W, int64_t w_row_bytes, int64_t N
   const uint8_t* ab = (const uint8_t*)act;
   constexpr int64_t kTile = 16;
   const int64_t ntiles = (N + kTile - 1) / kTile;
+  // Small products stay on one thread: a parallel region costs microseconds
+  // (far more on a loaded machine), so each thread gets >= ~64K multiply-adds.
+  const int64_t tile_work = kTile * K * (M > 0 ? M : 1);
+  const int64_t min_tiles = tile_work >= (1 << 16) ? 1 : ((1 << 16) + tile_work - 1) / tile_work;
   parallel_for(
       ntiles,
       [&](int64_t tb, int64_t te) {
@@ -557,7 +561,7 @@ inline bool mul_mat_rows(DType wt, const void* W, int64_t w_row_bytes, int64_t N
             for (int64_t n = n0; n < n1; ++n) y[m * ldy + n] = dot(K, wb + n * w_row_bytes, ab + m * a_bytes);
         }
       },
-      1, threads);
+      min_tiles, threads);
   return true;
 }
 

@@ -488,6 +488,9 @@ class Session {
         std::memcpy(vc + (n_past_ + t) * kvd, v_.data() + t * kvd, (size_t)kvd * 4);
       }
       // Causal attention, one (token, head) pair per work item.
+      // At least ~32K multiply-adds per thread (see mul_mat_rows).
+      const int64_t item_work = n_kv_end * D * 2;
+      const int64_t min_items = item_work >= (1 << 15) ? 1 : ((1 << 15) + item_work - 1) / item_work;
       parallel_for(T * H, [&](int64_t b, int64_t e) {
         std::vector<float> s((size_t)n_kv_end);
         for (int64_t item = b; item < e; ++item) {
@@ -516,7 +519,7 @@ class Session {
             for (int64_t d = 0; d < D; ++d) o[d] += p * vj[d];
           }
         }
-      });
+      }, min_items);
       linear(L.wo, attn_.data(), T, tmp_.data());
       for (int64_t i = 0; i < T * E; ++i) x_[(size_t)i] += tmp_[(size_t)i];
       // SwiGLU MLP
