@@ -215,15 +215,28 @@ BENCHMARK(BM_attention<false>)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond)
     ->Name("BM_attention");
-BENCHMARK(BM_attention<true>)->Args({1024, 256, 8, 1})->UseRealTime()->Unit(benchmark::kMillisecond)->Name("BM_attention_ref");
+BENCHMARK(BM_attention<true>)
+    ->Args({1024, 256, 8, 1})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond)
+    ->Name("BM_attention_ref");
 BENCHMARK(BM_depthwise3x3<false>)
     ->Args({64, 256, 1, 1})
     ->Args({64, 256, 2, 1})
     ->Args({128, 128, 1, 2})
     ->UseRealTime()
     ->Name("BM_depthwise3x3");
-BENCHMARK(BM_depthwise3x3<true>)->Args({64, 256, 1, 1})->Args({128, 128, 1, 2})->UseRealTime()->Name("BM_depthwise3x3_ref");
-BENCHMARK(BM_conv3x3<false>)->Args({256, 64, 1})->Args({256, 64, 2})->UseRealTime()->Unit(benchmark::kMillisecond)->Name("BM_conv3x3");
+BENCHMARK(BM_depthwise3x3<true>)
+    ->Args({64, 256, 1, 1})
+    ->Args({128, 128, 1, 2})
+    ->UseRealTime()
+    ->Name("BM_depthwise3x3_ref");
+BENCHMARK(BM_conv3x3<false>)
+    ->Args({256, 64, 1})
+    ->Args({256, 64, 2})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond)
+    ->Name("BM_conv3x3");
 BENCHMARK(BM_conv3x3<true>)->Args({64, 32, 1})->UseRealTime()->Unit(benchmark::kMillisecond)->Name("BM_conv3x3_ref");
 BENCHMARK(BM_conv_transpose2x2<false>)
     ->Args({256, 64, 64, 1})

@@ -222,8 +222,8 @@ TEST_CASE("GELU (erf and tanh), SiLU: SIMD vs _ref and vs double precision") {
       worst_silu = std::fmax(worst_silu, std::fabs(y[i] - want) / scale);
       CHECK(std::fabs(y[i] - r[i]) <= 2e-6 * scale);
     }
-    MESSAGE(std::string(isa_name(isa)), ": max error vs double: gelu_erf ", worst_erf, ", gelu_tanh ", worst_tanh, ", silu ",
-            worst_silu);
+    MESSAGE(std::string(isa_name(isa)), ": max error vs double: gelu_erf ", worst_erf, ", gelu_tanh ", worst_tanh,
+            ", silu ", worst_silu);
     CHECK(worst_erf <= 1e-6);
     CHECK(worst_tanh <= 1e-6);
     CHECK(worst_silu <= 1e-6);

@@ -54,11 +54,12 @@ TEST_CASE("activations match their formulas") {
       REQUIRE(ops::gelu(view(x, s), view(y, s), ops::GeluApprox::kTanh).ok());
       for (size_t i = 0; i < x.size(); ++i) {
         const double v = x[i];
-        e_tanh = std::fmax(e_tanh,
-                           std::fabs(y[i] - 0.5 * v * (1 + std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v)))));
+        e_tanh = std::fmax(
+            e_tanh, std::fabs(y[i] - 0.5 * v * (1 + std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v)))));
       }
       REQUIRE(ops::silu(view(x, s), view(y, s)).ok());
-      for (size_t i = 0; i < x.size(); ++i) e_silu = std::fmax(e_silu, std::fabs(y[i] - x[i] / (1 + std::exp(-(double)x[i]))));
+      for (size_t i = 0; i < x.size(); ++i)
+        e_silu = std::fmax(e_silu, std::fabs(y[i] - x[i] / (1 + std::exp(-(double)x[i]))));
       // Inputs reach |x| ~ 15, where one float ulp is ~1e-6.
       CHECK(e_gelu <= 2e-6);
       CHECK(e_tanh <= 2e-6);

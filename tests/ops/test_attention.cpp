@@ -106,9 +106,9 @@ TEST_CASE("attention (heads-major) matches literal loops with bias and mask") {
                                         c.shared_mask ? 0 : c.Nq * c.Nk);
     const TensorView bias_view =
         c.bias ? (c.shared_bias ? view(bias, {c.Nq, c.Nk}) : view(bias, {c.H, c.Nq, c.Nk})) : TensorView();
-    const TensorView mask_view = c.mask ? TensorView(mask.data(), DType::kU8,
-                                                     c.shared_mask ? Shape{c.Nq, c.Nk} : Shape{c.H, c.Nq, c.Nk})
-                                        : TensorView();
+    const TensorView mask_view =
+        c.mask ? TensorView(mask.data(), DType::kU8, c.shared_mask ? Shape{c.Nq, c.Nk} : Shape{c.H, c.Nq, c.Nk})
+               : TensorView();
     for (Isa isa : isa_levels()) {
       set_isa_cap(isa);
       std::vector<float> first;
@@ -140,8 +140,10 @@ TEST_CASE("attention (heads-major) matches literal loops with bias and mask") {
                       .ok());
         }
         CHECK(max_abs_diff(out, want) <= 2e-6);
-        if (first.empty()) first = out;
-        else CHECK(std::memcmp(first.data(), out.data(), out.size() * sizeof(float)) == 0);  // bit-identical
+        if (first.empty())
+          first = out;
+        else
+          CHECK(std::memcmp(first.data(), out.data(), out.size() * sizeof(float)) == 0);  // bit-identical
       }
     }
   }
@@ -177,8 +179,10 @@ TEST_CASE("attention_packed_qkv: [N, 3D] input, [N, D] output, TinyViT-style bia
                                         (float)scale)
                   .ok());
       CHECK(max_abs_diff(out, want) <= 2e-6);
-      if (first.empty()) first = out;
-      else CHECK(std::memcmp(first.data(), out.data(), out.size() * sizeof(float)) == 0);
+      if (first.empty())
+        first = out;
+      else
+        CHECK(std::memcmp(first.data(), out.data(), out.size() * sizeof(float)) == 0);
     }
   }
 }
@@ -198,8 +202,8 @@ TEST_CASE("attention_packed_qkv batched over windows [B, N, 3D], bias shared by 
             const float val = qkv[((b * N + n) * 3 + s3) * D + h * d + c];
             (s3 == 0 ? q : s3 == 1 ? k : v)[(h * N + n) * d + c] = val;
           }
-    const auto hm = attention_literal(q, k, v, heads, N, N, d, 1.0 / std::sqrt((double)d), bias.data(), N * N,
-                                      nullptr, 0);
+    const auto hm =
+        attention_literal(q, k, v, heads, N, N, d, 1.0 / std::sqrt((double)d), bias.data(), N * N, nullptr, 0);
     for (int64_t n = 0; n < N; ++n)
       for (int64_t h = 0; h < heads; ++h)
         for (int64_t c = 0; c < d; ++c) want[(b * N + n) * D + h * d + c] = hm[(h * N + n) * d + c];
@@ -210,12 +214,14 @@ TEST_CASE("attention_packed_qkv batched over windows [B, N, 3D], bias shared by 
     for (int threads : {1, 2, 3}) {
       set_num_threads(threads);
       std::vector<float> out((size_t)(B * N * D));
-      REQUIRE(ops::attention_packed_qkv(view(qkv, {B, N, 3 * D}), heads, view(out, {B, N, D}),
-                                        view(bias, {heads, N, N}))
-                  .ok());
+      REQUIRE(
+          ops::attention_packed_qkv(view(qkv, {B, N, 3 * D}), heads, view(out, {B, N, D}), view(bias, {heads, N, N}))
+              .ok());
       CHECK(max_abs_diff(out, want) <= 2e-6);
-      if (first.empty()) first = out;
-      else CHECK(std::memcmp(first.data(), out.data(), out.size() * sizeof(float)) == 0);
+      if (first.empty())
+        first = out;
+      else
+        CHECK(std::memcmp(first.data(), out.data(), out.size() * sizeof(float)) == 0);
     }
   }
 }
@@ -238,7 +244,8 @@ TEST_CASE("attention_tokens_major: separate q [Nq, D], k/v [Nk, D] (SAM decoder 
         vh[(h * Nk + j) * d + c] = v[j * D + h * d + c];
       }
     }
-  const auto hm = attention_literal(qh, kh, vh, heads, Nq, Nk, d, 1.0 / std::sqrt((double)d), nullptr, 0, mask.data(), 0);
+  const auto hm =
+      attention_literal(qh, kh, vh, heads, Nq, Nk, d, 1.0 / std::sqrt((double)d), nullptr, 0, mask.data(), 0);
   std::vector<double> want((size_t)(Nq * D));
   for (int64_t h = 0; h < heads; ++h)
     for (int64_t i = 0; i < Nq; ++i)
@@ -246,14 +253,15 @@ TEST_CASE("attention_tokens_major: separate q [Nq, D], k/v [Nk, D] (SAM decoder 
   for (Isa isa : isa_levels()) {
     set_isa_cap(isa);
     std::vector<float> out((size_t)(Nq * D));
-    REQUIRE(ops::attention_tokens_major(view(q, {Nq, D}), view(k, {Nk, D}), view(v, {Nk, D}), heads,
-                                        view(out, {Nq, D}), {}, TensorView(mask.data(), DType::kU8, {Nq, Nk}))
+    REQUIRE(ops::attention_tokens_major(view(q, {Nq, D}), view(k, {Nk, D}), view(v, {Nk, D}), heads, view(out, {Nq, D}),
+                                        {}, TensorView(mask.data(), DType::kU8, {Nq, Nk}))
                 .ok());
     CHECK(max_abs_diff(out, want) <= 2e-6);
   }
   std::vector<float> out((size_t)(Nq * D));
-  CHECK(ops::attention_tokens_major(view(q, {Nq, D}), view(k, {Nk, D}), view(v, {Nk, D}), 5, view(out, {Nq, D}))
-            .code() == ErrorCode::kShapeMismatch);
+  CHECK(
+      ops::attention_tokens_major(view(q, {Nq, D}), view(k, {Nk, D}), view(v, {Nk, D}), 5, view(out, {Nq, D})).code() ==
+      ErrorCode::kShapeMismatch);
 }
 
 TEST_CASE("attention shape errors") {

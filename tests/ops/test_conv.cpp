@@ -40,9 +40,10 @@ std::vector<float> random_vec(std::mt19937& rng, int64_t n) {
 TensorView view(std::vector<float>& v, Shape s) { return TensorView(v.data(), DType::kF32, s); }
 
 // Literal conv2d: y[n,o,oy,ox] = b[o] + sum_{c in group, ky, kx} w[o, c', ky, kx] x[n, c, iy, ix].
-std::vector<double> conv2d_literal(const std::vector<float>& x, const std::vector<float>& w, const std::vector<float>* b,
-                                   int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t kh, int64_t kw,
-                                   const ops::Conv2dParams& p, int64_t* Ho_out, int64_t* Wo_out) {
+std::vector<double> conv2d_literal(const std::vector<float>& x, const std::vector<float>& w,
+                                   const std::vector<float>* b, int64_t N, int64_t C, int64_t H, int64_t W, int64_t O,
+                                   int64_t kh, int64_t kw, const ops::Conv2dParams& p, int64_t* Ho_out,
+                                   int64_t* Wo_out) {
   const int64_t Ho = (H + 2 * p.pad_h - p.dilation_h * (kh - 1) - 1) / p.stride_h + 1;
   const int64_t Wo = (W + 2 * p.pad_w - p.dilation_w * (kw - 1) - 1) / p.stride_w + 1;
   const int64_t Cg = C / p.groups, Og = O / p.groups;
@@ -182,8 +183,8 @@ TEST_CASE("conv2d accepts unbatched [C, H, W]") {
 
 TEST_CASE("conv2d shape errors name both shapes") {
   std::vector<float> x(2 * 4 * 8 * 8), w(6 * 3 * 9), y(2 * 6 * 8 * 8), b(6);
-  Status s = ops::conv2d(view(x, {2, 4, 8, 8}), view(w, {6, 3, 3, 3}), {}, ops::conv2d_params(1, 1),
-                         view(y, {2, 6, 8, 8}));
+  Status s =
+      ops::conv2d(view(x, {2, 4, 8, 8}), view(w, {6, 3, 3, 3}), {}, ops::conv2d_params(1, 1), view(y, {2, 6, 8, 8}));
   CHECK(s.code() == ErrorCode::kShapeMismatch);
   CHECK(s.message().find("[2, 4, 8, 8]") != std::string::npos);
   CHECK(s.message().find("[6, 3, 3, 3]") != std::string::npos);
@@ -193,9 +194,9 @@ TEST_CASE("conv2d shape errors name both shapes") {
   CHECK(s.code() == ErrorCode::kShapeMismatch);
   CHECK(s.message().find("[2, 6, 6, 6]") != std::string::npos);
   // Groups not dividing the channels, bad bias, bad stride, kernel too large.
-  CHECK(ops::conv2d(view(x, {2, 4, 8, 8}), view(w4, {6, 4, 3, 3}), {}, ops::conv2d_params(1, 1, 3),
-                    view(y, {2, 6, 8, 8}))
-            .code() == ErrorCode::kShapeMismatch);
+  CHECK(
+      ops::conv2d(view(x, {2, 4, 8, 8}), view(w4, {6, 4, 3, 3}), {}, ops::conv2d_params(1, 1, 3), view(y, {2, 6, 8, 8}))
+          .code() == ErrorCode::kShapeMismatch);
   CHECK(ops::conv2d(view(x, {2, 4, 8, 8}), view(w4, {6, 4, 3, 3}), view(b, {5}), ops::conv2d_params(1, 1),
                     view(y, {2, 6, 8, 8}))
             .code() == ErrorCode::kShapeMismatch);
@@ -237,8 +238,9 @@ TEST_CASE("conv_transpose2d matches literal loops (SAM 2x2 stride 2, and overlap
         set_isa_cap(isa);
         set_num_threads(threads);
         std::vector<float> y((size_t)(k.N * k.O * Ho * Wo), 5.0f);
-        const Status s = ops::conv_transpose2d(view(x, {k.N, k.C, k.H, k.W}), view(w, {k.C, k.O, k.kh, k.kw}),
-                                               k.bias ? view(b, {k.O}) : TensorView(), k.p, view(y, {k.N, k.O, Ho, Wo}));
+        const Status s =
+            ops::conv_transpose2d(view(x, {k.N, k.C, k.H, k.W}), view(w, {k.C, k.O, k.kh, k.kw}),
+                                  k.bias ? view(b, {k.O}) : TensorView(), k.p, view(y, {k.N, k.O, Ho, Wo}));
         REQUIRE_MESSAGE(s.ok(), s.to_string());
         CHECK(max_abs_diff(y, want) <= 1e-5);
       }

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Vector kernels over contiguous float arrays: y = a + b, y = a * b,
-// y = s * x, y += a * x, a row filter (depthwise convolution's inner loop), exp, the activations (GELU in its erf and tanh forms,
-// SiLU, ReLU) and the reductions dot / sum / max.
+// y = s * x, y += a * x, a row filter (depthwise convolution's inner loop),
+// exp, the activations (GELU in its erf and tanh forms, SiLU, ReLU) and the
+// reductions dot / sum / max.
 //
 // Every kernel comes in a scalar `_ref` twin (the test oracle, written to
 // read like the formula with <cmath>), an `_avx2` and an `_avx512` version
@@ -52,7 +53,7 @@
 // a kernel; the diagnostic is about the compiler's header, so the SIMD
 // sections of the kernel headers switch it off between these two macros.
 #if defined(__GNUC__) && !defined(__clang__)
-#define RSFIQA_SIMD_DIAGNOSTICS_BEGIN_ \
+#define RSFIQA_SIMD_DIAGNOSTICS_BEGIN_                                                 \
   _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Wuninitialized\"") \
       _Pragma("GCC diagnostic ignored \"-Wmaybe-uninitialized\"")
 #define RSFIQA_SIMD_DIAGNOSTICS_END_ _Pragma("GCC diagnostic pop")
@@ -73,8 +74,8 @@ constexpr float kGeluTanhCubic = 0.044715f;
 constexpr float kExpHi = 88.3762626647949f;
 constexpr float kExpLo = -87.3365447505531f;
 constexpr float kLog2e = 1.44269504088896341f;
-constexpr float kLn2Hi = 0.693359375f;           // exactly representable head of ln 2
-constexpr float kLn2Lo = -2.12194440e-4f;        // ln 2 - kLn2Hi
+constexpr float kLn2Hi = 0.693359375f;     // exactly representable head of ln 2
+constexpr float kLn2Lo = -2.12194440e-4f;  // ln 2 - kLn2Hi
 // 1/k! for the Taylor polynomial of e^r, k = 2..7.
 constexpr float kExpC2 = 1.0f / 2.0f;
 constexpr float kExpC3 = 1.0f / 6.0f;
@@ -83,7 +84,7 @@ constexpr float kExpC5 = 1.0f / 120.0f;
 constexpr float kExpC6 = 1.0f / 720.0f;
 constexpr float kExpC7 = 1.0f / 5040.0f;
 // erfc(z) ≈ t·exp(-z² + P(t)), P(t) = sum_k kErfcP[k] t^k, t = 1/(1 + z/2).
-constexpr float kErfcP[10] = {-1.26551223f, 1.00002368f, 0.37409196f, 0.09678418f, -0.18628806f,
+constexpr float kErfcP[10] = {-1.26551223f, 1.00002368f,  0.37409196f, 0.09678418f,  -0.18628806f,
                               0.27886807f,  -1.13520398f, 1.48851587f, -0.82215223f, 0.17087277f};
 }  // namespace detail
 
@@ -163,8 +164,8 @@ RSFIQA_TARGET_AVX2 inline __m256 exp_ps(__m256 x) {
   const __m256 underflow = _mm256_cmp_ps(x, _mm256_set1_ps(kExpLo), _CMP_LT_OQ);
   x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(kExpLo)), _mm256_set1_ps(kExpHi));
   // n = round(x / ln2), r = x - n·ln2 in two steps for precision.
-  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(kLog2e)),
-                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m256 n =
+      _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(kLog2e)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(kLn2Hi), x);
   r = _mm256_fnmadd_ps(n, _mm256_set1_ps(kLn2Lo), r);
   // e^r = 1 + r + r²/2 + ... + r^7/7!, by Horner.
@@ -237,18 +238,18 @@ RSFIQA_TARGET_AVX2 inline __m256i tail_mask(int64_t rem) {
 // masked vector for the remaining n % 8 elements (maskload reads nothing
 // outside the array, so no tail loop and no over-read). `v` names the input
 // vector inside `expr`.
-#define RSFIQA_AVX2_UNARY_(name, expr)                                                 \
-  RSFIQA_TARGET_AVX2 inline void name(int64_t n, const float* x, float* y) {           \
-    int64_t i = 0;                                                                     \
-    for (; i + 8 <= n; i += 8) {                                                       \
-      const __m256 v = _mm256_loadu_ps(x + i);                                         \
-      _mm256_storeu_ps(y + i, (expr));                                                 \
-    }                                                                                  \
-    if (i < n) {                                                                       \
-      const __m256i m = avx2::vm::tail_mask(n - i);                                        \
-      const __m256 v = _mm256_maskload_ps(x + i, m);                                   \
-      _mm256_maskstore_ps(y + i, m, (expr));                                           \
-    }                                                                                  \
+#define RSFIQA_AVX2_UNARY_(name, expr)                                       \
+  RSFIQA_TARGET_AVX2 inline void name(int64_t n, const float* x, float* y) { \
+    int64_t i = 0;                                                           \
+    for (; i + 8 <= n; i += 8) {                                             \
+      const __m256 v = _mm256_loadu_ps(x + i);                               \
+      _mm256_storeu_ps(y + i, (expr));                                       \
+    }                                                                        \
+    if (i < n) {                                                             \
+      const __m256i m = avx2::vm::tail_mask(n - i);                          \
+      const __m256 v = _mm256_maskload_ps(x + i, m);                         \
+      _mm256_maskstore_ps(y + i, m, (expr));                                 \
+    }                                                                        \
   }
 
 // y = e^x, GELU (erf / tanh), SiLU = x·sigmoid(x), ReLU = max(x, 0).
@@ -260,14 +261,14 @@ RSFIQA_AVX2_UNARY_(vec_relu_f32_avx2, _mm256_max_ps(v, _mm256_setzero_ps()))
 #undef RSFIQA_AVX2_UNARY_
 
 // y = a (op) b, element by element, with the same masked tail.
-#define RSFIQA_AVX2_BINARY_(name, op)                                                              \
-  RSFIQA_TARGET_AVX2 inline void name(int64_t n, const float* a, const float* b, float* y) {       \
-    int64_t i = 0;                                                                                 \
+#define RSFIQA_AVX2_BINARY_(name, op)                                                                       \
+  RSFIQA_TARGET_AVX2 inline void name(int64_t n, const float* a, const float* b, float* y) {                \
+    int64_t i = 0;                                                                                          \
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, op(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i))); \
-    if (i < n) {                                                                                   \
-      const __m256i m = avx2::vm::tail_mask(n - i);                                                    \
-      _mm256_maskstore_ps(y + i, m, op(_mm256_maskload_ps(a + i, m), _mm256_maskload_ps(b + i, m))); \
-    }                                                                                              \
+    if (i < n) {                                                                                            \
+      const __m256i m = avx2::vm::tail_mask(n - i);                                                         \
+      _mm256_maskstore_ps(y + i, m, op(_mm256_maskload_ps(a + i, m), _mm256_maskload_ps(b + i, m)));        \
+    }                                                                                                       \
   }
 RSFIQA_AVX2_BINARY_(vec_add_f32_avx2, _mm256_add_ps)
 RSFIQA_AVX2_BINARY_(vec_mul_f32_avx2, _mm256_mul_ps)
@@ -356,8 +357,8 @@ RSFIQA_TARGET_AVX512 inline __m512 exp_ps(__m512 x) {
   using namespace rsfiqa::kernels::detail;
   const __mmask16 keep = _mm512_cmp_ps_mask(x, _mm512_set1_ps(kExpLo), _CMP_GE_OQ);
   x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(kExpLo)), _mm512_set1_ps(kExpHi));
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(kLog2e)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m512 n =
+      _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(kLog2e)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(kLn2Hi), x);
   r = _mm512_fnmadd_ps(n, _mm512_set1_ps(kLn2Lo), r);
   __m512 p = _mm512_set1_ps(kExpC7);
@@ -427,7 +428,7 @@ inline __mmask16 tail_mask(int64_t rem) { return (__mmask16)((1u << rem) - 1u); 
       _mm512_storeu_ps(y + i, (expr));                                         \
     }                                                                          \
     if (i < n) {                                                               \
-      const __mmask16 m = avx512::vm::tail_mask(n - i);                            \
+      const __mmask16 m = avx512::vm::tail_mask(n - i);                        \
       const __m512 v = _mm512_maskz_loadu_ps(m, x + i);                        \
       _mm512_mask_storeu_ps(y + i, m, (expr));                                 \
     }                                                                          \
@@ -440,14 +441,14 @@ RSFIQA_AVX512_UNARY_(vec_silu_f32_avx512, _mm512_mul_ps(v, avx512::vm::sigmoid_p
 RSFIQA_AVX512_UNARY_(vec_relu_f32_avx512, _mm512_max_ps(v, _mm512_setzero_ps()))
 #undef RSFIQA_AVX512_UNARY_
 
-#define RSFIQA_AVX512_BINARY_(name, op)                                                                  \
-  RSFIQA_TARGET_AVX512 inline void name(int64_t n, const float* a, const float* b, float* y) {           \
-    int64_t i = 0;                                                                                       \
+#define RSFIQA_AVX512_BINARY_(name, op)                                                                       \
+  RSFIQA_TARGET_AVX512 inline void name(int64_t n, const float* a, const float* b, float* y) {                \
+    int64_t i = 0;                                                                                            \
     for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, op(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i))); \
-    if (i < n) {                                                                                         \
-      const __mmask16 m = avx512::vm::tail_mask(n - i);                                                      \
-      _mm512_mask_storeu_ps(y + i, m, op(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i))); \
-    }                                                                                                    \
+    if (i < n) {                                                                                              \
+      const __mmask16 m = avx512::vm::tail_mask(n - i);                                                       \
+      _mm512_mask_storeu_ps(y + i, m, op(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i)));  \
+    }                                                                                                         \
   }
 RSFIQA_AVX512_BINARY_(vec_add_f32_avx512, _mm512_add_ps)
 RSFIQA_AVX512_BINARY_(vec_mul_f32_avx512, _mm512_mul_ps)
@@ -529,34 +530,44 @@ RSFIQA_SIMD_DIAGNOSTICS_END_
 #endif  // RSFIQA_X86_SIMD
 
 // ------------------------------------------------------------ dispatch
-// Each entry point calls the best kernel for rsfiqa::active_isa().
+// Each entry point calls the best kernel for rsfiqa::active_isa(). The
+// macro (private, shared with kernels/norm.hpp and kernels/softmax.hpp)
+// expands to the three-way choice; NEON builds use the references for now.
 #if RSFIQA_X86_SIMD
-#define RSFIQA_DISPATCH_(name, ...)                                        \
-  do {                                                                     \
-    const Isa isa_ = active_isa();                                         \
-    if (isa_ == Isa::kAvx512) return name##_avx512(__VA_ARGS__);           \
-    if (isa_ == Isa::kAvx2) return name##_avx2(__VA_ARGS__);               \
-    return name##_ref(__VA_ARGS__);                                        \
+#define RSFIQA_VEC_DISPATCH_(name, ...)                          \
+  do {                                                           \
+    const Isa isa_ = active_isa();                               \
+    if (isa_ == Isa::kAvx512) return name##_avx512(__VA_ARGS__); \
+    if (isa_ == Isa::kAvx2) return name##_avx2(__VA_ARGS__);     \
+    return name##_ref(__VA_ARGS__);                              \
   } while (0)
 #else
-#define RSFIQA_DISPATCH_(name, ...) return name##_ref(__VA_ARGS__)
+#define RSFIQA_VEC_DISPATCH_(name, ...) return name##_ref(__VA_ARGS__)
 #endif
 
-inline void vec_add_f32(int64_t n, const float* a, const float* b, float* y) { RSFIQA_DISPATCH_(vec_add_f32, n, a, b, y); }
-inline void vec_mul_f32(int64_t n, const float* a, const float* b, float* y) { RSFIQA_DISPATCH_(vec_mul_f32, n, a, b, y); }
-inline void vec_scale_f32(int64_t n, const float* x, float s, float* y) { RSFIQA_DISPATCH_(vec_scale_f32, n, x, s, y); }
-inline void vec_axpy_f32(int64_t n, float a, const float* x, float* y) { RSFIQA_DISPATCH_(vec_axpy_f32, n, a, x, y); }
-inline void vec_row_taps_f32(int64_t n, int64_t taps, const float* w, int64_t dilation, const float* x, float* y) {
-  RSFIQA_DISPATCH_(vec_row_taps_f32, n, taps, w, dilation, x, y);
+inline void vec_add_f32(int64_t n, const float* a, const float* b, float* y) {
+  RSFIQA_VEC_DISPATCH_(vec_add_f32, n, a, b, y);
 }
-inline void vec_exp_f32(int64_t n, const float* x, float* y) { RSFIQA_DISPATCH_(vec_exp_f32, n, x, y); }
-inline void vec_gelu_erf_f32(int64_t n, const float* x, float* y) { RSFIQA_DISPATCH_(vec_gelu_erf_f32, n, x, y); }
-inline void vec_gelu_tanh_f32(int64_t n, const float* x, float* y) { RSFIQA_DISPATCH_(vec_gelu_tanh_f32, n, x, y); }
-inline void vec_silu_f32(int64_t n, const float* x, float* y) { RSFIQA_DISPATCH_(vec_silu_f32, n, x, y); }
-inline void vec_relu_f32(int64_t n, const float* x, float* y) { RSFIQA_DISPATCH_(vec_relu_f32, n, x, y); }
-inline float vec_dot_f32(int64_t n, const float* a, const float* b) { RSFIQA_DISPATCH_(vec_dot_f32, n, a, b); }
-inline float vec_sum_f32(int64_t n, const float* x) { RSFIQA_DISPATCH_(vec_sum_f32, n, x); }
-inline float vec_max_f32(int64_t n, const float* x) { RSFIQA_DISPATCH_(vec_max_f32, n, x); }
+inline void vec_mul_f32(int64_t n, const float* a, const float* b, float* y) {
+  RSFIQA_VEC_DISPATCH_(vec_mul_f32, n, a, b, y);
+}
+inline void vec_scale_f32(int64_t n, const float* x, float s, float* y) {
+  RSFIQA_VEC_DISPATCH_(vec_scale_f32, n, x, s, y);
+}
+inline void vec_axpy_f32(int64_t n, float a, const float* x, float* y) {
+  RSFIQA_VEC_DISPATCH_(vec_axpy_f32, n, a, x, y);
+}
+inline void vec_row_taps_f32(int64_t n, int64_t taps, const float* w, int64_t dilation, const float* x, float* y) {
+  RSFIQA_VEC_DISPATCH_(vec_row_taps_f32, n, taps, w, dilation, x, y);
+}
+inline void vec_exp_f32(int64_t n, const float* x, float* y) { RSFIQA_VEC_DISPATCH_(vec_exp_f32, n, x, y); }
+inline void vec_gelu_erf_f32(int64_t n, const float* x, float* y) { RSFIQA_VEC_DISPATCH_(vec_gelu_erf_f32, n, x, y); }
+inline void vec_gelu_tanh_f32(int64_t n, const float* x, float* y) { RSFIQA_VEC_DISPATCH_(vec_gelu_tanh_f32, n, x, y); }
+inline void vec_silu_f32(int64_t n, const float* x, float* y) { RSFIQA_VEC_DISPATCH_(vec_silu_f32, n, x, y); }
+inline void vec_relu_f32(int64_t n, const float* x, float* y) { RSFIQA_VEC_DISPATCH_(vec_relu_f32, n, x, y); }
+inline float vec_dot_f32(int64_t n, const float* a, const float* b) { RSFIQA_VEC_DISPATCH_(vec_dot_f32, n, a, b); }
+inline float vec_sum_f32(int64_t n, const float* x) { RSFIQA_VEC_DISPATCH_(vec_sum_f32, n, x); }
+inline float vec_max_f32(int64_t n, const float* x) { RSFIQA_VEC_DISPATCH_(vec_max_f32, n, x); }
 
 // ISA suffix of the kernels the dispatch picks now: "avx512", "avx2" or
 // "ref", so "softmax_f32_" + suffix names the function that runs (the

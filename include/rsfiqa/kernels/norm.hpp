@@ -31,8 +31,7 @@ namespace rsfiqa::kernels {
 
 // ------------------------------------------------------------ scalar references
 
-inline void layer_norm_f32_ref(int64_t n, const float* x, const float* gamma, const float* beta, float eps,
-                               float* y) {
+inline void layer_norm_f32_ref(int64_t n, const float* x, const float* gamma, const float* beta, float eps, float* y) {
   float sum = 0.0f;
   for (int64_t i = 0; i < n; ++i) sum += x[i];
   const float mean = sum / (float)n;
@@ -166,8 +165,8 @@ RSFIQA_TARGET_AVX2 inline void channel_norm_f32_avx2(int64_t C, int64_t P, int64
 
 // Same three passes as the AVX2 version; tails use lane masks, and the
 // masked-off lanes of the centred values are zeroed so they add nothing.
-RSFIQA_TARGET_AVX512 inline void layer_norm_f32_avx512(int64_t n, const float* x, const float* gamma,
-                                                       const float* beta, float eps, float* y) {
+RSFIQA_TARGET_AVX512 inline void layer_norm_f32_avx512(int64_t n, const float* x, const float* gamma, const float* beta,
+                                                       float eps, float* y) {
   const float mean = vec_sum_f32_avx512(n, x) / (float)n;
   const __m512 vmean = _mm512_set1_ps(mean);
   __m512 acc = _mm512_setzero_ps();
@@ -250,14 +249,14 @@ RSFIQA_SIMD_DIAGNOSTICS_END_
 // ------------------------------------------------------------ dispatch
 
 inline void layer_norm_f32(int64_t n, const float* x, const float* gamma, const float* beta, float eps, float* y) {
-  RSFIQA_DISPATCH_(layer_norm_f32, n, x, gamma, beta, eps, y);
+  RSFIQA_VEC_DISPATCH_(layer_norm_f32, n, x, gamma, beta, eps, y);
 }
 inline void rms_norm_f32(int64_t n, const float* x, const float* gamma, float eps, float* y) {
-  RSFIQA_DISPATCH_(rms_norm_f32, n, x, gamma, eps, y);
+  RSFIQA_VEC_DISPATCH_(rms_norm_f32, n, x, gamma, eps, y);
 }
 inline void channel_norm_f32(int64_t C, int64_t P, int64_t stride, const float* x, const float* gamma,
                              const float* beta, float eps, float* y) {
-  RSFIQA_DISPATCH_(channel_norm_f32, C, P, stride, x, gamma, beta, eps, y);
+  RSFIQA_VEC_DISPATCH_(channel_norm_f32, C, P, stride, x, gamma, beta, eps, y);
 }
 
 }  // namespace rsfiqa::kernels

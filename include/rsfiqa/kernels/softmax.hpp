@@ -80,8 +80,8 @@ RSFIQA_TARGET_AVX2 inline void softmax_f32_avx2(int64_t n, const float* x, const
   }
   if (i < n) {
     const __m256i m = avx2::vm::tail_mask(n - i);
-    const __m256 e = _mm256_and_ps(avx2::vm::exp_ps(_mm256_sub_ps(_mm256_maskload_ps(x + i, m), vmx)),
-                                   _mm256_castsi256_ps(m));
+    const __m256 e =
+        _mm256_and_ps(avx2::vm::exp_ps(_mm256_sub_ps(_mm256_maskload_ps(x + i, m), vmx)), _mm256_castsi256_ps(m));
     _mm256_maskstore_ps(y + i, m, e);
     acc = _mm256_add_ps(acc, e);
   }
@@ -91,8 +91,8 @@ RSFIQA_TARGET_AVX2 inline void softmax_f32_avx2(int64_t n, const float* x, const
 
 // Same three passes on 16 lanes; the mask bytes are compared to zero with a
 // byte-granular mask compare and turn the corresponding scores into -inf.
-RSFIQA_TARGET_AVX512 inline void softmax_f32_avx512(int64_t n, const float* x, const float* bias,
-                                                    const uint8_t* mask, float* y) {
+RSFIQA_TARGET_AVX512 inline void softmax_f32_avx512(int64_t n, const float* x, const float* bias, const uint8_t* mask,
+                                                    float* y) {
   const float ninf = -std::numeric_limits<float>::infinity();
   const __m512 vninf = _mm512_set1_ps(ninf);
   if (bias || mask) {
@@ -132,7 +132,7 @@ RSFIQA_SIMD_DIAGNOSTICS_END_
 
 // Dispatch on the active ISA.
 inline void softmax_f32(int64_t n, const float* x, const float* bias, const uint8_t* mask, float* y) {
-  RSFIQA_DISPATCH_(softmax_f32, n, x, bias, mask, y);
+  RSFIQA_VEC_DISPATCH_(softmax_f32, n, x, bias, mask, y);
 }
 
 }  // namespace rsfiqa::kernels

@@ -30,8 +30,10 @@ inline void gelu_f32(int64_t n, const float* x, float* y, GeluApprox approx = Ge
   parallel_for(
       n,
       [&](int64_t b, int64_t e) {
-        if (approx == GeluApprox::kTanh) kernels::vec_gelu_tanh_f32(e - b, x + b, y + b);
-        else kernels::vec_gelu_erf_f32(e - b, x + b, y + b);
+        if (approx == GeluApprox::kTanh)
+          kernels::vec_gelu_tanh_f32(e - b, x + b, y + b);
+        else
+          kernels::vec_gelu_erf_f32(e - b, x + b, y + b);
       },
       detail::kElementwiseGrain);
 }

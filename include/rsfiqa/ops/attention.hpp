@@ -150,9 +150,9 @@ inline Status attention_f32(const HeadsView& q, const HeadsView& k, const HeadsV
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t b = t / (H * blocks), h = (t / blocks) % H, i0 = (t % blocks) * qb;
       const int64_t rows = Nq - i0 < qb ? Nq - i0 : qb;
-      const float* Qb = q.data + b * q.batch_stride + h * q.head_stride + i0 * q.row_stride;  // [rows, d]
-      const float* Kh = k.data + b * k.batch_stride + h * k.head_stride;                      // [Nk, d]
-      const float* Vh = v.data + b * v.batch_stride + h * v.head_stride;                      // [Nk, d]
+      const float* Qb = q.data + b * q.batch_stride + h * q.head_stride + i0 * q.row_stride;    // [rows, d]
+      const float* Kh = k.data + b * k.batch_stride + h * k.head_stride;                        // [Nk, d]
+      const float* Vh = v.data + b * v.batch_stride + h * v.head_stride;                        // [Nk, d]
       float* Ob = out.data + b * out.batch_stride + h * out.head_stride + i0 * out.row_stride;  // [rows, d]
       // S = scale · Q_blk · K_hᵀ
       kernels::GemmParams sp;
@@ -181,8 +181,10 @@ inline Status attention_extra_strides(const TensorView& t, const char* name, int
                                       int64_t* head_stride, int64_t* row_stride) {
   const Shape full{H, Nq, Nk}, shared{Nq, Nk};
   if (!t.is_contiguous()) return make_error(ErrorCode::kInvalidArgument, "%s: expected a contiguous tensor", name);
-  if (t.shape == full) *head_stride = Nq * Nk;
-  else if (t.shape == shared) *head_stride = 0;
+  if (t.shape == full)
+    *head_stride = Nq * Nk;
+  else if (t.shape == shared)
+    *head_stride = 0;
   else
     return make_error(ErrorCode::kShapeMismatch, "%s: expected %s or %s, got %s", name, full.to_string().c_str(),
                       shared.to_string().c_str(), t.shape.to_string().c_str());
@@ -193,16 +195,16 @@ inline Status attention_extra_strides(const TensorView& t, const char* name, int
 inline Status attention_bias_mask(const TensorView& bias, const TensorView& mask, AttentionParams* p) {
   if (present(bias)) {
     RSFIQA_RETURN_IF_ERROR(check_f32(bias, "attention bias"));
-    RSFIQA_RETURN_IF_ERROR(attention_extra_strides(bias, "attention bias", p->heads, p->nq, p->nk,
-                                                   &p->bias_head_stride, &p->bias_row_stride));
+    RSFIQA_RETURN_IF_ERROR(attention_extra_strides(bias, "attention bias", p->heads, p->nq, p->nk, &p->bias_head_stride,
+                                                   &p->bias_row_stride));
     p->bias = static_cast<const float*>(bias.data);
   }
   if (present(mask)) {
     if (mask.dtype != DType::kU8 && mask.dtype != DType::kI8)
       return make_error(ErrorCode::kUnsupportedType, "attention mask: expected u8 or i8, got %s",
                         dtype_name(mask.dtype));
-    RSFIQA_RETURN_IF_ERROR(attention_extra_strides(mask, "attention mask", p->heads, p->nq, p->nk,
-                                                   &p->mask_head_stride, &p->mask_row_stride));
+    RSFIQA_RETURN_IF_ERROR(attention_extra_strides(mask, "attention mask", p->heads, p->nq, p->nk, &p->mask_head_stride,
+                                                   &p->mask_row_stride));
     p->mask = static_cast<const uint8_t*>(mask.data);
   }
   return Status();

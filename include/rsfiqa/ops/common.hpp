@@ -41,8 +41,8 @@ inline Status check_rank(const TensorView& v, const char* name, int lo, int hi) 
 
 inline Status check_same_shape(const TensorView& a, const char* an, const TensorView& b, const char* bn) {
   if (a.shape != b.shape)
-    return make_error(ErrorCode::kShapeMismatch, "%s has shape %s but %s has shape %s", an,
-                      a.shape.to_string().c_str(), bn, b.shape.to_string().c_str());
+    return make_error(ErrorCode::kShapeMismatch, "%s has shape %s but %s has shape %s", an, a.shape.to_string().c_str(),
+                      bn, b.shape.to_string().c_str());
   return Status();
 }
 
@@ -56,7 +56,9 @@ inline Status check_optional_vector(const TensorView& v, const char* name, int64
   return Status();
 }
 
-inline const float* optional_f32(const TensorView& v) { return present(v) ? static_cast<const float*>(v.data) : nullptr; }
+inline const float* optional_f32(const TensorView& v) {
+  return present(v) ? static_cast<const float*>(v.data) : nullptr;
+}
 
 // Elements per parallel task for cheap element-wise loops: large enough that
 // the fork/join cost is noise.

@@ -202,8 +202,10 @@ inline Result<Conv2dGeometry> conv2d_geometry(const Shape& x, const Shape& w, co
   g.kh = w[2];
   g.kw = w[3];
   if (g.C % p.groups != 0 || g.O % p.groups != 0)
-    return make_error(ErrorCode::kShapeMismatch, "conv2d: groups %lld must divide input channels of %s and output "
-                      "channels of weight %s", (long long)p.groups, x.to_string().c_str(), w.to_string().c_str());
+    return make_error(ErrorCode::kShapeMismatch,
+                      "conv2d: groups %lld must divide input channels of %s and output "
+                      "channels of weight %s",
+                      (long long)p.groups, x.to_string().c_str(), w.to_string().c_str());
   if (w[1] != g.C / p.groups)
     return make_error(ErrorCode::kShapeMismatch,
                       "conv2d: input %s has %lld channels but weight %s expects %lld (= %lld per group x %lld groups)",
@@ -213,9 +215,10 @@ inline Result<Conv2dGeometry> conv2d_geometry(const Shape& x, const Shape& w, co
     return make_error(ErrorCode::kShapeMismatch, "conv2d weight %s: empty kernel", w.to_string().c_str());
   const int64_t span_h = p.dilation_h * (g.kh - 1) + 1, span_w = p.dilation_w * (g.kw - 1) + 1;
   if (g.H + 2 * p.pad_h < span_h || g.W + 2 * p.pad_w < span_w)
-    return make_error(ErrorCode::kShapeMismatch, "conv2d: kernel of weight %s (dilated %lldx%lld) is larger than the "
-                      "padded input %s", w.to_string().c_str(), (long long)span_h, (long long)span_w,
-                      x.to_string().c_str());
+    return make_error(ErrorCode::kShapeMismatch,
+                      "conv2d: kernel of weight %s (dilated %lldx%lld) is larger than the "
+                      "padded input %s",
+                      w.to_string().c_str(), (long long)span_h, (long long)span_w, x.to_string().c_str());
   g.Ho = (g.H + 2 * p.pad_h - span_h) / p.stride_h + 1;
   g.Wo = (g.W + 2 * p.pad_w - span_w) / p.stride_w + 1;
   return g;
@@ -228,7 +231,7 @@ inline Status conv2d_f32(const Conv2dGeometry& g, const Conv2dParams& p, const f
   const int64_t G = p.groups, Cg = g.C / G, Og = g.O / G;
   const int64_t HW = g.H * g.W, HWo = g.Ho * g.Wo, K = Cg * g.kh * g.kw;
   kernels::GemmParams gp;
-  gp.trans_b = false;            // B (the input or im2col tile) is K x pixels
+  gp.trans_b = false;               // B (the input or im2col tile) is K x pixels
   gp.accumulate = bias != nullptr;  // the bias is pre-filled into y
 
   if (g.kh == 1 && g.kw == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_h == 0 && p.pad_w == 0 && G == 1) {
@@ -295,7 +298,8 @@ inline Status conv2d(const TensorView& x, const TensorView& weight, const Tensor
 }
 
 // Output size of conv_transpose2d; weight is [C, O, kh, kw].
-inline Result<Conv2dGeometry> conv_transpose2d_geometry(const Shape& x, const Shape& w, const ConvTranspose2dParams& p) {
+inline Result<Conv2dGeometry> conv_transpose2d_geometry(const Shape& x, const Shape& w,
+                                                        const ConvTranspose2dParams& p) {
   if (x.ndim != 3 && x.ndim != 4)
     return make_error(ErrorCode::kShapeMismatch, "conv_transpose2d input: expected [N, C, H, W] or [C, H, W], got %s",
                       x.to_string().c_str());
@@ -303,8 +307,7 @@ inline Result<Conv2dGeometry> conv_transpose2d_geometry(const Shape& x, const Sh
     return make_error(ErrorCode::kShapeMismatch, "conv_transpose2d weight: expected [in, out, kh, kw], got %s",
                       w.to_string().c_str());
   if (p.stride_h < 1 || p.stride_w < 1 || p.dilation_h < 1 || p.dilation_w < 1 || p.pad_h < 0 || p.pad_w < 0 ||
-      p.output_pad_h < 0 || p.output_pad_w < 0 ||
-      (p.output_pad_h >= p.stride_h && p.output_pad_h >= p.dilation_h) ||
+      p.output_pad_h < 0 || p.output_pad_w < 0 || (p.output_pad_h >= p.stride_h && p.output_pad_h >= p.dilation_h) ||
       (p.output_pad_w >= p.stride_w && p.output_pad_w >= p.dilation_w))
     return make_error(ErrorCode::kInvalidArgument,
                       "conv_transpose2d: bad stride/padding/output_padding/dilation (output padding must be smaller "
@@ -319,15 +322,17 @@ inline Result<Conv2dGeometry> conv_transpose2d_geometry(const Shape& x, const Sh
   g.kh = w[2];
   g.kw = w[3];
   if (w[0] != g.C)
-    return make_error(ErrorCode::kShapeMismatch, "conv_transpose2d: input %s has %lld channels but weight %s expects %lld",
-                      x.to_string().c_str(), (long long)g.C, w.to_string().c_str(), (long long)w[0]);
+    return make_error(ErrorCode::kShapeMismatch,
+                      "conv_transpose2d: input %s has %lld channels but weight %s expects %lld", x.to_string().c_str(),
+                      (long long)g.C, w.to_string().c_str(), (long long)w[0]);
   if (g.kh < 1 || g.kw < 1)
     return make_error(ErrorCode::kShapeMismatch, "conv_transpose2d weight %s: empty kernel", w.to_string().c_str());
   g.Ho = (g.H - 1) * p.stride_h - 2 * p.pad_h + p.dilation_h * (g.kh - 1) + p.output_pad_h + 1;
   g.Wo = (g.W - 1) * p.stride_w - 2 * p.pad_w + p.dilation_w * (g.kw - 1) + p.output_pad_w + 1;
   if (g.Ho < 1 || g.Wo < 1)
-    return make_error(ErrorCode::kShapeMismatch, "conv_transpose2d: padding leaves no output for input %s and weight %s",
-                      x.to_string().c_str(), w.to_string().c_str());
+    return make_error(ErrorCode::kShapeMismatch,
+                      "conv_transpose2d: padding leaves no output for input %s and weight %s", x.to_string().c_str(),
+                      w.to_string().c_str());
   return g;
 }
 

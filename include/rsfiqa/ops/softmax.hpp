@@ -48,18 +48,19 @@ inline Status softmax(const TensorView& x, const TensorView& y, const TensorView
   int64_t bias_ld = 0, mask_ld = 0;
   if (present(bias)) {
     RSFIQA_RETURN_IF_ERROR(detail::check_f32(bias, "softmax bias"));
-    if (bias.shape == x.shape) bias_ld = D;
+    if (bias.shape == x.shape)
+      bias_ld = D;
     else if (!(bias.ndim() == 1 && bias.dim(0) == D))
       return make_error(ErrorCode::kShapeMismatch, "softmax bias: expected %s or [%lld], got %s",
                         x.shape.to_string().c_str(), (long long)D, bias.shape.to_string().c_str());
   }
   if (present(mask)) {
     if (mask.dtype != DType::kU8 && mask.dtype != DType::kI8)
-      return make_error(ErrorCode::kUnsupportedType, "softmax mask: expected u8 or i8, got %s",
-                        dtype_name(mask.dtype));
+      return make_error(ErrorCode::kUnsupportedType, "softmax mask: expected u8 or i8, got %s", dtype_name(mask.dtype));
     if (!mask.is_contiguous())
       return make_error(ErrorCode::kInvalidArgument, "softmax mask: expected a contiguous tensor");
-    if (mask.shape == x.shape) mask_ld = D;
+    if (mask.shape == x.shape)
+      mask_ld = D;
     else if (!(mask.ndim() == 1 && mask.dim(0) == D))
       return make_error(ErrorCode::kShapeMismatch, "softmax mask: expected %s or [%lld], got %s",
                         x.shape.to_string().c_str(), (long long)D, mask.shape.to_string().c_str());
