@@ -419,6 +419,29 @@ TEST_CASE("rsa_block_f32: SIMD and generic paths match the reference") {
     }
 }
 
+#if RSFIQA_X86_SIMD
+// The kernel's exp for softmax arguments (x <= 0): ~1 ulp against std::exp,
+// and exactly 0 far below the float range and at -inf.
+TEST_CASE("rsa_exp_nonpos_ps: accurate on x <= 0, exact zero below the range") {
+  if (cpu_best_isa() != Isa::kAvx512) return;
+  float worst = 0.f;
+  for (int i = 0; i < 20000; ++i) {
+    float x[16], y[16];
+    for (int l = 0; l < 16; ++l) x[l] = -87.0f * (float)(i * 16 + l) / (20000.0f * 16.0f);
+    kernels::avx512::rsa_exp_nonpos_f32(16, x, y);
+    for (int l = 0; l < 16; ++l) {
+      const double e = std::exp((double)x[l]);
+      worst = std::max(worst, (float)(std::fabs(y[l] - e) / e));
+    }
+  }
+  CHECK(worst < 3e-7f);
+  float x[16], y[16];
+  for (int l = 0; l < 16; ++l) x[l] = l == 0 ? -INFINITY : -104.0f - 10.0f * (float)l;
+  kernels::avx512::rsa_exp_nonpos_f32(16, x, y);
+  for (int l = 0; l < 16; ++l) CHECK(y[l] == 0.0f);
+}
+#endif
+
 TEST_CASE("region_attention: every ISA level agrees with the reference") {
   std::mt19937 rng(77);
   const Case c = make_case(LabelKind::kBlobs, 13, 11, 2, 33, rng);
