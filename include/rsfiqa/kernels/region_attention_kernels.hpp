@@ -12,8 +12,8 @@
 // rsa_block_f32_avx512   fused: per strip of 14 query rows it computes the
 //                        scores with a 14 x 32 register tile (broadcast q,
 //                        load two rows of Kᵀ), tracks the row max while
-//                        storing, exponentiates in place (vectorised exp of
-//                        kernels/elementwise.hpp), and multiplies by V with a
+//                        storing, exponentiates in place (rsa_exp_nonpos_ps,
+//                        a lean exp for x <= 0), and multiplies by V with a
 //                        second 14 x 32 tile, normalising in the store. No
 //                        packing: the op's gather already produced panel-
 //                        friendly layouts. The strip's scores stay in L2.
