@@ -124,3 +124,27 @@ TEST_CASE("stories260K vocabulary matches the naive Python SPM reference" *
     CHECK(tok->encode(text, false) == llm_test::ids_of(*c.find("ids")));
   }
 }
+
+// ---------------------------------------------------------------- chat templates
+
+#include "rsfiqa/models/llm/chat.hpp"
+
+TEST_CASE("chat templates: detection from template text and ChatML rendering") {
+  CHECK(*detect_chat_template("{% for m in messages %}<|im_start|>{{ m.role }}", false) == ChatTemplate::kChatML);
+  CHECK(*detect_chat_template("<|start_header_id|>{{ role }}<|end_header_id|>", false) == ChatTemplate::kLlama3);
+  CHECK(*detect_chat_template("<|user|>\n{{ m }}</s><|assistant|>", false) == ChatTemplate::kZephyr);
+  CHECK(*detect_chat_template("[INST] {{ m }} [/INST]", false) == ChatTemplate::kLlama2);
+  CHECK(*detect_chat_template("", true) == ChatTemplate::kChatML);
+  CHECK(detect_chat_template("", false).status().code() == ErrorCode::kNotFound);
+  CHECK(detect_chat_template("{{ weird }}", true).status().code() == ErrorCode::kUnsupportedFormat);
+  const std::string s = format_chat(ChatTemplate::kChatML, {{"system", "Be brief."}, {"user", "Hi"}});
+  CHECK(s == "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+  // Rendered ChatML encodes its markers as single special tokens.
+  Result<io::JsonValue> g = llm_test::load_json(llm_test::golden_path("gpt2_bpe.json"));
+  REQUIRE(g.ok());
+  const Tokenizer tok = make_bpe(*g, "qwen2");
+  const std::vector<int32_t> ids = tok.encode(s, false, true);
+  int markers = 0;
+  for (int32_t id : ids) markers += tok.token_type(id) == kTokenControl;
+  CHECK(markers == 5);
+}
