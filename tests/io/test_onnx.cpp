@@ -353,6 +353,24 @@ TEST_CASE("parse_onnx rejects non-ONNX bytes, wrong wire types, bad tensor sizes
   Enc m3;
   m3.vfield(1, 8).msg(7, g3);
   CHECK(rsfiqa::io::parse_onnx(m3.b.data(), m3.b.size()).status().code() == ErrorCode::kLimitExceeded);
+  // The same as one packed field, and a packed field of 16 multi-byte dims
+  // (within the limit although it has more bytes than the limit).
+  Enc packed20, packed16;
+  for (int i = 0; i < 20; ++i) packed20.varint(1);
+  for (int i = 0; i < 16; ++i) packed16.varint(1);
+  packed16.b[0] = 0x81;
+  packed16.b.insert(packed16.b.begin() + 1, 0x00);
+  Enc t3p, t3q, g3p, g3q, m3p, m3q;
+  t3p.bytes(1, packed20.b);
+  t3q.bytes(1, packed16.b).vfield(2, 1);
+  g3p.msg(5, t3p);
+  g3q.msg(5, t3q);
+  m3p.vfield(1, 8).msg(7, g3p);
+  m3q.vfield(1, 8).msg(7, g3q);
+  CHECK(rsfiqa::io::parse_onnx(m3p.b.data(), m3p.b.size()).status().code() == ErrorCode::kLimitExceeded);
+  auto r3q = rsfiqa::io::parse_onnx(m3q.b.data(), m3q.b.size());
+  REQUIRE_MESSAGE(r3q.ok(), r3q.status().to_string());
+  CHECK(r3q.value().initializers[0].dims.size() == 16);
 
   // More nodes than a configured limit.
   Enc g4;

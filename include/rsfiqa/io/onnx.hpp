@@ -552,12 +552,15 @@ struct OnnxModel {
 
 namespace detail {
 
-// Parses one packed or unpacked element of a repeated scalar field into `out`.
-// `Kind` 0: varint as int64, 1: fixed32 float, 2: fixed64 double.
+// Parses one packed or unpacked element of a repeated scalar field into `out`,
+// which may hold at most `limit` elements. `Kind` 0: varint as int64,
+// 1: fixed32 float, 2: fixed64 double.
 template <typename T, int Kind>
-inline Status onnx_read_repeated(ProtoReader& r, WireType w, std::vector<T>* out, const OnnxLimits& lim,
-                                 const char* what) {
+inline Status onnx_read_repeated(ProtoReader& r, WireType w, std::vector<T>* out, int64_t limit, const char* what) {
   auto read_one = [&](ProtoReader& rr) -> Status {
+    if ((int64_t)out->size() >= limit)
+      return make_error(ErrorCode::kLimitExceeded, "%s at byte %zu has more than %lld elements", what, rr.offset(),
+                        (long long)limit);
     if (Kind == 0) {
       uint64_t v = 0;
       RSFIQA_RETURN_IF_ERROR(rr.read_varint(&v));
@@ -581,24 +584,25 @@ inline Status onnx_read_repeated(ProtoReader& r, WireType w, std::vector<T>* out
   if (w == WireType::kLengthDelimited) {
     ProtoReader sub;
     RSFIQA_RETURN_IF_ERROR(r.read_message(&sub));
-    // Reserve only what the bytes can hold (a varint is at least 1 byte).
+    // Fixed-size elements: the byte count gives the exact element count.
+    // Varints: at least one byte each, so the bytes bound the count. Never
+    // reserve more than the limit allows.
     const size_t per = Kind == 0 ? 1 : Kind == 1 ? 4 : 8;
     if (Kind != 0 && sub.remaining() % per != 0)
       return make_error(ErrorCode::kMalformed, "packed %s at byte %zu has %zu bytes, not a multiple of %zu", what,
                         sub.offset(), sub.remaining(), per);
-    if ((int64_t)(out->size() + sub.remaining() / per) > lim.max_list)
+    const size_t bound = sub.remaining() / per;
+    if (Kind != 0 && (int64_t)(out->size() + bound) > limit)
       return make_error(ErrorCode::kLimitExceeded, "%s at byte %zu has more than %lld elements", what, sub.offset(),
-                        (long long)lim.max_list);
-    out->reserve(out->size() + sub.remaining() / per);
+                        (long long)limit);
+    const size_t room = (int64_t)out->size() < limit ? (size_t)(limit - (int64_t)out->size()) : 0;
+    out->reserve(out->size() + (bound < room ? bound : room));
     while (!sub.at_end()) RSFIQA_RETURN_IF_ERROR(read_one(sub));
     return Status();
   }
   if (w != scalar_wire)
     return make_error(ErrorCode::kMalformed, "%s before byte %zu has wire type %d, expected %d or 2", what, r.offset(),
                       (int)w, (int)scalar_wire);
-  if ((int64_t)out->size() >= lim.max_list)
-    return make_error(ErrorCode::kLimitExceeded, "%s before byte %zu has more than %lld elements", what, r.offset(),
-                      (long long)lim.max_list);
   return read_one(r);
 }
 
@@ -630,10 +634,7 @@ inline Status onnx_parse_tensor(ProtoReader r, const OnnxLimits& lim, OnnxTensor
     RSFIQA_RETURN_IF_ERROR(r.read_tag(&f, &w));
     switch (f) {
       case 1:
-        RSFIQA_RETURN_IF_ERROR((onnx_read_repeated<int64_t, 0>(r, w, &t->dims, lim, "TensorProto.dims")));
-        if ((int64_t)t->dims.size() > lim.max_dims)
-          return make_error(ErrorCode::kLimitExceeded, "tensor at byte %zu has %zu dims (limit %lld)", t->offset,
-                            t->dims.size(), (long long)lim.max_dims);
+        RSFIQA_RETURN_IF_ERROR((onnx_read_repeated<int64_t, 0>(r, w, &t->dims, lim.max_dims, "TensorProto.dims")));
         break;
       case 2: {
         int64_t v = 0;
@@ -641,11 +642,17 @@ inline Status onnx_parse_tensor(ProtoReader r, const OnnxLimits& lim, OnnxTensor
         t->data_type = (int32_t)v;
         break;
       }
-      case 4: RSFIQA_RETURN_IF_ERROR((onnx_read_repeated<float, 1>(r, w, &t->float_data, lim, "float_data"))); break;
-      case 5: RSFIQA_RETURN_IF_ERROR((onnx_read_repeated<int32_t, 0>(r, w, &t->int32_data, lim, "int32_data"))); break;
-      case 7: RSFIQA_RETURN_IF_ERROR((onnx_read_repeated<int64_t, 0>(r, w, &t->int64_data, lim, "int64_data"))); break;
+      case 4:
+        RSFIQA_RETURN_IF_ERROR((onnx_read_repeated<float, 1>(r, w, &t->float_data, lim.max_list, "float_data")));
+        break;
+      case 5:
+        RSFIQA_RETURN_IF_ERROR((onnx_read_repeated<int32_t, 0>(r, w, &t->int32_data, lim.max_list, "int32_data")));
+        break;
+      case 7:
+        RSFIQA_RETURN_IF_ERROR((onnx_read_repeated<int64_t, 0>(r, w, &t->int64_data, lim.max_list, "int64_data")));
+        break;
       case 10:
-        RSFIQA_RETURN_IF_ERROR((onnx_read_repeated<double, 2>(r, w, &t->double_data, lim, "double_data")));
+        RSFIQA_RETURN_IF_ERROR((onnx_read_repeated<double, 2>(r, w, &t->double_data, lim.max_list, "double_data")));
         break;
       case 8: RSFIQA_RETURN_IF_ERROR(onnx_string_field(r, w, "TensorProto.name", &t->name)); break;
       case 9:
@@ -707,8 +714,8 @@ inline Status onnx_parse_attribute(ProtoReader r, const OnnxLimits& lim, OnnxAtt
         a->has_t = true;
         break;
       }
-      case 7: RSFIQA_RETURN_IF_ERROR((onnx_read_repeated<float, 1>(r, w, &a->floats, lim, "floats"))); break;
-      case 8: RSFIQA_RETURN_IF_ERROR((onnx_read_repeated<int64_t, 0>(r, w, &a->ints, lim, "ints"))); break;
+      case 7: RSFIQA_RETURN_IF_ERROR((onnx_read_repeated<float, 1>(r, w, &a->floats, lim.max_list, "floats"))); break;
+      case 8: RSFIQA_RETURN_IF_ERROR((onnx_read_repeated<int64_t, 0>(r, w, &a->ints, lim.max_list, "ints"))); break;
       case 9: {
         if ((int64_t)a->strings.size() >= lim.max_list)
           return make_error(ErrorCode::kLimitExceeded, "too many strings in attribute at byte %zu", r.offset());
