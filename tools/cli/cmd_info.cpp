@@ -4,7 +4,9 @@
 // summarised as type, length and first items) and the tensor table (name,
 // dtype, shape in PyTorch order, bytes). GGUF is recognised by its magic,
 // everything else is read as safetensors. It never modifies the file.
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 

@@ -45,6 +45,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <string_view>
@@ -624,6 +625,8 @@ class GgufFile {
     c.skip(4);
     RSFIQA_RETURN_IF_ERROR(c.read(&version_, "the version"));
     if (version_ != 2 && version_ != 3) {
+      // A big-endian file stores the version byte-swapped; name that case
+      // instead of reporting "version 50331648".
       const uint32_t swapped =
           ((version_ & 0xffu) << 24) | ((version_ & 0xff00u) << 8) | ((version_ >> 8) & 0xff00u) | (version_ >> 24);
       if (swapped == 2 || swapped == 3)
@@ -651,7 +654,9 @@ class GgufFile {
                         (unsigned long long)n_kv, (unsigned long long)n_tensors, (unsigned long long)min_bytes,
                         c.remaining());
 
-    // ---- metadata
+    // ---- metadata: keys must be unique and non-empty; values are decoded
+    // (and bounded) by read_value. Only after all KVs are read do we know
+    // general.alignment, which the tensor offsets below depend on.
     kvs_.clear();
     kvs_.reserve((size_t)n_kv);
     kv_index_.reserve((size_t)n_kv);
@@ -684,7 +689,9 @@ class GgufFile {
       alignment_ = al;
     }
 
-    // ---- tensor infos
+    // ---- tensor infos: name, rank, ne[] (ggml order), type, offset. Each is
+    // checked on its own here; their layout relative to each other is checked
+    // in the data-section pass.
     tensors_.clear();
     tensors_.reserve((size_t)n_tensors);
     tensor_index_.reserve((size_t)n_tensors);
@@ -718,6 +725,7 @@ class GgufFile {
         return make_error(ErrorCode::kUnsupportedType,
                           "GGUF: tensor '%.200s' has ggml type %u, which rsfiqa does not read", nm, t.ggml_type);
       RSFIQA_RETURN_IF_ERROR(c.read(&t.offset, "a tensor offset"));
+      // PyTorch order is ggml order reversed: ne = {cols, rows} -> [rows, cols].
       t.shape = Shape();
       t.shape.ndim = t.n_dims;
       for (int d = 0; d < t.n_dims; ++d) t.shape.dims[d] = t.ne[t.n_dims - 1 - d];
@@ -725,6 +733,9 @@ class GgufFile {
       if (numel < 0)
         return make_error(ErrorCode::kOverflow, "GGUF: tensor '%.200s' shape %s has more than INT64_MAX elements", nm,
                           t.shape.to_string().c_str());
+      // Quant blocks never straddle rows, so ne[0] must be a multiple of the
+      // block size; numel is then one too and dtype_bytes cannot fail on it.
+      // A zero dimension gives numel 0 and 0 bytes; nothing divides by it.
       const int block = dtype_info(t.dtype).block_size;
       if (t.ne[0] % block != 0)
         return make_error(ErrorCode::kMalformed,
@@ -742,7 +753,10 @@ class GgufFile {
       tensors_.push_back(std::move(t));
     }
 
-    // ---- data section
+    // ---- data section: it starts at the first aligned byte after the infos.
+    // Sorted by offset (the infos may list tensors in any order), tensor k+1
+    // must start exactly where tensor k ends, rounded up to the alignment, so
+    // there are neither holes nor overlaps; the first starts at 0.
     if (!detail::align_up_u64(c.pos(), alignment_, &data_offset_))
       return make_error(ErrorCode::kOverflow, "GGUF: data section offset overflows");
     std::vector<size_t> order(tensors_.size());

@@ -223,6 +223,7 @@ class SafeTensorsFile {
     if (n == 0) return make_error(ErrorCode::kEmptyInput, "safetensors: the file is empty");
     if (n < 8)
       return make_error(ErrorCode::kTruncated, "safetensors: %zu bytes is too short for the 8-byte header length", n);
+    // N, little-endian, assembled byte by byte (independent of host order).
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; --i) hlen = (hlen << 8) | p[i];
     if (hlen > limits.max_header_bytes)
@@ -236,6 +237,8 @@ class SafeTensorsFile {
     const char* h = reinterpret_cast<const char*>(p + 8);
     if (hlen == 0 || h[0] != '{')
       return make_error(ErrorCode::kMalformed, "safetensors: the header (file byte 8) does not start with '{'");
+    // UTF-8 is checked over the whole header first so the error names the
+    // rule; the JSON parser would also reject it, less clearly.
     size_t bad = 0;
     if (!utf8_valid(h, (size_t)hlen, &bad))
       return make_error(ErrorCode::kMalformed, "safetensors: the header is not valid UTF-8 at header byte %zu", bad);
@@ -253,6 +256,8 @@ class SafeTensorsFile {
       return make_error(ErrorCode::kMalformed, "safetensors: the header is a JSON %s, expected an object",
                         json_type_name(root.type()));
 
+    // Each tensor entry is checked on its own (dtype, shape, byte length);
+    // the layout across entries is checked after sorting by offset.
     const int64_t data_size = (int64_t)(n - 8 - (size_t)hlen);
     const uint8_t* data = p + 8 + hlen;
     tensors_.clear();
