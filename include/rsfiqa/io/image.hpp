@@ -529,7 +529,7 @@ inline const char* stb_reason(bool is_png) {
 //    can skip scan data without decoding it.
 //  - Huffman tables (DHT) whose code counts add up to more than 256 symbols:
 //    stb 2.27 writes past its 257-entry size table and 256-entry value table
-//    (fixed upstream in 2.28). Such tables are refused here.
+//    (fixed in later upstream releases). Such tables are refused here.
 // Returns an empty string when the structure is sound, else the problem.
 inline std::string jpeg_structure_problem(const uint8_t* d, size_t n) {
   char msg[160];
