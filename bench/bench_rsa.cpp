@@ -32,6 +32,8 @@
 // sparsity from the masked form's memory traffic.
 //
 // Run: rsfiqa_bench_rsa --benchmark_repetitions=5 (the summary uses medians).
+// On a shared machine, OMP_WAIT_POLICY=passive keeps OpenMP's spinning waits
+// (a thread waiting for a descheduled partner) out of the CPU-time figures.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
