@@ -228,6 +228,8 @@ inline Result<Conv2dGeometry> conv2d_geometry(const Shape& x, const Shape& w, co
 // null, y [N, O, Ho, Wo], sizes from conv2d_geometry. Fails only on OOM.
 inline Status conv2d_f32(const Conv2dGeometry& g, const Conv2dParams& p, const float* x, const float* weight,
                          const float* bias, float* y) {
+  // Per group: Cg input and Og output channels; K is the GEMM depth (one
+  // output pixel's receptive field within its group).
   const int64_t G = p.groups, Cg = g.C / G, Og = g.O / G;
   const int64_t HW = g.H * g.W, HWo = g.Ho * g.Wo, K = Cg * g.kh * g.kw;
   kernels::GemmParams gp;
@@ -258,6 +260,8 @@ inline Status conv2d_f32(const Conv2dGeometry& g, const Conv2dParams& p, const f
   }
 
   // General: im2col tiles of output pixels, one GEMM per group and tile.
+  // A tile holds at most kIm2colBudget floats (at least 64 pixels wide), so
+  // memory stays bounded for large images; small images take one tile.
   const int64_t tile = std::min<int64_t>(HWo, std::max<int64_t>(64, detail::kIm2colBudget / std::max<int64_t>(K, 1)));
   RSFIQA_ASSIGN_OR_RETURN(Buffer col, Buffer::allocate(K * tile * (int64_t)sizeof(float)));
   float* colp = static_cast<float*>(col.data());
@@ -269,9 +273,12 @@ inline Status conv2d_f32(const Conv2dGeometry& g, const Conv2dParams& p, const f
       const float* wg = weight + gi * Og * K;  // [Og, K] rows
       for (int64_t p0 = 0; p0 < HWo; p0 += tile) {
         const int64_t np = std::min(tile, HWo - p0);
+        // col [K, np]: row k = (c, ky, kx) of this group's input, column j =
+        // output pixel p0 + j; rows are independent, so they split over threads.
         parallel_for(
             K, [&](int64_t k0, int64_t k1) { detail::im2col_rows(g, p, xg, p0, np, k0, k1, colp); },
             std::max<int64_t>(1, detail::kElementwiseGrain / np));
+        // y_g[:, p0 : p0 + np] (+)= W_g [Og, K] · col [K, np]; gemm_f32 owns the threads.
         kernels::gemm_f32(Og, np, K, wg, K, colp, np, yn + gi * Og * HWo + p0, HWo, gp);
       }
     }
