@@ -34,8 +34,10 @@
 // (bicubic, Lanczos), or the mask postprocessing itself (models/sam).
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "rsfiqa/core/parallel.hpp"
@@ -172,20 +174,26 @@ inline Status resize_bilinear_antialias_u8(const uint8_t* src, int in_w, int in_
   }
 
   if (need_v) {
-    // Vertical pass: each output row blends count[yy] rows of vin.
+    // Vertical pass: each output row blends count[yy] rows of vin. The sums
+    // are exact integers (no overflow: 255 * 2^22 * ~1 < 2^31), so adding
+    // one whole input row at a time gives the same result as Pillow's
+    // per-pixel loop while reading memory contiguously.
     const size_t row_len = (size_t)vin_w * (size_t)C;
     parallel_for(
         out_h,
         [&](int64_t y0, int64_t y1) {
+          std::vector<int32_t> acc(row_len);
           for (int64_t yy = y0; yy < y1; ++yy) {
             const int ymin = vt.first[(size_t)yy] - row_offset, n = vt.count[(size_t)yy];
             const int32_t* k = &vt.weight[(size_t)yy * (size_t)vt.ksize];
-            uint8_t* out_row = dst + (size_t)yy * row_len;
-            for (size_t i = 0; i < row_len; ++i) {
-              int32_t acc = 1 << (detail::kResamplePrecisionBits - 1);
-              for (int y = 0; y < n; ++y) acc += (int32_t)vin[(size_t)(y + ymin) * row_len + i] * k[y];
-              out_row[i] = detail::clip8(acc);
+            std::fill(acc.begin(), acc.end(), 1 << (detail::kResamplePrecisionBits - 1));
+            for (int y = 0; y < n; ++y) {
+              const uint8_t* in_row = vin + (size_t)(y + ymin) * row_len;
+              const int32_t ky = k[y];
+              for (size_t i = 0; i < row_len; ++i) acc[i] += (int32_t)in_row[i] * ky;
             }
+            uint8_t* out_row = dst + (size_t)yy * row_len;
+            for (size_t i = 0; i < row_len; ++i) out_row[i] = detail::clip8(acc[i]);
           }
         },
         8);
