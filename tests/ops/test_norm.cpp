@@ -153,6 +153,22 @@ TEST_CASE("linear: y = x Wᵀ + b matches the formula; shape errors") {
   CHECK(s.code() == ErrorCode::kShapeMismatch);
   s = ops::linear(view(x, {B, T, in}), view(w, {out, in}), {}, view(y, {B * T, out}));
   CHECK(s.code() == ErrorCode::kShapeMismatch);
+
+  // bf16 weights: the same formula on the bf16-rounded weights.
+  std::vector<uint16_t> wh(w.size());
+  for (size_t i = 0; i < w.size(); ++i) wh[i] = f32_to_bf16(w[i]);
+  for (int64_t r = 0; r < B * T; ++r)
+    for (int64_t o = 0; o < out; ++o) {
+      double acc = b[o];
+      for (int64_t i = 0; i < in; ++i) acc += (double)x[r * in + i] * bf16_to_f32(wh[o * in + i]);
+      want[r * out + o] = acc;
+    }
+  REQUIRE(ops::linear(view(x, {B, T, in}), TensorView(wh.data(), DType::kBF16, {out, in}), view(b, {out}),
+                      view(y, {B, T, out}))
+              .ok());
+  CHECK(max_abs_diff(y, want) <= 1e-5);
+  CHECK(ops::linear(view(x, {B, T, in}), TensorView(wh.data(), DType::kF16, {out, in}), {}, view(y, {B, T, out}))
+            .code() == ErrorCode::kUnsupportedType);
 }
 
 TEST_CASE("softmax op: rows, broadcast bias, mask; matches the formula") {

@@ -2,13 +2,13 @@
 // nn.Linear: y = x · Wᵀ + b over the last dimension.
 //
 //   x      [..., in]     activations, rows are tokens
-//   weight [out, in]     PyTorch nn.Linear layout
+//   weight [out, in]     PyTorch nn.Linear layout, f32 or bf16 (widened exactly)
 //   bias   [out]         optional
 //   y      [..., out]    same leading dims as x
 //
 // The product is one gemm_f32 call (NT layout), which owns the threads; call
 // linear from a parallel_for body and it runs serially. This file does not
-// handle quantized or bf16 weights (kernels/gemm.hpp does for its own API).
+// handle quantized weights.
 #pragma once
 
 #include <cstdint>
@@ -30,10 +30,24 @@ inline void linear_f32(int64_t M, int64_t in, int64_t out, const float* x, const
   kernels::gemm_f32(M, out, in, x, ldx ? ldx : in, weight, in, y, ldy ? ldy : out, p);
 }
 
-// Checked form. bias may be an empty TensorView (no bias).
+// Pointer form with bf16 weights [out, in] (raw bf16 bits).
+inline void linear_f32_bf16w(int64_t M, int64_t in, int64_t out, const float* x, const uint16_t* weight,
+                             const float* bias, float* y, int64_t ldx = 0, int64_t ldy = 0) {
+  kernels::GemmParams p;
+  p.trans_b = true;
+  p.bias = bias;
+  kernels::gemm_f32_bf16w(M, out, in, x, ldx ? ldx : in, weight, in, y, ldy ? ldy : out, p);
+}
+
+// Checked form. weight is f32 or bf16; bias (f32) may be an empty TensorView.
 inline Status linear(const TensorView& x, const TensorView& weight, const TensorView& bias, const TensorView& y) {
   RSFIQA_RETURN_IF_ERROR(detail::check_f32(x, "linear input"));
-  RSFIQA_RETURN_IF_ERROR(detail::check_f32(weight, "linear weight"));
+  if (weight.dtype == DType::kBF16) {
+    if (!weight.is_contiguous() || (!weight.data && weight.numel() > 0))
+      return make_error(ErrorCode::kInvalidArgument, "linear weight: expected a contiguous bf16 tensor with data");
+  } else {
+    RSFIQA_RETURN_IF_ERROR(detail::check_f32(weight, "linear weight"));
+  }
   RSFIQA_RETURN_IF_ERROR(detail::check_f32(y, "linear output"));
   if (weight.ndim() != 2)
     return make_error(ErrorCode::kShapeMismatch, "linear weight: expected [out, in], got %s",
@@ -60,7 +74,10 @@ inline Status linear(const TensorView& x, const TensorView& weight, const Tensor
     return Status();
   }
   const int64_t M = x.numel() / in;
-  linear_f32(M, in, out, x.f32(), weight.f32(), detail::optional_f32(bias), y.f32());
+  if (weight.dtype == DType::kBF16)
+    linear_f32_bf16w(M, in, out, x.f32(), weight.ptr<const uint16_t>(), detail::optional_f32(bias), y.f32());
+  else
+    linear_f32(M, in, out, x.f32(), weight.f32(), detail::optional_f32(bias), y.f32());
   return Status();
 }
 
