@@ -233,7 +233,7 @@ TEST_CASE("dots on extreme quant values (all -128 / 127 activations, max levels)
 }
 
 TEST_CASE("mul_mat_rows matches per-row reference dots and is thread-count independent") {
-  const int64_t N = 37, K = 512, M = 3;
+  const int64_t N = 37, K = 768, M = 7;  // M = 4 + 3 covers the x4 path and its rest
   for (DType t : {DType::kF32, DType::kF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ6_K}) {
     CAPTURE(dtype_name(t));
     const std::vector<float> w = random_row(N * K, 5);
@@ -253,4 +253,31 @@ TEST_CASE("mul_mat_rows matches per-row reference dots and is thread-count indep
       for (int64_t n = 0; n < N; ++n) CHECK(y1[m * N + n] == dot(K, W.data() + n * wrb, A.data() + m * arb));
   }
   CHECK_FALSE(mul_mat_rows(DType::kQ5_0, nullptr, 0, 1, 32, nullptr, 1, nullptr, 1));
+}
+
+TEST_CASE("x4 kernels equal four single-row dots bit for bit at every ISA level") {
+  for (Isa isa : isa_levels()) {
+    for (DType t : {DType::kQ8_0, DType::kQ4_0}) {
+      for (int64_t nblk : {1, 2, 5, 8}) {
+        CAPTURE(isa_name(isa));
+        CAPTURE(dtype_name(t));
+        CAPTURE(nblk);
+        const int64_t n = 32 * nblk;
+        const std::vector<uint8_t> q = quantize(t, random_row(n, 40 + (uint32_t)nblk));
+        std::vector<std::vector<BlockQ8_0>> acts(4, std::vector<BlockQ8_0>((size_t)nblk));
+        const void* a4[4];
+        for (int r = 0; r < 4; ++r) {
+          const std::vector<float> a = random_row(n, 50 + (uint32_t)r);
+          quantize_row_q8_0_ref(a.data(), acts[(size_t)r].data(), n);
+          a4[r] = acts[(size_t)r].data();
+        }
+        float out[4];
+        RowDot4Fn f4 = row_dot4_fn(t, isa);
+        REQUIRE((f4 != nullptr));
+        f4(n, q.data(), a4, out);
+        for (int r = 0; r < 4; ++r) CHECK(out[r] == row_dot_fn(t, isa)(n, q.data(), a4[r]));
+      }
+    }
+  }
+  CHECK((row_dot4_fn(DType::kQ4_K, Isa::kScalar) == nullptr));
 }
