@@ -21,6 +21,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <dirent.h>
@@ -540,4 +541,31 @@ TEST_CASE("save_png / save_jpeg write atomically and report unwritable paths") {
   std::remove(png_path.c_str());
   std::remove(jpg_path.c_str());
   CHECK(::rmdir(dir.c_str()) == 0);
+}
+
+TEST_CASE("concurrent decodes give the same pixels as one decode") {
+  // stb's failure reason and rsfiqa's allocation budget are per thread; the
+  // private stb copy has no other mutable global state that decode uses.
+  const std::vector<uint8_t> jpg = read_bytes(kImages + "rocket.jpg");
+  const std::vector<uint8_t> png = read_bytes(kImages + "chelsea.png");
+  Result<Image> want_jpg = decode_image(jpg);
+  Result<Image> want_png = decode_image(png);
+  REQUIRE(want_jpg.ok());
+  REQUIRE(want_png.ok());
+  bool same[4] = {false, false, false, false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      bool ok = true;
+      for (int i = 0; i < 3; ++i) {
+        const bool use_jpg = (t + i) % 2 == 0;
+        Result<Image> r = decode_image(use_jpg ? jpg : png);
+        ok = ok && r.ok() && r->rgb == (use_jpg ? want_jpg->rgb : want_png->rgb);
+        // An error on this thread must not leak into the others.
+        ok = ok && !decode_image(jpg.data(), jpg.size() / 2).ok();
+      }
+      same[t] = ok;
+    });
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < 4; ++t) CHECK(same[t]);
 }
