@@ -5,7 +5,12 @@
 // PNG/JPEG/BMP is refused (GIF, TIFF, WebP, ... are named in the error); the
 // header is parsed for the dimensions and the image is refused against a
 // configurable pixel cap *before* any pixel is decoded; every channel layout
-// (grey, grey+alpha, RGB, RGBA, 16-bit PNG) comes out as RGB8.
+// (grey, grey+alpha, RGB, RGBA, 16-bit PNG) comes out as RGB8. Before stb
+// sees the bytes, rsfiqa walks the PNG chunks / JPEG segments / BMP layout
+// itself, because stb 2.27 trusts some declared lengths (see
+// jpeg_structure_problem and png_structure_problem), and stb's allocations
+// during a decode are capped from the image size. docs/images.md has the
+// whole pipeline and the error table.
 //
 // Channel conversion (the same as PIL's `Image.convert("RGB")`, which
 // segment-anything's examples rely on):
