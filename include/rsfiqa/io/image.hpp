@@ -81,8 +81,8 @@ namespace detail {
 // RSFIQA_STB_EXTERNAL_IMPLEMENTATION, where the application's stb allocates). stb sizes some buffers from
 // values in the file before it knows they are backed by data (a zlib stream
 // may also inflate far beyond the image), so decode_image sets a per-thread
-// cap derived from the image's dimensions, and stb's allocations above it
-// fail (stb then reports "outofmem", which becomes kLimitExceeded).
+// cap derived from the image's dimensions; any single stb allocation above
+// it fails (stb then reports "outofmem", which becomes kLimitExceeded).
 struct StbAllocBudget {
   size_t cap = (size_t)-1;
   bool refused = false;
