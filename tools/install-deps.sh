@@ -8,6 +8,7 @@
 #   tools/install-deps.sh            compiler, CMake, Ninja, Eigen, stb, doctest, Google Benchmark
 #   tools/install-deps.sh --clang    also clang and its sanitizer/fuzzer runtimes
 #   tools/install-deps.sh --node     also Node.js and npm (weights download)
+#   tools/install-deps.sh --format   also clang-format (the CI format check)
 set -euo pipefail
 
 packages=(build-essential cmake ninja-build libeigen3-dev libstb-dev doctest-dev libbenchmark-dev)
@@ -16,8 +17,9 @@ for arg in "$@"; do
   case "$arg" in
     --clang) packages+=(clang libclang-rt-14-dev) ;;
     --node) want_node=1 ;;
+    --format) packages+=(clang-format) ;;
     -h | --help)
-      sed -n '3,10p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '3,11p' "$0" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *)
