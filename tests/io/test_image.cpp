@@ -142,7 +142,8 @@ std::vector<uint8_t> make_bmp24(int w, int h, const std::vector<uint8_t>& rgb, b
     const int row = top_down ? y : h - 1 - y;
     for (int x = 0; x < w; ++x)
       for (int c = 0; c < 3; ++c)  // BGR order
-        b[offset + (size_t)row * stride + (size_t)x * 3 + (size_t)c] = rgb[((size_t)y * w + (size_t)x) * 3 + (size_t)(2 - c)];
+        b[offset + (size_t)row * stride + (size_t)x * 3 + (size_t)c] =
+            rgb[((size_t)y * w + (size_t)x) * 3 + (size_t)(2 - c)];
   }
   return b;
 }
@@ -199,7 +200,8 @@ TEST_CASE("committed sample photos decode") {
   CHECK(cam->width == 512);
   CHECK(cam->height == 512);
   bool grey = true;
-  for (size_t i = 0; i < cam->rgb.size(); i += 3) grey = grey && cam->rgb[i] == cam->rgb[i + 1] && cam->rgb[i] == cam->rgb[i + 2];
+  for (size_t i = 0; i < cam->rgb.size(); i += 3)
+    grey = grey && cam->rgb[i] == cam->rgb[i + 1] && cam->rgb[i] == cam->rgb[i + 2];
   CHECK(grey);
 
   const std::vector<uint8_t> bytes = read_bytes(kImages + "rocket.jpg");
@@ -327,14 +329,17 @@ TEST_CASE("malformed and unsupported images give specific errors") {
     std::remove(path.c_str());
     ::rmdir(dir.c_str());
   }
-  SUBCASE("missing file") { CHECK_ERROR(load_image(kImages + "no_such_file.png"), ErrorCode::kNotFound, "no_such_file.png"); }
+  SUBCASE("missing file") {
+    CHECK_ERROR(load_image(kImages + "no_such_file.png"), ErrorCode::kNotFound, "no_such_file.png");
+  }
   SUBCASE("truncated PNG, cut at several points") {
     CHECK_ERROR(decode_image(png.data(), 4), ErrorCode::kMalformed, "signature");
     CHECK_ERROR(decode_image(png.data(), 8), ErrorCode::kMalformed, "before the IEND chunk");
     CHECK_ERROR(decode_image(png.data(), 20), ErrorCode::kMalformed, "declares 13 bytes, 0 remain");
-    CHECK_ERROR(decode_image(png.data(), 30), ErrorCode::kMalformed, "chunk 'IHDR' at byte 8 declares 13 bytes, 10 remain");
-    for (size_t cut : {(size_t)40, (size_t)100, png.size() / 3, png.size() / 2, png.size() - 20, png.size() - 12,
-                       png.size() - 1}) {
+    CHECK_ERROR(decode_image(png.data(), 30), ErrorCode::kMalformed,
+                "chunk 'IHDR' at byte 8 declares 13 bytes, 10 remain");
+    for (size_t cut :
+         {(size_t)40, (size_t)100, png.size() / 3, png.size() / 2, png.size() - 20, png.size() - 12, png.size() - 1}) {
       INFO("cut at " << cut << " of " << png.size());
       CHECK_ERROR(decode_image(png.data(), cut), ErrorCode::kMalformed, "truncated");
     }
@@ -480,7 +485,8 @@ TEST_CASE("PNG and JPEG encoding round-trips") {
   img.rgb.resize(33 * 17 * 3);
   for (int y = 0; y < 17; ++y)
     for (int x = 0; x < 33; ++x)
-      for (int c = 0; c < 3; ++c) img.rgb[((size_t)y * 33 + (size_t)x) * 3 + (size_t)c] = (uint8_t)(x * 7 + y * 5 + c * 60);
+      for (int c = 0; c < 3; ++c)
+        img.rgb[((size_t)y * 33 + (size_t)x) * 3 + (size_t)c] = (uint8_t)(x * 7 + y * 5 + c * 60);
 
   Result<std::vector<uint8_t>> png = encode_png(img);
   REQUIRE(png.ok());

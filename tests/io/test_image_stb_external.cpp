@@ -43,8 +43,8 @@ TEST_CASE("external stb: decode, encode and the format gate") {
   CHECK(back->rgb == img->rgb);
 
   // A 1x1 GIF the application's stb decodes, but rsfiqa refuses by magic.
-  const std::vector<uint8_t> gif = {'G', 'I', 'F', '8', '9', 'a', 1, 0, 1, 0, 0x80, 0, 0, 0, 0, 0, 255, 255, 255,
-                                    ',', 0, 0, 0, 0, 1, 0, 1, 0, 0, 2, 2, 0x44, 0x01, 0, ';'};
+  const std::vector<uint8_t> gif = {'G', 'I', 'F', '8', '9', 'a', 1, 0, 1, 0, 0x80, 0, 0, 0,    0,    0, 255, 255,
+                                    255, ',', 0,   0,   0,   0,   1, 0, 1, 0, 0,    2, 2, 0x44, 0x01, 0, ';'};
   int w = 0, h = 0, c = 0;
   stbi_uc* px = stbi_load_from_memory(gif.data(), (int)gif.size(), &w, &h, &c, 3);
   CHECK(px != nullptr);  // the application's own stb has GIF

@@ -137,7 +137,6 @@ inline void* stb_realloc(void* p, size_t n) {
 #define RSFIQA_STBI_ASSERT(x) ((void)0)
 #endif
 
-
 // Save the caller's stb state: include guards and configuration macros.
 #pragma push_macro("STBI_INCLUDE_STB_IMAGE_H")
 #pragma push_macro("INCLUDE_STB_IMAGE_WRITE_H")
@@ -460,8 +459,8 @@ namespace io {
 
 // Caps applied to untrusted images before any pixel is decoded.
 struct ImageLimits {
-  int64_t max_pixels = 100000000;  // width * height; 100 MP = 300 MB of RGB8
-  int max_side = 32768;            // the larger of width and height
+  int64_t max_pixels = 100000000;             // width * height; 100 MP = 300 MB of RGB8
+  int max_side = 32768;                       // the larger of width and height
   size_t max_file_bytes = size_t(512) << 20;  // load_image: bytes read from disk
 };
 
@@ -478,7 +477,22 @@ struct Image {
 
 // The container formats recognised by their magic bytes. Only kPng, kJpeg and
 // kBmp are decoded; the others are recognised so errors can name them.
-enum class ImageFormat { kUnknown, kPng, kJpeg, kBmp, kGif, kTiff, kWebp, kPsd, kHdr, kPnm, kQoi, kIsoBmff, kJpeg2000, kIco };
+enum class ImageFormat {
+  kUnknown,
+  kPng,
+  kJpeg,
+  kBmp,
+  kGif,
+  kTiff,
+  kWebp,
+  kPsd,
+  kHdr,
+  kPnm,
+  kQoi,
+  kIsoBmff,
+  kJpeg2000,
+  kIco
+};
 
 inline const char* image_format_name(ImageFormat f) {
   switch (f) {
@@ -553,7 +567,7 @@ inline std::string jpeg_structure_problem(const uint8_t* d, size_t n) {
       ++pos;
       continue;
     }
-    if (m == 0xD9) return std::string();  // end of image
+    if (m == 0xD9) return std::string();          // end of image
     if ((m >= 0xD0 && m <= 0xD7) || m == 0x01) {  // markers without a length
       pos += 2;
       continue;
@@ -611,7 +625,8 @@ inline std::string png_structure_problem(const uint8_t* d, size_t n) {
       std::snprintf(msg, sizeof(msg), "truncated: the data end at byte %zu before the IEND chunk", n);
       return msg;
     }
-    const uint32_t len = ((uint32_t)d[pos] << 24) | ((uint32_t)d[pos + 1] << 16) | ((uint32_t)d[pos + 2] << 8) | d[pos + 3];
+    const uint32_t len =
+        ((uint32_t)d[pos] << 24) | ((uint32_t)d[pos + 1] << 16) | ((uint32_t)d[pos + 2] << 8) | d[pos + 3];
     char type[5] = {0, 0, 0, 0, 0};
     for (int i = 0; i < 4; ++i) {
       const uint8_t c = d[pos + 4 + (size_t)i];
@@ -637,7 +652,9 @@ inline std::string png_structure_problem(const uint8_t* d, size_t n) {
 // offset + row stride * |height| <= size. Returns the bytes needed, or 0.
 inline uint64_t bmp_needed_bytes(const uint8_t* d, size_t n) {
   if (n < 30) return 0;
-  auto u32 = [&](size_t o) { return (uint32_t)d[o] | ((uint32_t)d[o + 1] << 8) | ((uint32_t)d[o + 2] << 16) | ((uint32_t)d[o + 3] << 24); };
+  auto u32 = [&](size_t o) {
+    return (uint32_t)d[o] | ((uint32_t)d[o + 1] << 8) | ((uint32_t)d[o + 2] << 16) | ((uint32_t)d[o + 3] << 24);
+  };
   const uint32_t offset = u32(10), hsize = u32(14);
   int64_t w = 0, h = 0, bpp = 0, compression = 0;
   if (hsize == 12) {  // OS/2 core header: 16-bit sizes, never compressed
@@ -665,7 +682,9 @@ inline uint64_t bmp_needed_bytes(const uint8_t* d, size_t n) {
 inline bool declared_size(int format_png_jpeg_bmp, const uint8_t* d, size_t n, int64_t* w, int64_t* h) {
   auto be16 = [&](size_t o) { return ((uint32_t)d[o] << 8) | d[o + 1]; };
   auto be32 = [&](size_t o) { return (be16(o) << 16) | be16(o + 2); };
-  auto le32 = [&](size_t o) { return (uint32_t)d[o] | ((uint32_t)d[o + 1] << 8) | ((uint32_t)d[o + 2] << 16) | ((uint32_t)d[o + 3] << 24); };
+  auto le32 = [&](size_t o) {
+    return (uint32_t)d[o] | ((uint32_t)d[o + 1] << 8) | ((uint32_t)d[o + 2] << 16) | ((uint32_t)d[o + 3] << 24);
+  };
   if (format_png_jpeg_bmp == 0) {  // PNG: IHDR is the first chunk, at byte 8
     if (n < 24 || std::memcmp(d + 12, "IHDR", 4) != 0) return false;
     *w = be32(16);
@@ -805,8 +824,8 @@ inline Result<ImageInfo> image_info(const uint8_t* data, size_t size) {
   }
   int w = 0, h = 0, c = 0;
   if (!::rsfiqa::detail::stbapi::info_from_memory(data, (int)size, &w, &h, &c))
-    return make_error(ErrorCode::kMalformed, "cannot read the %s header (%zu bytes): %s", image_format_name(info.format),
-                      size, detail::stb_reason(info.format == ImageFormat::kPng));
+    return make_error(ErrorCode::kMalformed, "cannot read the %s header (%zu bytes): %s",
+                      image_format_name(info.format), size, detail::stb_reason(info.format == ImageFormat::kPng));
   if (h < 0) h = -h;  // stb reports top-down BMPs with a negative height
   if (w <= 0 || h <= 0)
     return make_error(ErrorCode::kEmptyInput, "%s image has zero size (%dx%d)", image_format_name(info.format), w, h);
@@ -829,7 +848,8 @@ inline Result<Image> decode_image(const uint8_t* data, size_t size, const ImageL
   // huge headers with a vaguer message), then from stb's.
   int64_t dw = 0, dh = 0;
   const int kind = format == ImageFormat::kPng ? 0 : (format == ImageFormat::kJpeg ? 1 : 2);
-  if (detail::declared_size(kind, data, size, &dw, &dh)) RSFIQA_RETURN_IF_ERROR(detail::check_limits(format, dw, dh, limits));
+  if (detail::declared_size(kind, data, size, &dw, &dh))
+    RSFIQA_RETURN_IF_ERROR(detail::check_limits(format, dw, dh, limits));
   RSFIQA_ASSIGN_OR_RETURN(ImageInfo info, image_info(data, size));
   RSFIQA_RETURN_IF_ERROR(detail::check_limits(format, info.width, info.height, limits));
   const char* fmt = image_format_name(info.format);
@@ -895,7 +915,8 @@ inline void append_to_vector(void* ctx, void* data, int size) {
 
 inline Status check_encodable(const Image& img, const char* what) {
   if (img.width <= 0 || img.height <= 0)
-    return make_error(ErrorCode::kEmptyInput, "cannot encode an empty image (%dx%d) as %s", img.width, img.height, what);
+    return make_error(ErrorCode::kEmptyInput, "cannot encode an empty image (%dx%d) as %s", img.width, img.height,
+                      what);
   if ((int64_t)img.width * img.height > (int64_t)INT_MAX / 3)
     return make_error(ErrorCode::kLimitExceeded, "image %dx%d is too large to encode as %s", img.width, img.height,
                       what);
@@ -921,8 +942,8 @@ inline bool ends_with_nocase(const std::string& s, const char* suffix) {
 inline Result<std::vector<uint8_t>> encode_png(const Image& img) {
   RSFIQA_RETURN_IF_ERROR(detail::check_encodable(img, "PNG"));
   std::vector<uint8_t> out;
-  if (!::rsfiqa::detail::stbapi::write_png_to_func(&detail::append_to_vector, &out, img.width, img.height, 3, img.rgb.data(),
-                                         img.width * 3))
+  if (!::rsfiqa::detail::stbapi::write_png_to_func(&detail::append_to_vector, &out, img.width, img.height, 3,
+                                                   img.rgb.data(), img.width * 3))
     return make_error(ErrorCode::kOutOfMemory, "PNG encoding of a %dx%d image failed", img.width, img.height);
   return out;
 }
@@ -937,8 +958,8 @@ inline Result<std::vector<uint8_t>> encode_jpeg(const Image& img, int quality = 
     return make_error(ErrorCode::kLimitExceeded, "JPEG cannot hold a %dx%d image (max side 65535)", img.width,
                       img.height);
   std::vector<uint8_t> out;
-  if (!::rsfiqa::detail::stbapi::write_jpg_to_func(&detail::append_to_vector, &out, img.width, img.height, 3, img.rgb.data(),
-                                         quality))
+  if (!::rsfiqa::detail::stbapi::write_jpg_to_func(&detail::append_to_vector, &out, img.width, img.height, 3,
+                                                   img.rgb.data(), quality))
     return make_error(ErrorCode::kOutOfMemory, "JPEG encoding of a %dx%d image failed", img.width, img.height);
   return out;
 }

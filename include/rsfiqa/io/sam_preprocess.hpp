@@ -56,10 +56,10 @@ constexpr int kResamplePrecisionBits = 22;
 // Per-output-pixel filter taps along one axis, as Pillow's precompute_coeffs
 // builds them for the BILINEAR (triangle, support 1) filter.
 struct ResampleTaps {
-  int ksize = 0;                 // taps per output pixel (maximum)
-  std::vector<int> first;        // [out]   first input index used
-  std::vector<int> count;        // [out]   number of input indices used
-  std::vector<int32_t> weight;   // [out, ksize] fixed-point weights, sum ~ 2^22
+  int ksize = 0;                // taps per output pixel (maximum)
+  std::vector<int> first;       // [out]   first input index used
+  std::vector<int> count;       // [out]   number of input indices used
+  std::vector<int32_t> weight;  // [out, ksize] fixed-point weights, sum ~ 2^22
 };
 
 // Triangle filter of Pillow's BILINEAR mode.
@@ -143,9 +143,9 @@ inline Status resize_bilinear_antialias_u8(const uint8_t* src, int in_w, int in_
 
   // Horizontal pass into tmp[ybox_last - ybox_first, out_w, C] (uint8).
   std::vector<uint8_t> tmp;
-  const uint8_t* vin = src;   // input of the vertical pass
-  int vin_w = in_w;           // its width
-  int row_offset = 0;         // row of vin that vertical tap index 0 refers to
+  const uint8_t* vin = src;  // input of the vertical pass
+  int vin_w = in_w;          // its width
+  int row_offset = 0;        // row of vin that vertical tap index 0 refers to
   if (need_h) {
     const detail::ResampleTaps ht = detail::make_resample_taps(in_w, out_w);
     const int rows = ybox_last - ybox_first;
@@ -208,7 +208,8 @@ inline Status resize_bilinear_antialias_u8(const uint8_t* src, int in_w, int in_
 
 // Image convenience wrapper: RGB8 in, RGB8 of out_w x out_h out.
 inline Result<Image> resize_bilinear_antialias(const Image& img, int out_w, int out_h) {
-  if (img.empty()) return make_error(ErrorCode::kEmptyInput, "cannot resize an empty image (%dx%d)", img.width, img.height);
+  if (img.empty())
+    return make_error(ErrorCode::kEmptyInput, "cannot resize an empty image (%dx%d)", img.width, img.height);
   if (img.rgb.size() != (size_t)img.width * (size_t)img.height * 3)
     return make_error(ErrorCode::kShapeMismatch, "image %dx%d holds %zu bytes, expected %zu", img.width, img.height,
                       img.rgb.size(), (size_t)img.width * (size_t)img.height * 3);
@@ -218,8 +219,8 @@ inline Result<Image> resize_bilinear_antialias(const Image& img, int out_w, int 
   out.width = out_w;
   out.height = out_h;
   out.rgb.resize((size_t)out_w * (size_t)out_h * 3);
-  RSFIQA_RETURN_IF_ERROR(resize_bilinear_antialias_u8(img.rgb.data(), img.width, img.height, 3, out.rgb.data(), out_w,
-                                                      out_h));
+  RSFIQA_RETURN_IF_ERROR(
+      resize_bilinear_antialias_u8(img.rgb.data(), img.width, img.height, 3, out.rgb.data(), out_w, out_h));
   return out;
 }
 
@@ -263,11 +264,11 @@ inline LinearTaps make_linear_taps(int in_size, int out_size) {
 // dst[planes, out_h, out_w], PyTorch F.interpolate(mode="bilinear",
 // align_corners=False, antialias=False) semantics (file comment). `dst` must
 // not alias `src`.
-inline Status resize_bilinear_f32(const float* src, int planes, int in_h, int in_w, float* dst, int out_h,
-                                  int out_w) {
+inline Status resize_bilinear_f32(const float* src, int planes, int in_h, int in_w, float* dst, int out_h, int out_w) {
   if (planes <= 0 || in_h <= 0 || in_w <= 0 || out_h <= 0 || out_w <= 0)
-    return make_error(ErrorCode::kInvalidArgument, "bilinear resize of [%d, %d, %d] to [%d, %d, %d]: sizes must be positive",
-                      planes, in_h, in_w, planes, out_h, out_w);
+    return make_error(ErrorCode::kInvalidArgument,
+                      "bilinear resize of [%d, %d, %d] to [%d, %d, %d]: sizes must be positive", planes, in_h, in_w,
+                      planes, out_h, out_w);
   if (!src || !dst) return make_error(ErrorCode::kInvalidArgument, "bilinear resize: null pointer");
   const detail::LinearTaps ty = detail::make_linear_taps(in_h, out_h);
   const detail::LinearTaps tx = detail::make_linear_taps(in_w, out_w);
@@ -314,7 +315,7 @@ inline constexpr float kSamPixelMean[3] = {123.675f, 116.28f, 103.53f};
 inline constexpr float kSamPixelStd[3] = {58.395f, 57.12f, 57.375f};
 
 struct SamInput {
-  Tensor pixels;      // [3, T, T] float32, normalised, zero-padded bottom/right
+  Tensor pixels;          // [3, T, T] float32, normalised, zero-padded bottom/right
   SamSize input_size;     // (h, w) of the resized image inside `pixels`
   SamSize original_size;  // (h, w) of the image given
 };
@@ -323,7 +324,8 @@ struct SamInput {
 // kShapeMismatch (inconsistent Image), kInvalidArgument (target_length not in
 // [1, 16384]), kOutOfMemory.
 inline Result<SamInput> sam_preprocess(const Image& img, int target_length = 1024) {
-  if (img.empty()) return make_error(ErrorCode::kEmptyInput, "SAM preprocessing of an empty image (%dx%d)", img.width, img.height);
+  if (img.empty())
+    return make_error(ErrorCode::kEmptyInput, "SAM preprocessing of an empty image (%dx%d)", img.width, img.height);
   if (target_length < 1 || target_length > 16384)
     return make_error(ErrorCode::kInvalidArgument, "SAM target length %d is outside [1, 16384]", target_length);
   const SamSize rs = sam_preprocess_shape(img.height, img.width, target_length);
