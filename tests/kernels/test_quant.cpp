@@ -281,3 +281,28 @@ TEST_CASE("x4 kernels equal four single-row dots bit for bit at every ISA level"
   }
   CHECK((row_dot4_fn(DType::kQ4_K, Isa::kScalar) == nullptr));
 }
+
+TEST_CASE("w4 kernels (four weight rows) equal four single-row dots bit for bit") {
+  for (Isa isa : isa_levels()) {
+    for (DType t : {DType::kQ8_0, DType::kQ4_0}) {
+      for (int64_t nblk : {1, 2, 5, 8}) {
+        CAPTURE(isa_name(isa));
+        CAPTURE(dtype_name(t));
+        CAPTURE(nblk);
+        const int64_t n = 32 * nblk;
+        std::vector<std::vector<uint8_t>> rows;
+        const void* w4[4];
+        for (int r = 0; r < 4; ++r) rows.push_back(quantize(t, random_row(n, 60 + (uint32_t)r)));
+        for (int r = 0; r < 4; ++r) w4[r] = rows[(size_t)r].data();
+        std::vector<BlockQ8_0> act((size_t)nblk);
+        const std::vector<float> a = random_row(n, 70 + (uint32_t)nblk);
+        quantize_row_q8_0_ref(a.data(), act.data(), n);
+        float out[4];
+        RowDotW4Fn f = row_dot_w4_fn(t, isa);
+        REQUIRE((f != nullptr));
+        f(n, w4, act.data(), out);
+        for (int r = 0; r < 4; ++r) CHECK(out[r] == row_dot_fn(t, isa)(n, w4[r], act.data()));
+      }
+    }
+  }
+}

@@ -230,6 +230,26 @@ RSFIQA_TARGET_AVX2 inline void dot_x4(int64_t n, const WB* x, const BlockQ8_0* c
   }
   for (int r = 0; r < 4; ++r) out[r] = hsum_ps(acc[r]);
 }
+
+// ---- four weight rows per activation row (decode): the activation block
+// and its scale are loaded once for 4 weight rows; per row the arithmetic
+// and its order are those of the single-row kernel (bit-identical).
+template <typename WB>
+RSFIQA_TARGET_AVX2 inline void dot_w4(int64_t n, const WB* const* x, const BlockQ8_0* y, float* out) {
+  const int64_t nb = n / 32;
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  for (int64_t i = 0; i < nb; ++i) {
+    const __m256i yv = _mm256_loadu_si256((const __m256i*)y[i].qs);
+    const float dy = half(y[i].d);
+    for (int r = 0; r < 4; ++r) {
+      const __m256i xv = load_w(x[r] + i);
+      const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(xv, xv), _mm256_sign_epi8(yv, xv)),
+                                          _mm256_set1_epi16(1));
+      acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(half(x[r][i].d) * dy), acc[r]);
+    }
+  }
+  for (int r = 0; r < 4; ++r) out[r] = hsum_ps(acc[r]);
+}
 }  // namespace quant_avx2
 
 // ================================================================ AVX-512
@@ -513,6 +533,43 @@ RSFIQA_TARGET_AVX512VNNI inline void dot_x4_vnni(int64_t n, const WB* x, const B
     }
   }
 }
+
+// ---- four weight rows per activation row (see quant_avx2::dot_w4).
+#define RSFIQA_QDOT_W4_BODY(IDOT)                                                                                   \
+  const int64_t nb = n / 32;                                                                                        \
+  __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};             \
+  int64_t i = 0;                                                                                                    \
+  for (; i + 2 <= nb; i += 2) {                                                                                     \
+    const __m512i yv = join(_mm256_loadu_si256((const __m256i*)y[i].qs), _mm256_loadu_si256((const __m256i*)y[i + 1].qs)); \
+    const float dy0 = _cvtsh_ss(y[i].d), dy1 = _cvtsh_ss(y[i + 1].d);                                               \
+    for (int r = 0; r < 4; ++r) {                                                                                   \
+      const __m512i xv = load_w2(x[r] + i);                                                                         \
+      const __m512i ax = _mm512_abs_epi8(xv);                                                                       \
+      const __m512i sy = _mm512_mask_sub_epi8(yv, _mm512_movepi8_mask(xv), _mm512_setzero_si512(), yv);             \
+      const __m512i p = IDOT;                                                                                       \
+      acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p),                                                               \
+                               scales2(_cvtsh_ss(x[r][i].d) * dy0, _cvtsh_ss(x[r][i + 1].d) * dy1), acc[r]);        \
+    }                                                                                                               \
+  }                                                                                                                 \
+  for (int r = 0; r < 4; ++r) {                                                                                     \
+    out[r] = _mm512_reduce_add_ps(acc[r]);                                                                          \
+    if (i < nb) {                                                                                                   \
+      const WB* xr[4] = {x[r] + i, x[r] + i, x[r] + i, x[r] + i};                                                   \
+      float tail[4];                                                                                                \
+      quant_avx2::dot_w4(32, xr, y + i, tail);                                                                      \
+      out[r] += tail[0];                                                                                            \
+    }                                                                                                               \
+  }
+
+template <typename WB>
+RSFIQA_TARGET_AVX512 inline void dot_w4_bw(int64_t n, const WB* const* x, const BlockQ8_0* y, float* out) {
+  RSFIQA_QDOT_W4_BODY(_mm512_madd_epi16(_mm512_maddubs_epi16(ax, sy), _mm512_set1_epi16(1)))
+}
+template <typename WB>
+RSFIQA_TARGET_AVX512VNNI inline void dot_w4_vnni(int64_t n, const WB* const* x, const BlockQ8_0* y, float* out) {
+  RSFIQA_QDOT_W4_BODY(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ax, sy))
+}
+#undef RSFIQA_QDOT_W4_BODY
 }  // namespace quant_avx512
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
@@ -650,6 +707,40 @@ inline RowDot4Fn row_dot4_fn(DType w, Isa isa) {
   return q8 ? quant_detail::ref_x4<BlockQ8_0, vec_dot_q8_0_q8_0_ref> : quant_detail::ref_x4<BlockQ4_0, vec_dot_q4_0_q8_0_ref>;
 }
 
+// Four weight rows w[0..3] against one activation row (decode). Q8_0 and
+// Q4_0 only; results equal four row_dot_fn calls bit for bit.
+using RowDotW4Fn = void (*)(int64_t n, const void* const* w, const void* a, float* out);
+
+namespace quant_detail {
+template <typename W, float (*F)(int64_t, const W*, const BlockQ8_0*)>
+inline void ref_w4(int64_t n, const void* const* w, const void* a, float* out) {
+  for (int r = 0; r < 4; ++r) out[r] = F(n, (const W*)w[r], (const BlockQ8_0*)a);
+}
+template <typename W, void (*F)(int64_t, const W* const*, const BlockQ8_0*, float*)>
+inline void erase_w4(int64_t n, const void* const* w, const void* a, float* out) {
+  F(n, (const W* const*)w, (const BlockQ8_0*)a, out);
+}
+}  // namespace quant_detail
+
+inline RowDotW4Fn row_dot_w4_fn(DType w, Isa isa) {
+  using quant_detail::erase_w4;
+  if (w != DType::kQ8_0 && w != DType::kQ4_0) return nullptr;
+  const bool q8 = w == DType::kQ8_0;
+#if RSFIQA_X86_SIMD
+  if (isa >= Isa::kAvx512) {
+    if (cpu_features().avx512vnni)
+      return q8 ? erase_w4<BlockQ8_0, quant_avx512::dot_w4_vnni<BlockQ8_0>>
+                : erase_w4<BlockQ4_0, quant_avx512::dot_w4_vnni<BlockQ4_0>>;
+    return q8 ? erase_w4<BlockQ8_0, quant_avx512::dot_w4_bw<BlockQ8_0>>
+              : erase_w4<BlockQ4_0, quant_avx512::dot_w4_bw<BlockQ4_0>>;
+  }
+  if (isa >= Isa::kAvx2)
+    return q8 ? erase_w4<BlockQ8_0, quant_avx2::dot_w4<BlockQ8_0>> : erase_w4<BlockQ4_0, quant_avx2::dot_w4<BlockQ4_0>>;
+#endif
+  (void)isa;
+  return q8 ? quant_detail::ref_w4<BlockQ8_0, vec_dot_q8_0_q8_0_ref> : quant_detail::ref_w4<BlockQ4_0, vec_dot_q4_0_q8_0_ref>;
+}
+
 // Name of the kernel row_dot_fn picks, for logs and benchmarks.
 inline const char* row_dot_kernel_name(Isa isa) {
 #if RSFIQA_X86_SIMD
@@ -670,6 +761,7 @@ inline bool mul_mat_rows(DType wt, const void* W, int64_t w_row_bytes, int64_t N
   const RowDotFn dot = row_dot_fn(wt, active_isa());
   if (!dot) return false;
   const RowDot4Fn dot4 = M >= 4 ? row_dot4_fn(wt, active_isa()) : nullptr;
+  const RowDotW4Fn dotw4 = row_dot_w4_fn(wt, active_isa());
   const int64_t a_bytes = act_row_bytes(act_format(wt), K);
   const uint8_t* wb = (const uint8_t*)W;
   const uint8_t* ab = (const uint8_t*)act;
@@ -698,8 +790,19 @@ inline bool mul_mat_rows(DType wt, const void* W, int64_t w_row_bytes, int64_t N
               }
             }
           }
-          for (; m < M; ++m)
-            for (int64_t n = n0; n < n1; ++n) y[m * ldy + n] = dot(K, wb + n * w_row_bytes, ab + m * a_bytes);
+          for (; m < M; ++m) {
+            int64_t n = n0;
+            if (dotw4) {
+              float r4[4];
+              for (; n + 4 <= n1; n += 4) {
+                const void* w4[4] = {wb + n * w_row_bytes, wb + (n + 1) * w_row_bytes, wb + (n + 2) * w_row_bytes,
+                                     wb + (n + 3) * w_row_bytes};
+                dotw4(K, w4, ab + m * a_bytes, r4);
+                for (int r = 0; r < 4; ++r) y[m * ldy + n + r] = r4[r];
+              }
+            }
+            for (; n < n1; ++n) y[m * ldy + n] = dot(K, wb + n * w_row_bytes, ab + m * a_bytes);
+          }
         }
       },
       min_tiles, threads);
