@@ -101,21 +101,21 @@ Status make_random_llm(const Shape_& sh, DType type, const std::string& path) {
   RSFIQA_RETURN_IF_ERROR(vec("output_norm.weight", sh.E, 1.0f));
   for (int64_t il = 0; il < sh.L; ++il) {
     const std::string p = "blk." + std::to_string(il) + ".";
+    // Q4_K needs rows of 256: SmolLM2's 576 and Qwen2.5's 896 are not, so
+    // those matrices fall back to Q4_0 (llama.cpp's mixes use Q5_0/Q6_K
+    // there); the FFN down projections (1536, 4864 wide) are real Q4_K.
+    auto fit = [&](int64_t cols) { return cols % dtype_info(type).block_size == 0 ? type : DType::kQ4_0; };
     RSFIQA_RETURN_IF_ERROR(vec(p + "attn_norm.weight", sh.E, 1.0f));
-    RSFIQA_RETURN_IF_ERROR(matrix(p + "attn_q.weight", type, sh.H * D, sh.E));
-    RSFIQA_RETURN_IF_ERROR(matrix(p + "attn_k.weight", type, sh.Hkv * D, sh.E));
-    RSFIQA_RETURN_IF_ERROR(matrix(p + "attn_v.weight", type, sh.Hkv * D, sh.E));
-    RSFIQA_RETURN_IF_ERROR(matrix(p + "attn_output.weight", type, sh.E, sh.H * D));
+    RSFIQA_RETURN_IF_ERROR(matrix(p + "attn_q.weight", fit(sh.E), sh.H * D, sh.E));
+    RSFIQA_RETURN_IF_ERROR(matrix(p + "attn_k.weight", fit(sh.E), sh.Hkv * D, sh.E));
+    RSFIQA_RETURN_IF_ERROR(matrix(p + "attn_v.weight", fit(sh.E), sh.Hkv * D, sh.E));
+    RSFIQA_RETURN_IF_ERROR(matrix(p + "attn_output.weight", fit(sh.H * D), sh.E, sh.H * D));
     if (std::string(sh.arch) == "qwen2") {
       RSFIQA_RETURN_IF_ERROR(vec(p + "attn_q.bias", sh.H * D, 0.01f));
       RSFIQA_RETURN_IF_ERROR(vec(p + "attn_k.bias", sh.Hkv * D, 0.01f));
       RSFIQA_RETURN_IF_ERROR(vec(p + "attn_v.bias", sh.Hkv * D, 0.01f));
     }
     RSFIQA_RETURN_IF_ERROR(vec(p + "ffn_norm.weight", sh.E, 1.0f));
-    // Q4_K needs rows of 256: Qwen2.5's FFN width 4864 = 19*256 is fine, its
-    // hidden 896 is not (3.5 blocks), so those rows fall back to Q4_0 as in
-    // llama.cpp's mixes (which use Q5_0 there).
-    auto fit = [&](int64_t cols) { return cols % dtype_info(type).block_size == 0 ? type : DType::kQ4_0; };
     RSFIQA_RETURN_IF_ERROR(matrix(p + "ffn_gate.weight", fit(sh.E), sh.F, sh.E));
     RSFIQA_RETURN_IF_ERROR(matrix(p + "ffn_up.weight", fit(sh.E), sh.F, sh.E));
     RSFIQA_RETURN_IF_ERROR(matrix(p + "ffn_down.weight", fit(sh.F), sh.E, sh.F));
