@@ -364,6 +364,20 @@ TEST_CASE("malformed and unsupported images give specific errors") {
     CHECK_ERROR(decode_image(bad), ErrorCode::kMalformed, "declares 272 symbols (at most 256)");
     CHECK_ERROR(image_info(bad.data(), bad.size()), ErrorCode::kMalformed, "Huffman table");
   }
+  SUBCASE("JPEG scan using an undefined Huffman table (out-of-bounds read in stb 2.27)") {
+    // Point the first scan's first component at DC table 3, which rocket.jpg
+    // never defines.
+    std::vector<uint8_t> bad = jpg;
+    size_t sos = 0;
+    for (size_t i = 2; i + 1 < bad.size(); ++i)
+      if (bad[i] == 0xFF && bad[i + 1] == 0xDA) {
+        sos = i;
+        break;
+      }
+    REQUIRE(sos > 0);
+    bad[sos + 6] = (uint8_t)((3 << 4) | (bad[sos + 6] & 15));
+    CHECK_ERROR(decode_image(bad), ErrorCode::kMalformed, "uses DC Huffman table 3, which no DHT defines");
+  }
   SUBCASE("truncated BMP") {
     const std::vector<uint8_t> bmp = make_bmp24(7, 5, pattern(7 * 5 * 3, 11), false);
     CHECK_ERROR(decode_image(bmp.data(), bmp.size() - 10), ErrorCode::kMalformed, "truncated");

@@ -91,13 +91,15 @@ inline StbAllocBudget& stb_alloc_budget() {
   static thread_local StbAllocBudget budget;
   return budget;
 }
+// Zeroed, so that no path through stb can read uninitialised heap memory
+// (its JPEG decoder state, for one, is not cleared before use).
 inline void* stb_malloc(size_t n) {
   StbAllocBudget& b = stb_alloc_budget();
   if (n > b.cap) {
     b.refused = true;
     return nullptr;
   }
-  return std::malloc(n);
+  return std::calloc(1, n ? n : 1);
 }
 inline void* stb_realloc(void* p, size_t n) {
   StbAllocBudget& b = stb_alloc_budget();
@@ -549,10 +551,17 @@ inline const char* stb_reason(bool is_png) {
 //  - Huffman tables (DHT) whose code counts add up to more than 256 symbols:
 //    stb 2.27 writes past its 257-entry size table and 256-entry value table
 //    (fixed in later upstream releases). Such tables are refused here.
+//  - scans that use a Huffman table no DHT segment has defined: stb would
+//    decode with uninitialised table memory and index past its value table.
+//    A sequential scan needs each component's DC and AC table; a progressive
+//    DC-first scan needs the DC tables, a progressive AC scan the AC tables
+//    (DC refinement scans use none).
 // Returns an empty string when the structure is sound, else the problem.
 inline std::string jpeg_structure_problem(const uint8_t* d, size_t n) {
   char msg[160];
-  size_t pos = 2;  // after SOI
+  size_t pos = 2;                           // after SOI
+  bool defined[2][4] = {{false}, {false}};  // [DC=0/AC=1][table id]
+  bool progressive = false;
   for (;;) {
     if (pos + 2 > n) {
       std::snprintf(msg, sizeof(msg), "truncated: the data end at byte %zu before the end-of-image marker", n);
@@ -597,7 +606,37 @@ inline std::string jpeg_structure_problem(const uint8_t* d, size_t n) {
                         symbols);
           return msg;
         }
+        const int tc = d[q] >> 4, th = d[q] & 15;
+        if (tc <= 1 && th <= 3) defined[tc][th] = true;  // other values: stb reports "bad DHT header"
         q += 17 + symbols;
+      }
+    }
+    if (m == 0xC2 || m == 0xC6 || m == 0xCA || m == 0xCE) progressive = true;  // progressive SOFn
+    if (m == 0xDA && len >= 3) {  // SOS: Ns, Ns x (component id, Td<<4 | Ta), Ss, Se, Ah<<4 | Al
+      const size_t ns = d[pos + 4];
+      if (len == 6 + 2 * ns) {  // otherwise stb reports "bad SOS len"
+        const size_t tail = pos + 5 + 2 * ns;
+        const int ss = d[tail], ah = d[tail + 2] >> 4;
+        const bool need_dc = !progressive || (ss == 0 && ah == 0);
+        const bool need_ac = !progressive || ss > 0;
+        for (size_t i = 0; i < ns; ++i) {
+          const int td = d[pos + 6 + 2 * i] >> 4, ta = d[pos + 6 + 2 * i] & 15;
+          const char* missing = nullptr;
+          int id = 0;
+          if (need_dc && td <= 3 && !defined[0][td]) {
+            missing = "DC";
+            id = td;
+          } else if (need_ac && ta <= 3 && !defined[1][ta]) {
+            missing = "AC";
+            id = ta;
+          }
+          if (missing) {
+            std::snprintf(msg, sizeof(msg),
+                          "corrupt: the scan at byte %zu uses %s Huffman table %d, which no DHT defines", pos, missing,
+                          id);
+            return msg;
+          }
+        }
       }
     }
     pos += 2 + len;
