@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "rsfiqa/io/file.hpp"
 #include "rsfiqa/io/json.hpp"
 #include "rsfiqa/io/sam_preprocess.hpp"
 #include "rsfiqa/models/sam/amg.hpp"
@@ -365,4 +366,136 @@ TEST_CASE("generator bad input") {
   CHECK(none.value().empty());
   CHECK(!parse_amg_output_mode("png").ok());
   CHECK(parse_amg_output_mode("coco_rle").value() == AmgOutputMode::kCocoRle);
+}
+
+// ---------------------------------------------------------------------------
+// Goldens from tools/golden/make_amg_golden.py: the same synthetic low-res
+// logits pushed through SAM's steps with PyTorch, torchvision and OpenCV.
+// ---------------------------------------------------------------------------
+namespace {
+io::JsonValue load_golden() {
+  auto bytes = io::read_file_bytes(std::string(RSFIQA_TEST_DATA_DIR) + "/golden/amg/amg_postprocess.json", 1 << 22);
+  REQUIRE(bytes.ok());
+  auto j = io::parse_json(std::string(bytes.value().begin(), bytes.value().end()));
+  REQUIRE(j.ok());
+  return j.value();
+}
+
+std::vector<uint32_t> counts_of(const io::JsonValue& a) {
+  std::vector<uint32_t> c;
+  for (const auto& v : a.items()) c.push_back((uint32_t)v.as_int());
+  return c;
+}
+
+// Returns the golden's blobs for every prompt of the batch, in order.
+class BlobModel : public AmgModel {
+ public:
+  explicit BlobModel(const io::JsonValue& g) {
+    for (const auto& b : g.find("blobs")->items()) {
+      const double cx = b[0].as_double(), cy = b[1].as_double(), r = b[2].as_double(), amp = b[3].as_double(),
+                   r0 = b[4].as_double();
+      std::vector<float> l(65536);
+      for (int v = 0; v < 256; ++v)
+        for (int u = 0; u < 256; ++u) {
+          const double d = std::sqrt((u - cx) * (u - cx) + (v - cy) * (v - cy));
+          l[(size_t)v * 256 + u] = (float)(amp * (1.0 - (d - r0) * (d - r0) / (r * r)));
+        }
+      blobs_.push_back(l);
+    }
+    for (const auto& v : g.find("ious")->items()) ious_.push_back((float)v.as_double());
+  }
+  Status set_image(const io::Image&) override { return Status(); }
+  Status predict_points(const float*, int n, AmgLowRes* out) override {
+    out->n = n;
+    out->m = 3;
+    out->side = 256;
+    out->logits.clear();
+    out->iou.clear();
+    for (int i = 0; i < n; ++i)
+      for (int k = 0; k < 3; ++k) {
+        const size_t b = (size_t)(next_ + i * 3 + k) % blobs_.size();
+        out->logits.insert(out->logits.end(), blobs_[b].begin(), blobs_[b].end());
+        out->iou.push_back(ious_[b]);
+      }
+    next_ += n * 3;
+    return Status();
+  }
+
+ private:
+  std::vector<std::vector<float>> blobs_;
+  std::vector<float> ious_;
+  int next_ = 0;
+};
+
+void compare_with_golden(const std::vector<AmgMask>& got, const io::JsonValue& want, int H, int W) {
+  REQUIRE(got.size() == want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    CAPTURE(i);
+    const io::JsonValue& w = want[i];
+    CHECK(got[i].predicted_iou == doctest::Approx(w.find("predicted_iou")->as_double()).epsilon(1e-6));
+    CHECK(got[i].stability_score == doctest::Approx(w.find("stability_score")->as_double()).epsilon(1e-6));
+    const io::JsonValue& b = *w.find("bbox_xyxy");
+    const BoxXYWH want_box = {(int)b[0].as_int(), (int)b[1].as_int(), (int)(b[2].as_int() - b[0].as_int()),
+                              (int)(b[3].as_int() - b[1].as_int())};
+    CHECK(got[i].bbox == want_box);
+    CHECK(got[i].area == w.find("area")->as_int());
+    CHECK(got[i].rle.h == H);
+    CHECK(got[i].rle.w == W);
+    CHECK(got[i].rle.counts == counts_of(*w.find("counts")));
+    CHECK(got[i].coco_counts == w.find("coco")->as_string());
+  }
+}
+}  // namespace
+
+TEST_CASE("generator post-processing matches the PyTorch/torchvision/OpenCV golden") {
+  const io::JsonValue g = load_golden();
+  const int H = (int)g.find("height")->as_int(), W = (int)g.find("width")->as_int();
+  io::Image img;
+  img.width = W;
+  img.height = H;
+  img.rgb.assign((size_t)W * H * 3, 0);
+  AmgParams p;
+  p.points_per_side = 2;  // 4 prompts x 3 masks = the 12 golden blobs
+  p.pred_iou_thresh = (float)g.find("pred_iou_thresh")->as_double();
+  p.stability_score_thresh = (float)g.find("stability_score_thresh")->as_double();
+  p.stability_score_offset = (float)g.find("stability_score_offset")->as_double();
+  p.box_nms_thresh = (float)g.find("box_nms_thresh")->as_double();
+  p.output_mode = AmgOutputMode::kCocoRle;
+  {
+    BlobModel model(g);
+    auto r = AutomaticMaskGenerator(&model, p).generate(img);
+    REQUIRE(r.ok());
+    compare_with_golden(r.value(), *g.find("masks"), H, W);
+  }
+  {
+    // Small batches must not change anything.
+    p.points_per_batch = 3;
+    BlobModel model(g);
+    auto r = AutomaticMaskGenerator(&model, p).generate(img);
+    REQUIRE(r.ok());
+    compare_with_golden(r.value(), *g.find("masks"), H, W);
+  }
+  {
+    p.min_mask_region_area = g.find("min_mask_region_area")->as_int();
+    BlobModel model(g);
+    auto r = AutomaticMaskGenerator(&model, p).generate(img);
+    REQUIRE(r.ok());
+    compare_with_golden(r.value(), *g.find("masks_small_regions"), H, W);
+  }
+}
+
+TEST_CASE("remove_small_regions matches OpenCV connectedComponentsWithStats") {
+  const io::JsonValue g = *load_golden().find("remove_small");
+  Rle in;
+  in.h = (int)g.find("h")->as_int();
+  in.w = (int)g.find("w")->as_int();
+  in.counts = counts_of(*g.find("input"));
+  const int64_t area = g.find("area")->as_int();
+  auto m = rle_to_mask(in);
+  REQUIRE(m.ok());
+  std::vector<uint8_t> holes = m.value(), islands = m.value();
+  CHECK(remove_small_regions(holes.data(), in.h, in.w, area, SmallRegionMode::kHoles));
+  CHECK(remove_small_regions(islands.data(), in.h, in.w, area, SmallRegionMode::kIslands));
+  CHECK(rle_from_mask(holes.data(), in.h, in.w).counts == counts_of(*g.find("holes")));
+  CHECK(rle_from_mask(islands.data(), in.h, in.w).counts == counts_of(*g.find("islands")));
 }
