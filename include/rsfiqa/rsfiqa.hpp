@@ -81,12 +81,17 @@
 #include "rsfiqa/ops/region_attention.hpp"
 #include "rsfiqa/ops/softmax.hpp"
 
-// models: the LLM decoder (llama / qwen2 GGUF), its tokenizers and sampler
+// models: Segment Anything (TinyViT encoder, prompt encoder, mask decoder,
+// predictor, automatic mask generation, region partition) and the LLM decoder
+// (llama / qwen2 GGUF) with its tokenizers, sampler, chat template, quantizer
+#include "rsfiqa/models/llm/chat.hpp"
 #include "rsfiqa/models/llm/model.hpp"
+#include "rsfiqa/models/llm/quantize.hpp"
 #include "rsfiqa/models/llm/sampler.hpp"
 #include "rsfiqa/models/llm/tokenizer.hpp"
-
-// models/sam: SAM prompt encoder, mask decoder and predictor
+#include "rsfiqa/models/sam/amg.hpp"
 #include "rsfiqa/models/sam/mask_decoder.hpp"
+#include "rsfiqa/models/sam/partition.hpp"
 #include "rsfiqa/models/sam/predictor.hpp"
 #include "rsfiqa/models/sam/prompt_encoder.hpp"
+#include "rsfiqa/models/sam/tinyvit.hpp"
