@@ -3,7 +3,7 @@
 //   rsfiqa generate -m FILE.gguf [-p TEXT | -f FILE] [-n N] [--temp F] [--top-k K] [--top-p F]
 //                   [--min-p F] [--repeat-penalty F] [--seed S] [-t N] [-c CTX] [--chat]
 // stdout holds the prompt followed by the generated text and nothing else
-// (streamed token by token); the system line, load time and prompt /
+// (streamed token by token, no trailing newline); the system line, load time and prompt /
 // generation speeds go to stderr. --chat wraps the prompt in the model's chat
 // template (models/llm/chat.hpp) as one user turn.
 #include <chrono>
@@ -200,7 +200,6 @@ int run(int argc, char** argv) {
                              return true;
                            });
   const auto t2 = Clock::now();
-  std::fputc('\n', stdout);
   if (!out.ok()) {
     std::fprintf(stderr, "rsfiqa generate: %s\n", out.status().to_string().c_str());
     return rsfiqa::cli::kExitFailure;
