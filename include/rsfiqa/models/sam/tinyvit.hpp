@@ -508,9 +508,16 @@ class TinyVit {
   static int64_t fbytes(int64_t floats) { return align_up(floats * (int64_t)sizeof(float), (int64_t)kAlignment); }
 
   // Sizes of the per-thread work items (fixed, so results never depend on threads).
-  static constexpr int64_t kBandRows = 8;     // MBConv: output rows per band
-  static constexpr int64_t kAttnRows = 256;   // attention: ~tokens per window group
-  static constexpr int64_t kMlpTokens = 128;  // local conv + MLP: ~tokens per task
+  static constexpr int64_t kBandRows = 8;         // MBConv: output rows per band
+  static constexpr int64_t kAttnRows = 256;       // attention: ~tokens per window group
+  static constexpr int64_t kMlpTokens = 128;      // local conv + MLP: ~tokens per task
+  static constexpr int64_t kColFloats = 1 << 18;  // dense 3x3 convs: im2col floats per tile (1 MiB)
+
+  // Output rows per im2col tile of a dense conv: about kColFloats floats.
+  static int64_t conv_tile_rows(int64_t K, int64_t Wo) {
+    const int64_t r = kColFloats / (K * Wo);
+    return r < 1 ? 1 : r;
+  }
 
   static int64_t windows_per_task(const TinyVitConfig& c, int i) {
     const int64_t n = c.window_sizes[i] * c.window_sizes[i];
@@ -532,7 +539,9 @@ class TinyVit {
     auto phase = [&](int64_t bytes) { sc = bytes > sc ? bytes : sc; };
     // Stem: the hidden map [patch_hidden, S/2, S/2].
     const int64_t half = (c.img_size - 1) / 2 + 1;
-    phase(fbytes(c.patch_hidden * half * half));
+    const int64_t col0 = c.in_chans * 9 * conv_tile_rows(c.in_chans * 9, half) * half;
+    const int64_t col2 = c.patch_hidden * 9 * conv_tile_rows(c.patch_hidden * 9, R0) * R0;
+    phase(fbytes(c.patch_hidden * half * half) + S * fbytes(col0 > col2 ? col0 : col2));
     // MBConv: the ping-pong map and per slot one band of each hidden map.
     {
       const int64_t h = c.embed_dims[0] * c.mbconv_expand_ratio;
@@ -556,7 +565,8 @@ class TinyVit {
     }
     // Neck: the conv1x1 output [out_chans, L].
     const int64_t L = c.resolution(kTinyVitLayers - 1) * c.resolution(kTinyVitLayers - 1);
-    phase(fbytes(c.out_chans * L));
+    const int64_t Rl = c.resolution(kTinyVitLayers - 1);
+    phase(fbytes(c.out_chans * L) + S * fbytes(c.out_chans * 9 * conv_tile_rows(c.out_chans * 9, Rl) * Rl));
     pl.scratch = sc;
     return pl;
   }
@@ -683,6 +693,64 @@ inline void tinyvit_linear(int64_t M, const float* x, int64_t ldx, const TinyVit
     (void)kernels::gemm_f32_packed(M, x, ldx, l.packed, y, ldy, p);
 }
 
+// im2col rows [k0, k1) for output rows [oy0, oy1) of a 3x3-style conv
+// (kernel k, stride s, padding p) on x [C, H, W]: col[kk, j] with kk =
+// (c, ky, kx) and j the output pixel (oy - oy0)·Wo + ox; zeros in the
+// padding. The valid ox range is computed once per (kx), so the copy loop
+// has no bounds tests.
+inline void tinyvit_im2col(int64_t H, int64_t W, int64_t k, int64_t stride, int64_t pad, int64_t Wo, const float* x,
+                           int64_t oy0, int64_t oy1, int64_t k0, int64_t k1, float* col) {
+  const int64_t np = (oy1 - oy0) * Wo;
+  for (int64_t kk = k0; kk < k1; ++kk) {
+    const int64_t c = kk / (k * k), ky = (kk / k) % k, kx = kk % k;
+    // ox in [lo, hi) reads ix = ox·s - p + kx inside [0, W).
+    int64_t lo = 0;
+    while (lo < Wo && lo * stride - pad + kx < 0) ++lo;
+    int64_t hi = Wo;
+    while (hi > lo && (hi - 1) * stride - pad + kx >= W) --hi;
+    float* row = col + (kk - k0) * np;
+    for (int64_t oy = oy0; oy < oy1; ++oy) {
+      float* dst = row + (oy - oy0) * Wo;
+      const int64_t iy = oy * stride - pad + ky;
+      if (iy < 0 || iy >= H) {
+        std::fill(dst, dst + Wo, 0.0f);
+        continue;
+      }
+      const float* src = x + (c * H + iy) * W - pad + kx;
+      std::fill(dst, dst + lo, 0.0f);
+      if (stride == 1) {
+        std::memcpy(dst + lo, src + lo, (size_t)(hi - lo) * sizeof(float));
+      } else {
+        for (int64_t ox = lo; ox < hi; ++ox) dst[ox] = src[ox * stride];
+      }
+      std::fill(dst + hi, dst + Wo, 0.0f);
+    }
+  }
+}
+
+// Dense k x k convolution (groups 1) y [O, Ho, Wo] = w [O, C, k, k] ⋆ x [C, H, W] + b,
+// optionally followed by GELU, in tiles of `tile_rows` output rows: each
+// slot builds the tile's im2col block [C·k·k, rows·Wo] in its own `cols`
+// buffer and multiplies it on the calling thread.
+inline void tinyvit_conv_tiles(const ops::Conv2dGeometry& g, int64_t stride, int64_t pad, const float* x,
+                               const float* w, const float* bias, float* y, int64_t tile_rows, int slots,
+                               const std::vector<float*>& cols, bool gelu) {
+  const int64_t K = g.C * g.kh * g.kw, HWo = g.Ho * g.Wo, tiles = (g.Ho + tile_rows - 1) / tile_rows;
+  tinyvit_dynamic_for(tiles, slots, [&](int slot, int64_t t) {
+    const int64_t oy0 = t * tile_rows, oy1 = oy0 + tile_rows < g.Ho ? oy0 + tile_rows : g.Ho;
+    const int64_t np = (oy1 - oy0) * g.Wo, p0 = oy0 * g.Wo;
+    float* col = cols[(size_t)slot];
+    tinyvit_im2col(g.H, g.W, g.kh, stride, pad, g.Wo, x, oy0, oy1, 0, K, col);
+    for (int64_t o = 0; o < g.O; ++o) std::fill(y + o * HWo + p0, y + o * HWo + p0 + np, bias ? bias[o] : 0.0f);
+    kernels::GemmParams gp;
+    gp.trans_b = false;
+    gp.accumulate = true;
+    kernels::gemm_f32(g.O, np, K, w, K, col, np, y + p0, HWo, gp);
+    if (gelu)
+      for (int64_t o = 0; o < g.O; ++o) ops::gelu_f32(np, y + o * HWo + p0, y + o * HWo + p0);
+  });
+}
+
 // Channels-last depthwise convolution, output rows [oy0, oy1):
 //   y[oy, ox, c] = b[c] + sum_{ky, kx} taps[ky·k + kx][c] · x[oy·s - p + ky, ox·s - p + kx, c]
 // x [H, W, C]; y points at output row oy0 of a [Ho, Wo, C] map; zero padding. The channel loop is contiguous
@@ -760,12 +828,19 @@ inline Status TinyVit::forward(const TensorView& image, TinyVitWorkspace* ws, Ti
     float* s0 = take(c.patch_hidden * half * half);  // [patch_hidden, S/2, S/2]
     RSFIQA_RETURN_IF_ERROR(planned(s0));
     ops::Conv2dGeometry g0{1, c.in_chans, S, S, c.patch_hidden, 3, 3, half, half};
-    RSFIQA_RETURN_IF_ERROR(
-        ops::conv2d_f32(g0, ops::conv2d_params(2, 1), image.f32(), w.patch_embed_0.weight, w.patch_embed_0.bias, s0));
-    ops::gelu_f32(c.patch_hidden * half * half, s0, s0);
     ops::Conv2dGeometry g2{1, c.patch_hidden, half, half, C0, 3, 3, R0, R0};
-    RSFIQA_RETURN_IF_ERROR(
-        ops::conv2d_f32(g2, ops::conv2d_params(2, 1), s0, w.patch_embed_2.weight, w.patch_embed_2.bias, stage[0]));
+    const int64_t rows0 = conv_tile_rows(c.in_chans * 9, half), rows2 = conv_tile_rows(c.patch_hidden * 9, R0);
+    const int64_t col0 = c.in_chans * 9 * rows0 * half, col2 = c.patch_hidden * 9 * rows2 * R0;
+    std::vector<float*> cols((size_t)slots);
+    for (int sl = 0; sl < slots; ++sl) {
+      cols[(size_t)sl] = take(col0 > col2 ? col0 : col2);  // one im2col tile per slot
+      RSFIQA_RETURN_IF_ERROR(planned(cols[(size_t)sl]));
+    }
+    // seq.0 (3x3 s2) + seq.1 GELU, then seq.2 (3x3 s2).
+    detail::tinyvit_conv_tiles(g0, 2, 1, image.f32(), w.patch_embed_0.weight, w.patch_embed_0.bias, s0, rows0, slots,
+                               cols, /*gelu=*/true);
+    detail::tinyvit_conv_tiles(g2, 2, 1, s0, w.patch_embed_2.weight, w.patch_embed_2.bias, stage[0], rows2, slots, cols,
+                               /*gelu=*/false);
     A.release(scratch_mark);
     lap(&tm.patch_embed);
   }
@@ -1007,7 +1082,13 @@ inline Status TinyVit::forward(const TensorView& image, TinyVitWorkspace* ws, Ti
     kernels::gemm_f32(E, L, Dl, w.neck.conv0, Dl, stage[kTinyVitLayers - 1], Dl, n0, L, gp);
     ops::layer_norm_2d_f32(1, E, L, n0, w.neck.norm1.weight, w.neck.norm1.bias, c.neck_layer_norm_eps, n0);
     ops::Conv2dGeometry g{1, E, EH, EW, E, 3, 3, EH, EW};
-    RSFIQA_RETURN_IF_ERROR(ops::conv2d_f32(g, ops::conv2d_params(1, 1), n0, w.neck.conv2, nullptr, emb));
+    const int64_t rows = conv_tile_rows(E * 9, EW);
+    std::vector<float*> cols((size_t)slots);
+    for (int sl = 0; sl < slots; ++sl) {
+      cols[(size_t)sl] = take(E * 9 * rows * EW);
+      RSFIQA_RETURN_IF_ERROR(planned(cols[(size_t)sl]));
+    }
+    detail::tinyvit_conv_tiles(g, 1, 1, n0, w.neck.conv2, nullptr, emb, rows, slots, cols, /*gelu=*/false);
     ops::layer_norm_2d_f32(1, E, L, emb, w.neck.norm3.weight, w.neck.norm3.bias, c.neck_layer_norm_eps, emb);
     A.release(scratch_mark);
     lap(&tm.neck);
