@@ -49,6 +49,7 @@
 #include "rsfiqa/io/json.hpp"
 #include "rsfiqa/io/safetensors.hpp"
 #include "rsfiqa/kernels/gemm.hpp"
+#include "rsfiqa/kernels/softmax.hpp"
 #include "rsfiqa/ops/activation.hpp"
 #include "rsfiqa/ops/attention.hpp"
 #include "rsfiqa/ops/conv.hpp"
@@ -555,7 +556,7 @@ class TinyVit {
     for (int i = 1; i < kTinyVitLayers; ++i) {
       const int64_t d = c.embed_dims[i], R = c.resolution(i), n = c.window_sizes[i] * c.window_sizes[i];
       const int64_t g = windows_per_task(c, i) * n, t = rows_per_mlp_task(c, i) * R;
-      const int64_t attn = fbytes(g * d) + fbytes(g * 3 * d) + fbytes(g * d);
+      const int64_t attn = fbytes(g * d) + fbytes(g * 3 * d) + fbytes(g * d) + fbytes(n * n);
       const int64_t mlp = fbytes(t * d) + fbytes(t * d) + fbytes(t * d * c.mlp_ratio);
       phase(fbytes(R * R * d) + S * (attn > mlp ? attn : mlp));
       if (i + 1 < kTinyVitLayers) {
@@ -958,7 +959,7 @@ inline Status TinyVit::forward(const TensorView& image, TinyVitWorkspace* ws, Ti
     float* other = take(L * D);  // [L, D] ping-pong buffer
     std::vector<float*> sa((size_t)slots), sb((size_t)slots), sc((size_t)slots);
     // Per-slot scratch, sized for the larger of the two passes.
-    const int64_t attn_bytes = fbytes(G * D) + fbytes(G * 3 * D) + fbytes(G * D);
+    const int64_t attn_bytes = fbytes(G * D) + fbytes(G * 3 * D) + fbytes(G * D) + fbytes(N * N);
     const int64_t mlp_bytes = fbytes(T * D) + fbytes(T * D) + fbytes(T * hid);
     const int64_t slot_floats = (attn_bytes > mlp_bytes ? attn_bytes : mlp_bytes) / (int64_t)sizeof(float);
     std::vector<float*> slot_base((size_t)slots);
@@ -978,6 +979,7 @@ inline Status TinyVit::forward(const TensorView& image, TinyVitWorkspace* ws, Ti
         float* win = slot_base[(size_t)slot];                          // [G, D]  normed tokens, then proj output
         float* qkv = win + fbytes(G * D) / (int64_t)sizeof(float);     // [G, 3D] per head (q | k | v)
         float* ao = qkv + fbytes(G * 3 * D) / (int64_t)sizeof(float);  // [G, D] heads concatenated
+        float* sc = ao + fbytes(G * D) / (int64_t)sizeof(float);       // [N, N] scores of one head
         const int64_t w0 = task * gwin, w1 = w0 + gwin < windows ? w0 + gwin : windows, nwin = w1 - w0;
         const int64_t rows = nwin * N;
         auto token = [&](int64_t wi, int64_t t) -> int64_t {  // grid index of window token, or -1 (padding)
@@ -996,20 +998,25 @@ inline Status TinyVit::forward(const TensorView& image, TinyVitWorkspace* ws, Ti
         ops::layer_norm_f32(rows, D, win, blk.attn.norm.weight, blk.attn.norm.bias, c.layer_norm_eps, win);
         detail::tinyvit_linear(rows, win, D, blk.attn.qkv, qkv, 3 * D);
         // Head h reads q, k, v at columns h·3kd + {0, kd, 2kd} of each qkv row.
-        ops::AttentionParams ap;
-        ap.batch = nwin;
-        ap.heads = heads;
-        ap.nq = ap.nk = N;
-        ap.head_dim = kd;
-        ap.scale = scale;
-        ap.bias = blk.attn.attention_bias_table;
-        ap.bias_head_stride = N * N;
-        ap.bias_row_stride = N;
-        ap.q_block = N;
-        const ops::HeadsView q{qkv, 3 * kd, 3 * D, N * 3 * D}, k{qkv + kd, 3 * kd, 3 * D, N * 3 * D},
-            v{qkv + 2 * kd, 3 * kd, 3 * D, N * 3 * D};
-        const ops::HeadsViewMut o{ao, kd, D, N * D};
-        (void)ops::attention_f32(q, k, v, o, ap);
+        // Per window and head: S = scale · Q Kᵀ [N, N], S = softmax(S + bias_h)
+        // row by row, O = S V [N, kd] into the head's columns of ao. The
+        // same steps as ops::attention_f32 with one query block per head,
+        // without its per-call workspace allocation.
+        kernels::GemmParams sp;
+        sp.trans_b = true;
+        sp.alpha = scale;
+        kernels::GemmParams op;
+        op.trans_b = false;
+        for (int64_t wi = 0; wi < nwin; ++wi)
+          for (int64_t hh = 0; hh < heads; ++hh) {
+            const float* q = qkv + wi * N * 3 * D + hh * 3 * kd;             // [N, kd], row stride 3D
+            const float* kk = q + kd;                                        // [N, kd]
+            const float* vv = q + 2 * kd;                                    // [N, kd]
+            const float* bias = blk.attn.attention_bias_table + hh * N * N;  // [N, N]
+            kernels::gemm_f32(N, N, kd, q, 3 * D, kk, 3 * D, sc, N, sp);
+            for (int64_t r = 0; r < N; ++r) kernels::softmax_f32(N, sc + r * N, bias + r * N, nullptr, sc + r * N);
+            kernels::gemm_f32(N, kd, N, sc, N, vv, 3 * D, ao + wi * N * D + hh * kd, D, op);
+          }
         detail::tinyvit_linear(rows, ao, D, blk.attn.proj, win, D);
         // Residual into the real tokens (windows never share a token).
         for (int64_t wi = w0; wi < w1; ++wi)
