@@ -97,7 +97,8 @@ TEST_CASE("every type at every level runs, changes the image and is deterministi
   for (int i = 0; i < rsfiqa::kNumDistortionTypes; ++i) {
     const rsfiqa::DistortionInfo& info = rsfiqa::distortion_table()[i];
     for (int level = 1; level <= rsfiqa::kDistortionLevels; ++level) {
-      CAPTURE(info.name);
+      const std::string name = info.name;
+      CAPTURE(name);
       CAPTURE(level);
       const Image a = distort(in, info.type, level, 42);
       const Image b = distort(in, info.type, level, 42);
@@ -115,7 +116,8 @@ TEST_CASE("results do not depend on the thread count") {
   const Image& in = sample();
   for (int i = 0; i < rsfiqa::kNumDistortionTypes; ++i) {
     const rsfiqa::DistortionInfo& info = rsfiqa::distortion_table()[i];
-    CAPTURE(info.name);
+    const std::string name = info.name;
+    CAPTURE(name);
     rsfiqa::set_num_threads(1);
     const Image one = distort(in, info.type, 4, 9);
     rsfiqa::set_num_threads(2);
@@ -151,7 +153,8 @@ TEST_CASE("masks: unchanged outside beyond the feather, the full distortion deep
     }
   for (int i = 0; i < rsfiqa::kNumDistortionTypes; ++i) {
     const rsfiqa::DistortionInfo& info = rsfiqa::distortion_table()[i];
-    CAPTURE(info.name);
+    const std::string name = info.name;
+    CAPTURE(name);
     const Image full = distort(in, info.type, 5, 3);
     const Image masked = distort(in, info.type, 5, 3, mask.data());
     int64_t outside_changed = 0, inside_differs = 0, band_changed = 0;
@@ -248,7 +251,8 @@ TEST_CASE("goldens from the independent numpy/scipy implementation") {
       {"impulse_noise_l5_seed13", DistortionType::kImpulseNoise, 5, 13},
   };
   for (const Case& c : cases) {
-    CAPTURE(c.file);
+    const std::string file = c.file;
+    CAPTURE(file);
     const Image want = load(kGolden + std::string(c.file) + ".png");
     const Image got = distort(in, c.type, c.level, c.seed);
     REQUIRE(want.rgb.size() == got.rgb.size());
@@ -334,7 +338,8 @@ TEST_CASE("tiny images: 1x1, 1xN and Nx1 through every type") {
     img.rgb.resize((size_t)img.width * img.height * 3);
     for (size_t k = 0; k < img.rgb.size(); ++k) img.rgb[k] = (uint8_t)(40 + 37 * k % 180);
     for (int i = 0; i < rsfiqa::kNumDistortionTypes; ++i) {
-      CAPTURE(rsfiqa::distortion_table()[i].name);
+      const std::string name = rsfiqa::distortion_table()[i].name;
+      CAPTURE(name);
       CAPTURE(img.width);
       CAPTURE(img.height);
       distort(img, rsfiqa::distortion_table()[i].type, 5, 1);
