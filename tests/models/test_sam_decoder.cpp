@@ -200,7 +200,10 @@ TEST_CASE("sam decoder: ONNX selection rule") {
   CHECK(sam::select_onnx_token(iou, 3) == 0);  // three rows: the single-mask token
 }
 
-TEST_CASE("sam decoder: prompts of the onnxruntime goldens") {
+// min_iou: the 0.99 for the exact f32 path; bf16 upscaling (opt-in)
+// moves soft masks more (fg_bg_points has 6367 original-size logits within
+// 0.25 of the threshold) and is held to 0.95.
+void check_goldens(bool bf16, double min_iou) {
   auto w = weights_or_skip();
   sam::Predictor pred(w);
   REQUIRE(pred.set_embedding(chelsea_embedding()).ok());
@@ -219,6 +222,7 @@ TEST_CASE("sam decoder: prompts of the onnxruntime goldens") {
     sam::PredictOptions opt;
     opt.output = sam::MaskOutput::kAll;
     opt.return_logits = true;
+    opt.decode.bf16_upscaling = bf16;
     Result<sam::Prediction> r = pred.predict(gp.points, gp.labels, gp.has_box ? &gp.box : nullptr, mask_in, opt);
     REQUIRE_MESSAGE(r.ok(), r.status().to_string());
     const sam::Prediction& p = r.value();
@@ -239,7 +243,7 @@ TEST_CASE("sam decoder: prompts of the onnxruntime goldens") {
       const std::vector<uint8_t> mine = threshold(lr, 65536);
       const std::vector<uint8_t> ref = decode_rle(field(glr[(size_t)t], "rle_256"));
       const double iou = mask_iou(mine.data(), ref.data(), 65536);
-      CHECK(iou >= 0.99);
+      CHECK(iou >= min_iou);
       const io::JsonValue& st = field(glr[(size_t)t], "stats");
       double mean = 0.0, mx = -1e30, mn = 1e30;
       for (int i = 0; i < 65536; ++i) {
@@ -261,13 +265,13 @@ TEST_CASE("sam decoder: prompts of the onnxruntime goldens") {
     REQUIRE(wd == p.width);
     const int64_t HW = (int64_t)h * wd;
     const double iou = mask_iou(p.masks.data() + sel * HW, gm.data(), HW);
-    CHECK(iou >= 0.99);
+    CHECK(iou >= min_iou);
     CHECK(std::fabs(p.iou_predictions[(size_t)sel] - field(pj, "iou_prediction").as_double()) <= 0.01);
     int64_t area = 0;
     for (int64_t i = 0; i < HW; ++i) area += p.masks[(size_t)(sel * HW + i)];
-    MESSAGE(gp.name << ": mask IoU " << iou << ", area " << area << " vs " << field(pj, "mask_area").as_int()
-                    << ", iou_pred " << p.iou_predictions[(size_t)sel] << " vs "
-                    << field(pj, "iou_prediction").as_double());
+    MESSAGE(gp.name << std::string(bf16 ? " [bf16 upscaling]" : "") << ": mask IoU " << iou << ", area " << area
+                    << " vs " << field(pj, "mask_area").as_int() << ", iou_pred " << p.iou_predictions[(size_t)sel]
+                    << " vs " << field(pj, "iou_prediction").as_double());
     // Original-size logit statistics of the exported mask.
     const io::JsonValue& ls = field(pj, "masks_logits_stats");
     double mean = 0.0;
@@ -290,6 +294,10 @@ TEST_CASE("sam decoder: prompts of the onnxruntime goldens") {
                                                              p.low_res_logits.f32() + (int64_t)(sel + 1) * 65536));
   }
 }
+
+TEST_CASE("sam decoder: prompts of the onnxruntime goldens") { check_goldens(false, 0.99); }
+
+TEST_CASE("sam decoder: prompts of the onnxruntime goldens, bf16 upscaling") { check_goldens(true, 0.95); }
 
 TEST_CASE("sam decoder: multimask and single-mask outputs are tokens 1..3 and 0") {
   auto w = weights_or_skip();

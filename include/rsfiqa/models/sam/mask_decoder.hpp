@@ -130,6 +130,9 @@ struct MaskDecoderWeights {
   // up0_a[(ky·2 + kx)·64 + o, c] = up0_w[c, o, ky, kx]   [256, 256]
   // up3_a[(ky·2 + kx)·32 + o, c] = up3_w[c, o, ky, kx]   [128, 64]
   Tensor up0_a, up3_a;
+  Tensor up0_bias, up3_bias;        // biases repeated per (ky, kx): [256], [128]
+  kernels::PackedB up0_p, up3_p;    // up0_a / up3_a packed as NT GEMM weights (f32)
+  kernels::PackedB up0_pb, up3_pb;  // the same as bf16 pairs (DecodeOptions::bf16_upscaling)
 
   static Result<MaskDecoderWeights> load(const io::SafeTensorsFile& f) {
     MaskDecoderWeights w;
@@ -184,6 +187,18 @@ struct MaskDecoderWeights {
       for (int o = 0; o < kUpDim2; ++o)
         for (int k = 0; k < 4; ++k)
           w.up3_a.f32()[(k * kUpDim2 + o) * kUpDim1 + c] = w.up3_w.f32()[(c * kUpDim2 + o) * 4 + k];
+    RSFIQA_ASSIGN_OR_RETURN(w.up0_bias, Tensor::create(DType::kF32, Shape{4 * kUpDim1}));
+    RSFIQA_ASSIGN_OR_RETURN(w.up3_bias, Tensor::create(DType::kF32, Shape{4 * kUpDim2}));
+    for (int r = 0; r < 4 * kUpDim1; ++r) w.up0_bias.f32()[r] = w.up0_b.f32()[r % kUpDim1];
+    for (int r = 0; r < 4 * kUpDim2; ++r) w.up3_bias.f32()[r] = w.up3_b.f32()[r % kUpDim2];
+    RSFIQA_ASSIGN_OR_RETURN(w.up0_p, kernels::pack_b(4 * kUpDim1, kEmbedDim, w.up0_a.f32(), kEmbedDim));
+    RSFIQA_ASSIGN_OR_RETURN(w.up3_p, kernels::pack_b(4 * kUpDim2, kUpDim1, w.up3_a.f32(), kUpDim1));
+    // bf16 copies (round to nearest even) for DecodeOptions::bf16_upscaling.
+    std::vector<uint16_t> h0((size_t)w.up0_a.numel()), h3((size_t)w.up3_a.numel());
+    for (size_t i = 0; i < h0.size(); ++i) h0[i] = f32_to_bf16(w.up0_a.f32()[i]);
+    for (size_t i = 0; i < h3.size(); ++i) h3[i] = f32_to_bf16(w.up3_a.f32()[i]);
+    RSFIQA_ASSIGN_OR_RETURN(w.up0_pb, kernels::pack_b_bf16_pairs(4 * kUpDim1, kEmbedDim, h0.data(), kEmbedDim));
+    RSFIQA_ASSIGN_OR_RETURN(w.up3_pb, kernels::pack_b_bf16_pairs(4 * kUpDim2, kUpDim1, h3.data(), kUpDim1));
     return w;
   }
 };
@@ -314,6 +329,10 @@ struct DecodeOptions {
   // [256, 4096] float image-token buffers, 8 MiB). Token-side GEMMs have
   // M = chunk x tokens.
   int chunk = 8;
+  // Opt-in: the two upscaling GEMMs (half of the per-prompt work) with
+  // activations rounded to bf16 and bf16 weights, f32 sums (AVX512_BF16 runs
+  // them at about twice the f32 rate). Off: exact f32.
+  bool bf16_upscaling = false;
 };
 
 // Decoder outputs for B prompts with m masks each.
@@ -358,27 +377,32 @@ inline void softmax_over_tokens(float* At, int64_t T, int64_t P, float* tmp) {
   }
 }
 
+// Stage-1 rows (pixel, ky, kx) the upscaling's second stage handles at once.
+inline constexpr int64_t kUpBlock = 1024;
+
 // Per-thread scratch of the image-side steps.
 struct ImageScratch {
   Buffer buf;
   float* scores = nullptr;  // [8T, 4096]
   float* tmp = nullptr;     // [4096]
   float* ut = nullptr;      // [256, 8T]
-  float* y1 = nullptr;      // [256, 4096]  upscaling stage 1, rows (ky, kx, o)
-  float* y2 = nullptr;      // [128, 4096]  upscaling stage 2 of one (ky, kx) block
-  float* m4 = nullptr;      // [4, 4096]
+  float* kt = nullptr;      // [4096, 256]  image tokens, tokens-major
+  float* y1 = nullptr;      // [4096·4, 64] upscaling stage 1, rows (pixel, ky, kx)
+  float* y2 = nullptr;      // [1024, 128]  upscaling stage 2 of a block of stage-1 rows
+  float* m4 = nullptr;      // [4, 4096]    mask logits of that block
   static Result<ImageScratch> create(int64_t T) {
     const int64_t P = kEmbedTokens;
-    const int64_t n_scores = kHeads * T * P, n_tmp = P, n_ut = kEmbedDim * kHeads * T, n_y1 = 4 * kUpDim1 * P,
-                  n_y2 = 4 * kUpDim2 * P, n_m4 = kNumMaskTokens * P;
+    const int64_t n_scores = kHeads * T * P, n_tmp = P, n_ut = kEmbedDim * kHeads * T, n_kt = kEmbedDim * P,
+                  n_y1 = 4 * kUpDim1 * P, n_y2 = kUpBlock * 4 * kUpDim2, n_m4 = kNumMaskTokens * kUpBlock * 4;
     ImageScratch s;
-    RSFIQA_ASSIGN_OR_RETURN(s.buf,
-                            Buffer::allocate((n_scores + n_tmp + n_ut + n_y1 + n_y2 + n_m4) * (int64_t)sizeof(float)));
+    RSFIQA_ASSIGN_OR_RETURN(
+        s.buf, Buffer::allocate((n_scores + n_tmp + n_ut + n_kt + n_y1 + n_y2 + n_m4) * (int64_t)sizeof(float)));
     float* p = static_cast<float*>(s.buf.data());
     s.scores = p;
     s.tmp = s.scores + n_scores;
     s.ut = s.tmp + n_tmp;
-    s.y1 = s.ut + n_ut;
+    s.kt = s.ut + n_ut;
+    s.y1 = s.kt + n_kt;
     s.y2 = s.y1 + n_y1;
     s.m4 = s.y2 + n_y2;
     return s;
@@ -670,47 +694,53 @@ inline Status decode(const SamDecoderWeights& w, const ImageSide& img, const flo
       }
     }
     // ---- output upscaling and masks, per prompt ----
+    // Tokens-major, so both transposed convolutions are GEMMs against weights
+    // packed at load time: stage 1 y1[p, (ky, kx, o)] = K[p, :] · up0 + b,
+    // i.e. rows (p, ky, kx) of 64 channels, each one output pixel of the
+    // first ConvTranspose; LayerNorm2d is then a LayerNorm of every row.
+    const bool bf16 = opt.bf16_upscaling;
     RSFIQA_RETURN_IF_ERROR(detail::for_each_prompt(nb, T, [&](int64_t b, detail::ImageScratch& s) {
       const float* Kb = K + b * C * P;
-      // Stage 1: ConvTranspose 256 -> 64 as y1[(ky, kx, o), p] = Σ_c up0_a · K + bias.
-      for (int64_t r = 0; r < 4 * kUpDim1; ++r) {
-        const float bo = D.up0_b.f32()[r % kUpDim1];
-        for (int64_t p = 0; p < P; ++p) s.y1[r * P + p] = bo;
-      }
-      detail::gemm(4 * kUpDim1, P, C, D.up0_a.f32(), C, Kb, P, s.y1, P, false, 1.0f, nullptr, true);
-      for (int64_t kb = 0; kb < 4; ++kb) {
-        float* blk = s.y1 + kb * kUpDim1 * P;  // [64, 4096]: output pixels (2iy+ky, 2ix+kx)
-        ops::layer_norm_2d_f32(1, kUpDim1, P, blk, D.up1_w.f32(), D.up1_b.f32(), kLayerNorm2dEps, blk);
-        ops::gelu_f32(kUpDim1 * P, blk, blk);
-      }
+      for (int64_t p0 = 0; p0 < P; p0 += 64)  // blocked transpose [256, 4096] -> [4096, 256]
+        for (int64_t c = 0; c < C; ++c)
+          for (int64_t p = p0; p < p0 + 64; ++p) s.kt[p * C + c] = Kb[c * P + p];
+      kernels::GemmParams g1;
+      g1.bias = D.up0_bias.f32();
+      if (bf16)
+        (void)kernels::gemm_bf16_f32acc_packed(P, s.kt, C, D.up0_pb, s.y1, 4 * kUpDim1, g1);
+      else
+        (void)kernels::gemm_f32_packed(P, s.kt, C, D.up0_p, s.y1, 4 * kUpDim1, g1);
+      ops::layer_norm_f32(4 * P, kUpDim1, s.y1, D.up1_w.f32(), D.up1_b.f32(), kLayerNorm2dEps, s.y1);
+      ops::gelu_f32(4 * P * kUpDim1, s.y1, s.y1);
       float* lr = out->low_res.f32() + (c0 + b) * m * kLowResSide * kLowResSide;
       const int* sb = sel.data() + b * m;
       float hsel[kNumMaskTokens * kUpDim2];
       for (int j = 0; j < m; ++j)
         std::memcpy(hsel + j * kUpDim2, hyper.data() + (b * kNumMaskTokens + sb[j]) * kUpDim2, sizeof(float) * kUpDim2);
-      for (int64_t kb = 0; kb < 4; ++kb) {
-        const int64_t ky = kb / 2, kx = kb % 2;
-        // Stage 2: ConvTranspose 64 -> 32 of this block, rows (ky2, kx2, o2), then GELU.
-        for (int64_t r = 0; r < 4 * kUpDim2; ++r) {
-          const float bo = D.up3_b.f32()[r % kUpDim2];
-          for (int64_t p = 0; p < P; ++p) s.y2[r * P + p] = bo;
-        }
-        detail::gemm(4 * kUpDim2, P, kUpDim1, D.up3_a.f32(), kUpDim1, s.y1 + kb * kUpDim1 * P, P, s.y2, P, false, 1.0f,
-                     nullptr, true);
-        ops::gelu_f32(4 * kUpDim2 * P, s.y2, s.y2);
-        for (int64_t k2 = 0; k2 < 4; ++k2) {
-          const int64_t ky2 = k2 / 2, kx2 = k2 % 2;
-          // masks [m, 4096] = hyper [m, 32] · y2 block [32, 4096].
-          detail::gemm(m, P, kUpDim2, hsel, kUpDim2, s.y2 + k2 * kUpDim2 * P, P, s.m4, P, false);
-          // Pixel (iy, ix) of this block lands at (4iy + 2ky + ky2, 4ix + 2kx + kx2).
-          for (int j = 0; j < m; ++j) {
-            float* lj = lr + (int64_t)j * kLowResSide * kLowResSide;
-            const float* mj = s.m4 + j * P;
-            for (int64_t iy = 0; iy < kEmbedSide; ++iy) {
-              float* row = lj + (4 * iy + 2 * ky + ky2) * kLowResSide + 2 * kx + kx2;
-              const float* src = mj + iy * kEmbedSide;
-              for (int64_t ix = 0; ix < kEmbedSide; ++ix) row[4 * ix] = src[ix];
-            }
+      kernels::GemmParams g2;
+      g2.bias = D.up3_bias.f32();
+      for (int64_t r0 = 0; r0 < 4 * P; r0 += detail::kUpBlock) {
+        // Stage 2 on a block of stage-1 rows: y2[(r), (ky2, kx2, o2)], GELU.
+        if (bf16)
+          (void)kernels::gemm_bf16_f32acc_packed(detail::kUpBlock, s.y1 + r0 * kUpDim1, kUpDim1, D.up3_pb, s.y2,
+                                                 4 * kUpDim2, g2);
+        else
+          (void)kernels::gemm_f32_packed(detail::kUpBlock, s.y1 + r0 * kUpDim1, kUpDim1, D.up3_p, s.y2, 4 * kUpDim2,
+                                         g2);
+        ops::gelu_f32(detail::kUpBlock * 4 * kUpDim2, s.y2, s.y2);
+        // masks [m, (r, ky2, kx2)] = hyper [m, 32] · y2 rows of 32 (NT, M = m <= 4).
+        const int64_t ncol = detail::kUpBlock * 4;
+        detail::gemm(m, ncol, kUpDim2, hsel, kUpDim2, s.y2, kUpDim2, s.m4, ncol, true);
+        // Column (r, ky2, kx2), r = (iy·64 + ix)·4 + ky·2 + kx, lands at
+        // (4iy + 2ky + ky2, 4ix + 2kx + kx2).
+        for (int j = 0; j < m; ++j) {
+          float* lj = lr + (int64_t)j * kLowResSide * kLowResSide;
+          const float* mj = s.m4 + j * ncol;
+          for (int64_t col = 0; col < ncol; ++col) {
+            const int64_t r = r0 + col / 4, k2 = col % 4, k1 = r % 4, pix = r / 4;
+            const int64_t y = 4 * (pix / kEmbedSide) + 2 * (k1 / 2) + k2 / 2;
+            const int64_t x = 4 * (pix % kEmbedSide) + 2 * (k1 % 2) + k2 % 2;
+            lj[y * kLowResSide + x] = mj[col];
           }
         }
       }

@@ -80,6 +80,7 @@ struct Prediction {
 struct PredictOptions {
   MaskOutput output = MaskOutput::kMultimask;  // predict(multimask) sets kMultimask or kSingle
   bool return_logits = false;                  // also keep the original-size logits
+  DecodeOptions decode;                        // e.g. decode.bf16_upscaling
 };
 
 namespace detail {
@@ -221,9 +222,9 @@ class Predictor {
       RSFIQA_ASSIGN_OR_RETURN(Tensor dense, Tensor::create(DType::kF32, Shape{kEmbedDim, kEmbedSide, kEmbedSide}));
       RSFIQA_RETURN_IF_ERROR(embed_mask(w_->prompt, mask_input, dense.f32()));
       RSFIQA_ASSIGN_OR_RETURN(ImageSide side, prepare_image_side(*w_, emb_.embedding.f32(), dense.f32()));
-      RSFIQA_RETURN_IF_ERROR(decode(*w_, side, sparse.data(), 1, Ns, opt.output, &dec));
+      RSFIQA_RETURN_IF_ERROR(decode(*w_, side, sparse.data(), 1, Ns, opt.output, &dec, opt.decode));
     } else {
-      RSFIQA_RETURN_IF_ERROR(decode(*w_, side_, sparse.data(), 1, Ns, opt.output, &dec));
+      RSFIQA_RETURN_IF_ERROR(decode(*w_, side_, sparse.data(), 1, Ns, opt.output, &dec, opt.decode));
     }
 
     Prediction out;
