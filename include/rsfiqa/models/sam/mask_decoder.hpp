@@ -383,16 +383,16 @@ inline constexpr int64_t kUpBlock = 1024;
 // Per-thread scratch of the image-side steps.
 struct ImageScratch {
   Buffer buf;
-  float* scores = nullptr;  // [8T, 4096]
+  float* scores = nullptr;  // [8T + 1, 4096]
   float* tmp = nullptr;     // [4096]
-  float* ut = nullptr;      // [256, 8T]
+  float* ut = nullptr;      // [256, 8T + 1]
   float* kt = nullptr;      // [4096, 256]  image tokens, tokens-major
   float* y1 = nullptr;      // [4096·4, 64] upscaling stage 1, rows (pixel, ky, kx)
   float* y2 = nullptr;      // [1024, 128]  upscaling stage 2 of a block of stage-1 rows
   float* m4 = nullptr;      // [4, 4096]    mask logits of that block
   static Result<ImageScratch> create(int64_t T) {
     const int64_t P = kEmbedTokens;
-    const int64_t n_scores = kHeads * T * P, n_tmp = P, n_ut = kEmbedDim * kHeads * T, n_kt = kEmbedDim * P,
+    const int64_t n_scores = (kHeads * T + 1) * P, n_tmp = P, n_ut = kEmbedDim * (kHeads * T + 1), n_kt = kEmbedDim * P,
                   n_y1 = 4 * kUpDim1 * P, n_y2 = kUpBlock * 4 * kUpDim2, n_m4 = kNumMaskTokens * kUpBlock * 4;
     ImageScratch s;
     RSFIQA_ASSIGN_OR_RETURN(
@@ -556,18 +556,24 @@ inline Status decode(const SamDecoderWeights& w, const ImageSide& img, const flo
     };
     // Token-to-image attention with per-prompt image tokens (absorbed form):
     // writes the attention output (after out_proj) to o [R, 256].
-    auto t2i_absorbed = [&](const AttentionWeights& A, float* o) -> Status {
+    // Only the first Tq tokens of each prompt are computed (the final
+    // attention needs the IoU and mask tokens only); rows of later tokens in
+    // o are left unspecified.
+    auto t2i_absorbed = [&](const AttentionWeights& A, float* o, int64_t Tq) -> Status {
       for (int64_t i = 0; i < R * C; ++i) a[i] = tok[i] + qpe[i];
       ops::linear_f32(R, C, kCrossDim, a, A.q_w.f32(), A.q_b.f32(), q);  // [R, 128]
       detail::absorb_heads(R, q, A.k_w.f32(), s_cross, big);             // [R, 8, 256]
       RSFIQA_RETURN_IF_ERROR(detail::for_each_prompt(nb, T, [&](int64_t b, detail::ImageScratch& s) {
         const float* Qb = big + b * T * kHeads * C;  // [8T, 256] rows (t, h)
-        // S = Q' · (K + PE): [8T, 4096]; softmax over pixels.
-        detail::gemm(kHeads * T, P, C, Qb, C, KP + b * C * P, P, s.scores, P, false);
-        for (int64_t r = 0; r < kHeads * T; ++r)
-          kernels::softmax_f32(P, s.scores + r * P, nullptr, nullptr, s.scores + r * P);
-        // Z = S · Kᵀ: attention-weighted sums of the image tokens [8T, 256].
-        detail::gemm(kHeads * T, C, P, s.scores, P, K + b * C * P, P, U + b * T * kHeads * C, C, true);
+        const int64_t rows = kHeads * Tq;
+        // S = Q' · (K + PE): [8Tq, 4096]; softmax over pixels.
+        detail::gemm(rows, P, C, Qb, C, KP + b * C * P, P, s.scores, P, false);
+        parallel_for(rows, [&](int64_t r0, int64_t r1) {
+          for (int64_t r = r0; r < r1; ++r)
+            kernels::softmax_f32(P, s.scores + r * P, nullptr, nullptr, s.scores + r * P);
+        });
+        // Z = S · Kᵀ: attention-weighted sums of the image tokens [8Tq, 256].
+        detail::gemm(rows, C, P, s.scores, P, K + b * C * P, P, U + b * T * kHeads * C, C, true);
       }));
       // o_h = Z_h · Wv_hᵀ + bv_h, all prompts at once: [R, 128].
       for (int64_t h = 0; h < kHeads; ++h)
@@ -612,17 +618,17 @@ inline Status decode(const SamDecoderWeights& w, const ImageSide& img, const flo
           }
         }
         detail::softmax_over_tokens(At, T, P, s.tmp);
-        // out = Uᵀ · At: [256, 4096], added onto the image tokens.
+        // out = [Uᵀ | bo] · [At; 1]: [256, 4096] (out_proj bias folded in as
+        // an extra column of ones), added onto the image tokens.
+        const int64_t kk = kHeads * T + 1;
         const float* Ub = U + b * T * kHeads * C;  // [8T, 256]
         for (int64_t r = 0; r < kHeads * T; ++r)
-          for (int64_t c = 0; c < C; ++c) s.ut[c * kHeads * T + r] = Ub[r * C + c];
+          for (int64_t c = 0; c < C; ++c) s.ut[c * kk + r] = Ub[r * C + c];
+        for (int64_t c = 0; c < C; ++c) s.ut[c * kk + kk - 1] = A.o_b.f32()[c];
+        for (int64_t p = 0; p < P; ++p) At[kHeads * T * P + p] = 1.0f;
         float* Kb = K + b * C * P;
         if (layer0) std::memcpy(Kb, img.src.f32(), sizeof(float) * C * P);
-        for (int64_t c = 0; c < C; ++c) {
-          const float ob = A.o_b.f32()[c];
-          for (int64_t p = 0; p < P; ++p) Kb[c * P + p] += ob;
-        }
-        detail::gemm(C, P, kHeads * T, s.ut, kHeads * T, At, P, Kb, P, false, 1.0f, nullptr, true);
+        detail::gemm(C, P, kk, s.ut, kk, At, P, Kb, P, false, 1.0f, nullptr, true);
         // norm4 over channels (LayerNorm of every image token), then K + PE.
         ops::layer_norm_2d_f32(1, C, P, Kb, nw, nbias, kLayerNormEps, Kb);
         float* KPb = KP + b * C * P;
@@ -660,7 +666,7 @@ inline Status decode(const SamDecoderWeights& w, const ImageSide& img, const flo
       float* o = hid;  // [R, 256] view into the MLP hidden buffer
       RSFIQA_RETURN_IF_ERROR(self_attention(L.self_attn, true, o));
       detail::add_norm_rows(R, o, tok, L.norm_w[0], L.norm_b[0]);
-      RSFIQA_RETURN_IF_ERROR(t2i_absorbed(L.t2i, o));
+      RSFIQA_RETURN_IF_ERROR(t2i_absorbed(L.t2i, o, T));
       detail::add_norm_rows(R, o, tok, L.norm_w[1], L.norm_b[1]);
       detail::token_mlp(L, R, tok, hid, a);
       detail::add_norm_rows(R, a, tok, L.norm_w[2], L.norm_b[2]);
@@ -669,7 +675,7 @@ inline Status decode(const SamDecoderWeights& w, const ImageSide& img, const flo
     // ---- final token-to-image attention ----
     {
       float* o = hid;
-      RSFIQA_RETURN_IF_ERROR(t2i_absorbed(D.final_attn, o));
+      RSFIQA_RETURN_IF_ERROR(t2i_absorbed(D.final_attn, o, 1 + kNumMaskTokens));
       detail::add_norm_rows(R, o, tok, D.norm_final_w, D.norm_final_b);
     }
     // ---- heads: IoU and hypernetworks ----
