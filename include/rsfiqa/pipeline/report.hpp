@@ -88,9 +88,9 @@ struct RegionResult {
   sam::Rle segmentation;  // original image frame
   int64_t area = 0;       // pixels
   double area_fraction = 0;
-  sam::BoxXYWH bbox{};    // SAM's XYWH (w = last column - first column)
-  float quality = 0.f;    // 0-100
-  float weight = 0.f;     // share of the global attention map (weights sum to 1)
+  sam::BoxXYWH bbox{};  // SAM's XYWH (w = last column - first column)
+  float quality = 0.f;  // 0-100
+  float weight = 0.f;   // share of the global attention map (weights sum to 1)
   DistortionScores distortions;
   std::string description;
   // Facts for descriptions and overlays (not in the JSON): the mean colour
