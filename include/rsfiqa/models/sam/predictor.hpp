@@ -85,8 +85,8 @@ struct PredictOptions {
 
 namespace detail {
 // One separable bilinear pass of `rows` rows of length in_w into out_w.
-inline void resize_rows(const float* src, int64_t rows, int in_w, int64_t src_ld, const io::detail::LinearTaps& tx,
-                        int out_w, float* dst) {
+inline void resize_rows(const float* src, int64_t rows, int64_t src_ld, const io::detail::LinearTaps& tx, int out_w,
+                        float* dst) {
   for (int64_t r = 0; r < rows; ++r) {
     const float* s = src + r * src_ld;
     float* d = dst + r * out_w;
@@ -122,7 +122,7 @@ inline void upscale_low_res(const float* low_res, int input_h, int input_w, int 
   // Stage 1, columns of the 1024 frame restricted to the first input_w, rows to input_h.
   float* a = scratch;                             // [256, input_w]
   float* b = a + (int64_t)kLowResSide * input_w;  // [input_h, input_w]
-  detail::resize_rows(low_res, kLowResSide, kLowResSide, kLowResSide, t1, input_w, a);
+  detail::resize_rows(low_res, kLowResSide, kLowResSide, t1, input_w, a);
   if (input_h == orig_h && input_w == orig_w) {
     detail::resize_cols(a, input_w, t1, input_h, out);
     return;
@@ -132,7 +132,7 @@ inline void upscale_low_res(const float* low_res, int input_h, int input_w, int 
   const io::detail::LinearTaps tx = io::detail::make_linear_taps(input_w, orig_w);
   const io::detail::LinearTaps ty = io::detail::make_linear_taps(input_h, orig_h);
   float* c = b + (int64_t)input_h * input_w;  // [input_h, orig_w]
-  detail::resize_rows(b, input_h, input_w, input_w, tx, orig_w, c);
+  detail::resize_rows(b, input_h, input_w, tx, orig_w, c);
   detail::resize_cols(c, orig_w, ty, orig_h, out);
 }
 
