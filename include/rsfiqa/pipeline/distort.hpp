@@ -433,11 +433,13 @@ inline void separable_filter(T* img, int h, int w, const std::vector<double>& ta
         for (int64_t y = y0; y < y1; ++y) {
           const T* src = img + (size_t)y * (size_t)w;
           for (int x = -r; x < w + r; ++x) row[(size_t)(x + r)] = src[reflect_index(x, w)];
+          // Tap-outer, pixel-inner: contiguous and vectorisable (same sum order per pixel).
           T* dst = tmp.data() + (size_t)y * (size_t)w;
-          for (int x = 0; x < w; ++x) {
-            T acc = 0;
-            for (int k = 0; k <= 2 * r; ++k) acc += wt[(size_t)k] * row[(size_t)(x + k)];
-            dst[x] = acc;
+          for (int x = 0; x < w; ++x) dst[x] = 0;
+          for (int k = 0; k <= 2 * r; ++k) {
+            const T wk = wt[(size_t)k];
+            const T* src = row.data() + k;
+            for (int x = 0; x < w; ++x) dst[x] += wk * src[x];
           }
         }
       },
@@ -521,16 +523,19 @@ inline void defocus_blur_planes(Planes* p, double radius) {
     });
     const double inv = 1.0 / (double)count;
     parallel_for(h, [&](int64_t y0, int64_t y1) {
-      for (int64_t y = y0; y < y1; ++y)
-        for (int x = 0; x < w; ++x) {
-          double acc = 0.0;
-          for (int dy = -ry; dy <= ry; ++dy) {
-            const double* pr = prefix.data() + (size_t)reflect_index((int)y + dy, h) * pw;
-            const int hw = half[(size_t)(dy + ry)];
-            acc += pr[x + pad + hw + 1] - pr[x + pad - hw];
-          }
-          out[(size_t)y * (size_t)w + (size_t)x] = (float)(acc * inv);
+      std::vector<double> acc((size_t)w);
+      for (int64_t y = y0; y < y1; ++y) {
+        std::fill(acc.begin(), acc.end(), 0.0);
+        // One kernel row at a time over the whole image row (vectorisable).
+        for (int dy = -ry; dy <= ry; ++dy) {
+          const double* pr = prefix.data() + (size_t)reflect_index((int)y + dy, h) * pw;
+          const int hw = half[(size_t)(dy + ry)];
+          const double* hi = pr + pad + hw + 1;
+          const double* lo = pr + pad - hw;
+          for (int x = 0; x < w; ++x) acc[(size_t)x] += hi[x] - lo[x];
         }
+        for (int x = 0; x < w; ++x) out[(size_t)y * (size_t)w + (size_t)x] = (float)(acc[(size_t)x] * inv);
+      }
     });
     std::copy(out.begin(), out.end(), p->plane(c));
   }
