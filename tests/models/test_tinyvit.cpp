@@ -8,7 +8,8 @@
 // onnxruntime-node embedding of the same ONNX graph: the 1-in-997 sample
 // (exact float32) within 1e-3 x max|value| (issue 3's criterion), channels
 // 0..31 against the f16 copy and the whole tensor against the int8 copy
-// (each within that bound plus its own rounding), and the statistics.
+// (each within that bound plus its own rounding), and the statistics; a
+// second run at one thread must give the same bits.
 // Without the file that case is skipped with a printed reason (doctest has
 // no exit code 77, so the other cases still run).
 //
@@ -20,6 +21,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -291,4 +293,12 @@ TEST_CASE("tinyvit: chelsea embedding matches onnxruntime" * doctest::skip(!have
   CHECK(std::sqrt(sq / n) == doctest::Approx(emb_g.find("std")->as_double()).epsilon(1e-4));
   CHECK(std::fabs(mn - emb_g.find("min")->as_double()) <= tol);
   CHECK(std::fabs(mx - emb_g.find("max")->as_double()) <= tol);
+
+  // 5. The same bits at one thread: work items never depend on the thread count.
+  std::vector<float> two(e, e + n);
+  set_num_threads(1);
+  st = model->forward(input->pixels.view(), &*ws, &out, nullptr);
+  set_num_threads(0);
+  REQUIRE(st.ok());
+  CHECK(std::memcmp(two.data(), out.embedding.f32(), (size_t)n * sizeof(float)) == 0);
 }
