@@ -499,3 +499,42 @@ TEST_CASE("remove_small_regions matches OpenCV connectedComponentsWithStats") {
   CHECK(rle_from_mask(holes.data(), in.h, in.w).counts == counts_of(*g.find("holes")));
   CHECK(rle_from_mask(islands.data(), in.h, in.w).counts == counts_of(*g.find("islands")));
 }
+
+TEST_CASE("MaskEncoder (block-skipping) equals the full-plane reference") {
+  std::mt19937 rng(19);
+  std::uniform_real_distribution<float> ud(-1.f, 1.f);
+  // Smooth random fields (a few blobs plus noise) and pure noise, at several
+  // crop sizes inside larger images, both with one and two resizes.
+  struct Case {
+    int oh, ow, ch_, cw_, y0, x0;
+  };
+  const Case cases[] = {{768, 1024, 768, 1024, 0, 0}, {300, 451, 300, 451, 0, 0}, {480, 640, 200, 300, 100, 250},
+                        {1500, 900, 1500, 900, 0, 0}, {50, 40, 50, 40, 0, 0},     {600, 800, 515, 643, 85, 157}};
+  for (const Case& cs : cases) {
+    const MaskEncoder enc = MaskEncoder::make(cs.ch_, cs.cw_);
+    const BoxXYXY crop = {cs.x0, cs.y0, cs.x0 + cs.cw_, cs.y0 + cs.ch_};
+    for (int t = 0; t < 4; ++t) {
+      std::vector<float> low(65536);
+      const float cx = 128 + 100 * ud(rng), cy = 128 + 100 * ud(rng), r = 20 + 40 * std::fabs(ud(rng));
+      const float amp = t == 3 ? 0.5f : 10.f + 20 * std::fabs(ud(rng));
+      for (int v = 0; v < 256; ++v)
+        for (int u = 0; u < 256; ++u) {
+          const float d2 = ((u - cx) * (u - cx) + (v - cy) * (v - cy)) / (r * r);
+          low[(size_t)v * 256 + u] = amp * (1.f - d2) + (t == 2 ? 3.f * ud(rng) : 0.f);
+        }
+      Rle a, b;
+      BoxXYXY ba, bb;
+      int64_t ia, ua, ib, ub;
+      std::vector<float> scratch;
+      enc.encode(low.data(), crop, cs.oh, cs.ow, 0.f, 1.f, &a, &ba, &ia, &ua, &scratch);
+      enc.encode_ref(low.data(), crop, cs.oh, cs.ow, 0.f, 1.f, &b, &bb, &ib, &ub);
+      CAPTURE(cs.ch_);
+      CAPTURE(t);
+      CHECK(a.counts == b.counts);
+      CHECK(ba == bb);
+      CHECK(ia == ib);
+      CHECK(ua == ub);
+      CHECK(rle_validate(a).ok());
+    }
+  }
+}

@@ -27,8 +27,10 @@
 //   * a stability score whose union is empty (SAM: 0/0 = NaN) is 0.
 //
 // What it does not do: no model code. The generator talks to the model
-// through AmgModel (encode a crop, decode many single-point prompts); the
-// SAM predictor adapter lives with the CLI / pipeline. No JSON either.
+// through AmgModel (encode a crop, decode many single-point prompts), so the
+// post-processing is tested with synthetic models; PredictorAmgModel adapts
+// sam::Predictor and AmgTinyVitEncoder plugs the TinyViT encoder into it
+// (end of file). No JSON either.
 #pragma once
 
 #include <algorithm>
@@ -36,6 +38,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <memory>
 #include <numeric>
 #include <string>
 #include <utility>
@@ -43,8 +47,11 @@
 
 #include "rsfiqa/core/parallel.hpp"
 #include "rsfiqa/core/status.hpp"
+#include "rsfiqa/core/tensor.hpp"
 #include "rsfiqa/io/image.hpp"
 #include "rsfiqa/io/sam_preprocess.hpp"
+#include "rsfiqa/models/sam/predictor.hpp"
+#include "rsfiqa/models/sam/tinyvit.hpp"
 
 namespace rsfiqa::sam {
 
@@ -577,8 +584,12 @@ struct AmgLowRes {
   int n = 0;                  // prompts
   int m = 0;                  // masks per prompt (3 for multimask output)
   int side = 256;             // low-res side
-  std::vector<float> logits;  // [n, m, side, side]
+  std::vector<float> logits;  // [n, m, side, side], or empty when `tensor` holds them
+  Tensor tensor;              // the same logits as a model's output tensor (no copy)
   std::vector<float> iou;     // [n, m]
+
+  const float* data() const { return tensor.f32() ? tensor.f32() : logits.data(); }
+  size_t size() const { return tensor.f32() ? (size_t)tensor.numel() : logits.size(); }
 };
 
 class AmgModel {
@@ -771,7 +782,211 @@ inline void plane_to_candidate(const float* plane, int ch, int cw, const BoxXYXY
   else
     *box = {bx0 + crop[0], by0 + crop[1], bx1 + crop[0], by1 + crop[1]};
 }
+
+// Appends runs to a COCO RLE (first run is zeros).
+struct RleBuilder {
+  std::vector<uint32_t>* counts;
+  uint32_t run = 0;
+  uint8_t cur = 0;
+  void add(uint8_t bit, uint32_t len) {
+    if (len == 0) return;
+    if (bit != cur) {
+      counts->push_back(run);
+      run = 0;
+      cur = bit;
+    }
+    run += len;
+  }
+  void finish() { counts->push_back(run); }
+};
 }  // namespace detail
+
+// From low-res logits straight to what the generator keeps of a mask: the RLE
+// in the original frame, the box and the two stability counts, without
+// materialising the upsampled plane. Output rows (columns) are grouped by the
+// low-res rows (columns) their bilinear taps read, through both resizes.
+// Where every low-res logit feeding a block is clearly above or clearly below
+// each of the three thresholds (thr - offset, thr, thr + offset), so is every
+// upsampled value (bilinear weights are non-negative and sum to one; a
+// relative margin of 1e-5 covers float rounding), and the block is emitted as
+// one run. Only blocks that straddle a threshold are interpolated, pixel by
+// pixel, with the same float operations as MaskUpsampler::run. encode_ref
+// (upsample everything, then threshold) is the reference it is tested against.
+class MaskEncoder {
+ public:
+  static MaskEncoder make(int out_h, int out_w, int low_side = 256, int model_side = 1024) {
+    MaskEncoder e;
+    e.up_ = MaskUpsampler::make(out_h, out_w, low_side, model_side);
+    const MaskUpsampler& u = e.up_;
+    const bool two = u.needs_second();
+    // Low-res index range read by output index i along one axis.
+    auto range = [&](const io::detail::LinearTaps& t1, const io::detail::LinearTaps& t2, int i, int* lo, int* hi) {
+      if (!two) {
+        *lo = std::min(t1.i0[(size_t)i], t1.i1[(size_t)i]);
+        *hi = std::max(t1.i0[(size_t)i], t1.i1[(size_t)i]);
+        return;
+      }
+      const int a = t2.i0[(size_t)i], b = t2.i1[(size_t)i];
+      *lo = std::min(std::min(t1.i0[(size_t)a], t1.i1[(size_t)a]), std::min(t1.i0[(size_t)b], t1.i1[(size_t)b]));
+      *hi = std::max(std::max(t1.i0[(size_t)a], t1.i1[(size_t)a]), std::max(t1.i0[(size_t)b], t1.i1[(size_t)b]));
+    };
+    auto group = [&](const io::detail::LinearTaps& t1, const io::detail::LinearTaps& t2, int n,
+                     std::vector<Span>* out) {
+      for (int i = 0; i < n; ++i) {
+        int lo, hi;
+        range(t1, t2, i, &lo, &hi);
+        if (!out->empty() && out->back().lo == lo && out->back().hi == hi) {
+          out->back().end = i + 1;
+        } else {
+          out->push_back(Span{i, i + 1, lo, hi});
+        }
+      }
+    };
+    group(u.ty1, u.ty2, out_h, &e.rows_);
+    group(u.tx1, u.tx2, out_w, &e.cols_);
+    return e;
+  }
+
+  const MaskUpsampler& upsampler() const { return up_; }
+
+  // Encodes one [side, side] low-res mask of a crop `crop` (XYXY in the
+  // orig_h x orig_w image; the crop's size is this encoder's out size).
+  void encode(const float* low, const BoxXYXY& crop, int orig_h, int orig_w, float thr, float offset, Rle* rle,
+              BoxXYXY* box, int64_t* inter, int64_t* uni, std::vector<float>* scratch) const {
+    const int L = up_.low, oh = up_.out_h, ow = up_.out_w;
+    const float th[3] = {thr + offset, thr, thr - offset};  // bit 0: > hi, bit 1: > thr, bit 2: > lo
+    rle->h = orig_h;
+    rle->w = orig_w;
+    rle->counts.clear();
+    detail::RleBuilder rb{&rle->counts};
+    int64_t n_hi = 0, n_lo = 0;
+    int bx0 = INT32_MAX, by0 = INT32_MAX, bx1 = -1, by1 = -1;
+    rb.add(0, (uint32_t)((int64_t)crop[0] * orig_h));
+    const uint32_t above = (uint32_t)crop[1], below = (uint32_t)(orig_h - crop[3]);
+    scratch->resize((size_t)L * 2);
+    float* cmin = scratch->data();
+    float* cmax = cmin + L;
+    std::vector<Piece> pieces;
+    for (const Span& cs : cols_) {
+      // Per low-res row: min and max over this column window.
+      for (int r = 0; r < L; ++r) {
+        const float* row = low + (size_t)r * (size_t)L;
+        float mn = row[cs.lo], mx = row[cs.lo];
+        for (int c = cs.lo + 1; c <= cs.hi; ++c) mn = std::min(mn, row[c]), mx = std::max(mx, row[c]);
+        cmin[r] = mn;
+        cmax[r] = mx;
+      }
+      // Classify the row spans, merging neighbours with equal certain bits.
+      pieces.clear();
+      for (const Span& rs : rows_) {
+        float mn = cmin[rs.lo], mx = cmax[rs.lo];
+        for (int r = rs.lo + 1; r <= rs.hi; ++r) mn = std::min(mn, cmin[r]), mx = std::max(mx, cmax[r]);
+        int bits = 0;
+        bool certain = true;
+        for (int k = 0; k < 3 && certain; ++k) {
+          if (mn > th[k] && mn - th[k] > 1e-5f * (1.f + std::fabs(mn)))
+            bits |= 1 << k;
+          else if (!(mx <= th[k] && th[k] - mx > 1e-5f * (1.f + std::fabs(mx))))
+            certain = false;
+        }
+        const int cls = certain ? bits : -1;
+        if (!pieces.empty() && pieces.back().cls == cls && pieces.back().end == rs.begin)
+          pieces.back().end = rs.end;
+        else
+          pieces.push_back(Piece{rs.begin, rs.end, cls});
+      }
+      for (int x = cs.begin; x < cs.end; ++x) {
+        rb.add(0, above);
+        for (const Piece& pc : pieces) {
+          if (pc.cls >= 0) {
+            const uint32_t len = (uint32_t)(pc.end - pc.begin);
+            if (pc.cls & 1) n_hi += len;
+            if (pc.cls & 4) n_lo += len;
+            const uint8_t b = (pc.cls >> 1) & 1;
+            rb.add(b, len);
+            if (b) {
+              bx0 = std::min(bx0, x);
+              bx1 = x;
+              by0 = std::min(by0, pc.begin);
+              by1 = std::max(by1, pc.end - 1);
+            }
+            continue;
+          }
+          for (int y = pc.begin; y < pc.end; ++y) {
+            const float v = value(low, y, x);
+            n_hi += v > th[0];
+            n_lo += v > th[2];
+            const uint8_t b = v > thr;
+            rb.add(b, 1);
+            if (b) {
+              bx0 = std::min(bx0, x);
+              bx1 = x;
+              by0 = std::min(by0, y);
+              by1 = std::max(by1, y);
+            }
+          }
+        }
+        rb.add(0, below);
+      }
+    }
+    rb.add(0, (uint32_t)((int64_t)(orig_w - crop[2]) * orig_h));
+    rb.finish();
+    *inter = n_hi;
+    *uni = n_lo;
+    if (bx1 < 0)
+      *box = {crop[0], crop[1], crop[0], crop[1]};
+    else
+      *box = {bx0 + crop[0], by0 + crop[1], bx1 + crop[0], by1 + crop[1]};
+    (void)oh;
+    (void)ow;
+  }
+
+  // Reference: the full upsampled plane, then thresholds.
+  void encode_ref(const float* low, const BoxXYXY& crop, int orig_h, int orig_w, float thr, float offset, Rle* rle,
+                  BoxXYXY* box, int64_t* inter, int64_t* uni) const {
+    std::vector<float> scratch, plane;
+    up_.run(low, &scratch, &plane);
+    detail::plane_to_candidate(plane.data(), up_.out_h, up_.out_w, crop, orig_h, orig_w, thr, offset, rle, box, inter,
+                               uni);
+  }
+
+ private:
+  struct Span {
+    int begin, end;  // output indices [begin, end)
+    int lo, hi;      // low-res indices read, inclusive
+  };
+  struct Piece {
+    int begin, end;
+    int cls;  // certain threshold bits, or -1: interpolate
+  };
+
+  // Stage 1 at model-frame pixel (Y, X): x blend, then y blend.
+  float s1(const float* low, int Y, int X) const {
+    const MaskUpsampler& u = up_;
+    const int L = u.low;
+    const float* r0 = low + (size_t)u.ty1.i0[(size_t)Y] * (size_t)L;
+    const float* r1 = low + (size_t)u.ty1.i1[(size_t)Y] * (size_t)L;
+    const int x0 = u.tx1.i0[(size_t)X], x1 = u.tx1.i1[(size_t)X];
+    const float w0 = u.tx1.l0[(size_t)X], w1 = u.tx1.l1[(size_t)X];
+    const float a = w0 * r0[x0] + w1 * r0[x1];
+    const float b = w0 * r1[x0] + w1 * r1[x1];
+    return u.ty1.l0[(size_t)Y] * a + u.ty1.l1[(size_t)Y] * b;
+  }
+  // The upsampled logit at output pixel (y, x) of the crop.
+  float value(const float* low, int y, int x) const {
+    const MaskUpsampler& u = up_;
+    if (!u.needs_second()) return s1(low, y, x);
+    const int Y0 = u.ty2.i0[(size_t)y], Y1 = u.ty2.i1[(size_t)y];
+    const int X0 = u.tx2.i0[(size_t)x], X1 = u.tx2.i1[(size_t)x];
+    const float w0 = u.tx2.l0[(size_t)x], w1 = u.tx2.l1[(size_t)x];
+    const float a = w0 * s1(low, Y0, X0) + w1 * s1(low, Y0, X1);
+    const float b = w0 * s1(low, Y1, X0) + w1 * s1(low, Y1, X1);
+    return u.ty2.l0[(size_t)y] * a + u.ty2.l1[(size_t)y] * b;
+  }
+
+  MaskUpsampler up_;
+  std::vector<Span> rows_, cols_;
+};
 
 // Runs SAM's automatic mask generation on `image` with `model`.
 class AutomaticMaskGenerator {
@@ -878,8 +1093,8 @@ class AutomaticMaskGenerator {
       pts.push_back(g[1] * (float)ch);
     }
     const int n_points = (int)grid.size();
-    MaskUpsampler up;
-    bool up_ready = false;
+    MaskEncoder enc;
+    bool enc_ready = false;
     AmgLowRes lr;
     for (int b0 = 0; b0 < n_points; b0 += p_.points_per_batch) {
       const int nb = std::min(p_.points_per_batch, n_points - b0);
@@ -888,14 +1103,14 @@ class AutomaticMaskGenerator {
       t->decoder_ms += detail::ms_since(t0);
       t->prompts += nb;
       if (lr.n != nb || lr.m <= 0 || lr.side <= 0 || lr.iou.size() != (size_t)nb * (size_t)lr.m ||
-          lr.logits.size() != (size_t)nb * (size_t)lr.m * (size_t)lr.side * (size_t)lr.side)
+          lr.size() != (size_t)nb * (size_t)lr.m * (size_t)lr.side * (size_t)lr.side)
         return make_error(ErrorCode::kShapeMismatch,
                           "AMG model returned n=%d m=%d side=%d with %zu logits and %zu IoUs for %d prompts", lr.n,
-                          lr.m, lr.side, lr.logits.size(), lr.iou.size(), nb);
+                          lr.m, lr.side, lr.size(), lr.iou.size(), nb);
       t0 = std::chrono::steady_clock::now();
-      if (!up_ready || up.low != lr.side) {
-        up = MaskUpsampler::make(ch, cw, lr.side, 1024);
-        up_ready = true;
+      if (!enc_ready || enc.upsampler().low != lr.side) {
+        enc = MaskEncoder::make(ch, cw, lr.side, 1024);
+        enc_ready = true;
       }
       // Masks are flattened prompt-major (flatten(0, 1)): index i = prompt * m + k.
       const int n_masks = nb * lr.m;
@@ -910,14 +1125,13 @@ class AutomaticMaskGenerator {
       std::vector<char> keep(cand.size(), 0);
       const size_t plane = (size_t)lr.side * (size_t)lr.side;
       parallel_for((int64_t)cand.size(), [&](int64_t c0, int64_t c1) {
-        std::vector<float> scratch, full;
+        std::vector<float> scratch;
         for (int64_t c = c0; c < c1; ++c) {
           const int i = cand[(size_t)c];
-          up.run(lr.logits.data() + (size_t)i * plane, &scratch, &full);
           detail::AmgCandidate& r = res[(size_t)c];
           int64_t inter = 0, uni = 0;
-          detail::plane_to_candidate(full.data(), ch, cw, crop, H, W, p_.mask_threshold, p_.stability_score_offset,
-                                     &r.rle, &r.box, &inter, &uni);
+          enc.encode(lr.data() + (size_t)i * plane, crop, H, W, p_.mask_threshold, p_.stability_score_offset, &r.rle,
+                     &r.box, &inter, &uni, &scratch);
           r.stability = uni > 0 ? (float)inter / (float)uni : 0.f;
           if (p_.stability_score_thresh > 0.f && !(r.stability >= p_.stability_score_thresh)) continue;
           if (detail::box_near_crop_edge(r.box, crop, W, H)) continue;
@@ -982,6 +1196,96 @@ class AutomaticMaskGenerator {
 
   AmgModel* model_;
   AmgParams p_;
+};
+
+// ---------------------------------------------------------------------------
+// Adapters to the real SAM model
+// ---------------------------------------------------------------------------
+
+// sam::ImageEncoder on the TinyViT encoder: SAM preprocessing, one forward
+// pass with a workspace made for the call (so nothing stays allocated
+// between images and concurrent calls are safe), the [256, 64, 64] embedding
+// copied out.
+class AmgTinyVitEncoder : public ImageEncoder {
+ public:
+  static Result<std::shared_ptr<const AmgTinyVitEncoder>> load(const std::string& path) {
+    RSFIQA_ASSIGN_OR_RETURN(TinyVit m, TinyVit::load(path));
+    auto e = std::make_shared<AmgTinyVitEncoder>();
+    e->model_ = std::make_shared<TinyVit>(std::move(m));
+    return std::shared_ptr<const AmgTinyVitEncoder>(std::move(e));
+  }
+
+  Result<ImageEmbedding> encode(const io::Image& image) const override {
+    if (!model_) return make_error(ErrorCode::kInvalidArgument, "TinyViT encoder: not loaded");
+    RSFIQA_ASSIGN_OR_RETURN(io::SamInput in, io::sam_preprocess(image, 1024));
+    RSFIQA_ASSIGN_OR_RETURN(TinyVitWorkspace ws, model_->make_workspace());
+    TinyVitOutput out;
+    RSFIQA_RETURN_IF_ERROR(model_->forward(in.pixels.view(), &ws, &out));
+    if (!(out.embedding.shape == Shape{kEmbedDim, kEmbedSide, kEmbedSide}))
+      return make_error(ErrorCode::kShapeMismatch, "TinyViT encoder: embedding shape %s, expected [256, 64, 64]",
+                        out.embedding.shape.to_string().c_str());
+    ImageEmbedding e;
+    RSFIQA_ASSIGN_OR_RETURN(e.embedding, Tensor::create(DType::kF32, Shape{kEmbedDim, kEmbedSide, kEmbedSide}));
+    std::memcpy(e.embedding.f32(), out.embedding.f32(), (size_t)e.embedding.numel() * sizeof(float));
+    e.input_h = in.input_size.h;
+    e.input_w = in.input_size.w;
+    e.orig_h = in.original_size.h;
+    e.orig_w = in.original_size.w;
+    return e;
+  }
+
+ private:
+  std::shared_ptr<const TinyVit> model_;
+};
+
+// AmgModel on a sam::Predictor: set_image encodes (or, when a precomputed
+// embedding of the same image is given, uses it for the whole-image crop),
+// predict_points runs Predictor::predict_batch with foreground clicks and
+// multimask output (SAM's tokens 1..3) and hands its logits over without a copy.
+class PredictorAmgModel : public AmgModel {
+ public:
+  explicit PredictorAmgModel(Predictor* predictor) : pred_(predictor) {}
+
+  // Uses `e` instead of running the encoder when set_image gets an image of
+  // e's original size (the whole photo; crops always run the encoder).
+  void use_embedding(ImageEmbedding e) {
+    pre_ = std::move(e);
+    has_pre_ = true;
+  }
+
+  Status set_image(const io::Image& image) override {
+    if (!pred_) return make_error(ErrorCode::kInvalidArgument, "PredictorAmgModel: no predictor");
+    if (has_pre_ && pre_.orig_w == image.width && pre_.orig_h == image.height) {
+      ImageEmbedding e;
+      RSFIQA_ASSIGN_OR_RETURN(e.embedding, Tensor::create(DType::kF32, pre_.embedding.shape()));
+      std::memcpy(e.embedding.f32(), pre_.embedding.f32(), (size_t)pre_.embedding.numel() * sizeof(float));
+      e.input_h = pre_.input_h;
+      e.input_w = pre_.input_w;
+      e.orig_h = pre_.orig_h;
+      e.orig_w = pre_.orig_w;
+      return pred_->set_embedding(std::move(e));
+    }
+    return pred_->set_image(image);
+  }
+
+  Status predict_points(const float* xy, int n, AmgLowRes* out) override {
+    std::vector<Point> pts((size_t)n);
+    for (int i = 0; i < n; ++i) pts[(size_t)i] = Point{xy[2 * i], xy[2 * i + 1]};
+    const std::vector<int> labels((size_t)n, kLabelForeground);
+    RSFIQA_ASSIGN_OR_RETURN(DecodeOutput d, pred_->predict_batch(pts, labels, MaskOutput::kMultimask));
+    out->n = d.num_prompts;
+    out->m = d.masks_per_prompt;
+    out->side = kLowResSide;
+    out->logits.clear();
+    out->iou.assign(d.iou.f32(), d.iou.f32() + d.iou.numel());
+    out->tensor = std::move(d.low_res);
+    return Status();
+  }
+
+ private:
+  Predictor* pred_;
+  ImageEmbedding pre_;
+  bool has_pre_ = false;
 };
 
 }  // namespace rsfiqa::sam
