@@ -50,11 +50,12 @@
 #include "rsfiqa/core/tensor.hpp"
 
 // io: files (mmap, atomic writes), JSON, weight containers (safetensors, GGUF),
-// ONNX reading for conversion, images and SAM preprocessing
+// ONNX reading for conversion, .npy arrays, images and SAM preprocessing
 #include "rsfiqa/io/file.hpp"
 #include "rsfiqa/io/gguf.hpp"
 #include "rsfiqa/io/image.hpp"
 #include "rsfiqa/io/json.hpp"
+#include "rsfiqa/io/npy.hpp"
 #include "rsfiqa/io/onnx.hpp"
 #include "rsfiqa/io/safetensors.hpp"
 #include "rsfiqa/io/sam_preprocess.hpp"
@@ -82,16 +83,27 @@
 #include "rsfiqa/ops/softmax.hpp"
 
 // models: Segment Anything (TinyViT encoder, prompt encoder, mask decoder,
-// predictor, automatic mask generation, region partition) and the LLM decoder
-// (llama / qwen2 GGUF) with its tokenizers, sampler, chat template, quantizer
+// predictor, automatic mask generation, region partition), the quality
+// network, and the LLM decoder (llama / qwen2 GGUF) with its tokenizers,
+// sampler, chat template and quantizer
 #include "rsfiqa/models/llm/chat.hpp"
 #include "rsfiqa/models/llm/model.hpp"
 #include "rsfiqa/models/llm/quantize.hpp"
 #include "rsfiqa/models/llm/sampler.hpp"
 #include "rsfiqa/models/llm/tokenizer.hpp"
+#include "rsfiqa/models/quality/quality_net.hpp"
 #include "rsfiqa/models/sam/amg.hpp"
 #include "rsfiqa/models/sam/mask_decoder.hpp"
 #include "rsfiqa/models/sam/partition.hpp"
 #include "rsfiqa/models/sam/predictor.hpp"
 #include "rsfiqa/models/sam/prompt_encoder.hpp"
 #include "rsfiqa/models/sam/tinyvit.hpp"
+
+// pipeline: assessment composition, reports, overlays, descriptions, batches
+#include "rsfiqa/pipeline/batch.hpp"
+#include "rsfiqa/pipeline/describe.hpp"
+#include "rsfiqa/pipeline/distort.hpp"
+#include "rsfiqa/pipeline/fr_quality.hpp"
+#include "rsfiqa/pipeline/metrics.hpp"
+#include "rsfiqa/pipeline/overlay.hpp"
+#include "rsfiqa/pipeline/report.hpp"
