@@ -221,11 +221,10 @@ TEST_CASE("noise statistics follow their definitions on a flat image") {
 }
 
 TEST_CASE("goldens from the independent numpy/scipy implementation") {
-  // Tolerance: every value within 1 level (float32 here, float64 there, so a
-  // value near .5 may round the other way), and at least 99% identical. The
-  // DCT quantisation may flip a whole coefficient (float32 vs float64 at a
-  // rounding boundary), so it is checked by mean |diff| and the 99th
-  // percentile instead.
+  // Tolerance: every value within 1 level and at least 99.9% identical
+  // (float32 here, float64 there: a value at a rounding boundary, or a DCT
+  // coefficient at one, may go the other way). Measured: all identical but
+  // one value of dct_quantization_l3.
   const Image in = load(kGolden + "input.png");
   struct Case {
     const char* file;
@@ -256,23 +255,16 @@ TEST_CASE("goldens from the independent numpy/scipy implementation") {
     const Image want = load(kGolden + std::string(c.file) + ".png");
     const Image got = distort(in, c.type, c.level, c.seed);
     REQUIRE(want.rgb.size() == got.rgb.size());
-    std::vector<int> diffs(got.rgb.size());
+    int max_diff = 0;
     int64_t same = 0;
-    double sum = 0;
     for (size_t k = 0; k < got.rgb.size(); ++k) {
-      diffs[k] = std::abs((int)got.rgb[k] - (int)want.rgb[k]);
-      same += diffs[k] == 0;
-      sum += diffs[k];
+      const int d = std::abs((int)got.rgb[k] - (int)want.rgb[k]);
+      max_diff = std::max(max_diff, d);
+      same += d == 0;
     }
-    std::sort(diffs.begin(), diffs.end());
-    const double frac_same = (double)same / (double)diffs.size();
-    if (c.type == DistortionType::kDctQuantization) {
-      CHECK(sum / (double)diffs.size() < 0.05);
-      CHECK(diffs[diffs.size() * 99 / 100] <= 1);
-    } else {
-      CHECK(diffs.back() <= 1);
-      CHECK(frac_same >= 0.99);
-    }
+    const double frac_same = (double)same / (double)got.rgb.size();
+    CHECK(max_diff <= 1);
+    CHECK(frac_same >= 0.999);
   }
 }
 
