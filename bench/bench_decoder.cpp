@@ -7,7 +7,8 @@
 //                                   sam.onnx run does, for one mask)
 //   BM_decode_batch64/threads       automatic-mode decoding: 64 single clicks
 //                                   through Predictor::predict_batch, 3 masks each,
-//                                   low-res logits + IoU only
+//                                   low-res logits + IoU only, buffers (DecodeWorkspace,
+//                                   DecodeOutput) reused across batches
 //   BM_decode_batch64_up/threads    the same plus every mask upsampled to the
 //                                   original size and thresholded (area count)
 //   BM_decode_batch64_bf16/threads  BM_decode_batch64 with DecodeOptions::bf16_upscaling
@@ -153,18 +154,22 @@ void run_batch(benchmark::State& state, bool upscale, bool bf16 = false) {
   const sam::ImageEmbedding& e = f.pred->embedding();
   std::vector<float> up(upscale ? (size_t)3 * e.orig_h * e.orig_w : 0);
   int64_t area = 0;
+  // Buffers reused across batches, as the automatic mask generator does.
+  sam::DecodeWorkspace ws;
+  sam::DecodeOutput dec;
+  sam::DecodeOptions dopt;
+  dopt.bf16_upscaling = bf16;
+  dopt.workspace = &ws;
   for (auto _ : state) {
-    sam::DecodeOptions dopt;
-    dopt.bf16_upscaling = bf16;
-    Result<sam::DecodeOutput> r = f.pred->predict_batch(pts, lab, sam::MaskOutput::kMultimask, dopt);
-    if (!r.ok()) {
-      state.SkipWithError(r.status().message().c_str());
+    Status bst = f.pred->predict_batch(pts, lab, sam::MaskOutput::kMultimask, &dec, dopt);
+    if (!bst.ok()) {
+      state.SkipWithError(bst.message().c_str());
       break;
     }
     if (upscale) {
       // Per prompt: its 3 masks to the original size, then the mask areas.
       for (int i = 0; i < n; ++i) {
-        Status st = f.pred->upscale_all(r.value().low_res.f32() + (int64_t)i * 3 * 65536, 3, up.data());
+        Status st = f.pred->upscale_all(dec.low_res.f32() + (int64_t)i * 3 * 65536, 3, up.data());
         if (!st.ok()) {
           state.SkipWithError(st.message().c_str());
           break;
@@ -172,7 +177,7 @@ void run_batch(benchmark::State& state, bool upscale, bool bf16 = false) {
         for (float v : up) area += v > 0.0f ? 1 : 0;
       }
     }
-    benchmark::DoNotOptimize(r.value().iou.f32());
+    benchmark::DoNotOptimize(dec.iou.f32());
   }
   benchmark::DoNotOptimize(area);
   state.counters["ms_per_prompt"] = benchmark::Counter((double)state.iterations() * n * 1e-3,

@@ -18,6 +18,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -349,6 +350,14 @@ TEST_CASE("sam decoder: a batch of single clicks equals one-by-one decoding") {
     CHECK(max_diff <= 1e-3);
     for (int j = 0; j < 3; ++j)
       CHECK(std::fabs(one.value().iou_predictions[(size_t)j] - batch.value().iou.f32()[i * 3 + j]) <= 1e-5);
+  }
+  // Reused workspace and output: the same numbers on a second and third call.
+  sam::DecodeWorkspace ws;
+  sam::DecodeOutput again;
+  dopt.workspace = &ws;
+  for (int rep = 0; rep < 2; ++rep) {
+    REQUIRE(pred.predict_batch(pts, lab, sam::MaskOutput::kMultimask, &again, dopt).ok());
+    CHECK(std::memcmp(again.low_res.f32(), batch.value().low_res.f32(), sizeof(float) * 11 * 3 * 65536) == 0);
   }
   // Upscaling a batch result gives the predictor's own masks.
   std::vector<float> up((size_t)300 * 451);

@@ -324,6 +324,8 @@ inline int select_onnx_token(const float* iou4, int num_points) {
   return best;
 }
 
+struct DecodeWorkspace;
+
 struct DecodeOptions {
   // Prompts whose transformer state is held at once (each holds two
   // [256, 4096] float image-token buffers, 8 MiB). Token-side GEMMs have
@@ -333,6 +335,9 @@ struct DecodeOptions {
   // activations rounded to bf16 and bf16 weights, f32 sums (AVX512_BF16 runs
   // them at about twice the f32 rate). Off: exact f32.
   bool bf16_upscaling = false;
+  // Optional caller-owned buffers reused across calls (one per concurrent
+  // caller); nullptr: allocated per call.
+  DecodeWorkspace* workspace = nullptr;
 };
 
 // Decoder outputs for B prompts with m masks each.
@@ -390,11 +395,13 @@ struct ImageScratch {
   float* y1 = nullptr;      // [4096·4, 64] upscaling stage 1, rows (pixel, ky, kx)
   float* y2 = nullptr;      // [1024, 128]  upscaling stage 2 of a block of stage-1 rows
   float* m4 = nullptr;      // [4, 4096]    mask logits of that block
+  int64_t tokens = 0;       // T the buffers were sized for
   static Result<ImageScratch> create(int64_t T) {
     const int64_t P = kEmbedTokens;
     const int64_t n_scores = (kHeads * T + 1) * P, n_tmp = P, n_ut = kEmbedDim * (kHeads * T + 1), n_kt = kEmbedDim * P,
                   n_y1 = 4 * kUpDim1 * P, n_y2 = kUpBlock * 4 * kUpDim2, n_m4 = kNumMaskTokens * kUpBlock * 4;
     ImageScratch s;
+    s.tokens = T;
     RSFIQA_ASSIGN_OR_RETURN(
         s.buf, Buffer::allocate((n_scores + n_tmp + n_ut + n_kt + n_y1 + n_y2 + n_m4) * (int64_t)sizeof(float)));
     float* p = static_cast<float*>(s.buf.data());
@@ -409,30 +416,21 @@ struct ImageScratch {
   }
 };
 
-// Runs fn(b, scratch) for b in [0, B): one prompt per thread with serial
+// Runs fn(b, scratch) for b in [0, B) with the per-thread scratch `pool`
+// (at least get_num_threads() entries): one prompt per thread with serial
 // GEMMs when there are at least as many prompts as threads, else in order
 // with the GEMMs threaded.
 template <typename Fn>
-inline Status for_each_prompt(int64_t B, int64_t T, Fn&& fn) {
+inline void for_each_prompt(int64_t B, std::vector<ImageScratch>& pool, Fn&& fn) {
   const int threads = get_num_threads();
   if (B >= threads && threads > 1) {
     const int64_t chunk = (B + threads - 1) / threads;
-    std::vector<Status> errs((size_t)((B + chunk - 1) / chunk));
     parallel_for_chunks(B, chunk, [&](int64_t c, int64_t b0, int64_t b1) {
-      Result<ImageScratch> s = ImageScratch::create(T);
-      if (!s.ok()) {
-        errs[(size_t)c] = s.status();
-        return;
-      }
-      for (int64_t b = b0; b < b1; ++b) fn(b, s.value());
+      for (int64_t b = b0; b < b1; ++b) fn(b, pool[(size_t)c]);
     });
-    for (const Status& e : errs)
-      if (!e.ok()) return e;
-    return Status();
+    return;
   }
-  RSFIQA_ASSIGN_OR_RETURN(ImageScratch s, ImageScratch::create(T));
-  for (int64_t b = 0; b < B; ++b) fn(b, s);
-  return Status();
+  for (int64_t b = 0; b < B; ++b) fn(b, pool[0]);
 }
 
 // y = LayerNorm(x + y) row-wise over 256 (the residual + norm of the token side).
@@ -476,6 +474,31 @@ inline void value_out_heads(int64_t R, const float* v, const float* Wo, float* U
 
 }  // namespace detail
 
+// Buffers of decode() kept between calls: the token-side matrices, the
+// chunk's image tokens and one image-side scratch per thread. Grown on
+// demand; not shareable between concurrent calls.
+struct DecodeWorkspace {
+  Buffer tokens;
+  Buffer image;
+  std::vector<detail::ImageScratch> scratch;
+
+  Status reserve(int64_t token_bytes, int64_t image_bytes, int64_t T, int threads) {
+    if (tokens.size() < token_bytes) {
+      RSFIQA_ASSIGN_OR_RETURN(tokens, Buffer::allocate(token_bytes));
+    }
+    if (image.size() < image_bytes) {
+      RSFIQA_ASSIGN_OR_RETURN(image, Buffer::allocate(image_bytes));
+    }
+    if (scratch.size() < (size_t)threads) scratch.resize((size_t)threads);
+    for (detail::ImageScratch& s : scratch) {
+      if (s.tokens < T) {
+        RSFIQA_ASSIGN_OR_RETURN(s, detail::ImageScratch::create(T));
+      }
+    }
+    return Status();
+  }
+};
+
 // Decodes B prompts that share an image side. sparse [B, Ns, 256] are the
 // prompt encoder's sparse embeddings (same Ns for all prompts). Writes the
 // selected masks' low-res logits and IoU predictions to *out.
@@ -490,32 +513,41 @@ inline Status decode(const SamDecoderWeights& w, const ImageSide& img, const flo
   const int m = mask_output_count(select);
   out->num_prompts = B;
   out->masks_per_prompt = m;
-  RSFIQA_ASSIGN_OR_RETURN(out->low_res, Tensor::create(DType::kF32, Shape{B, m, kLowResSide, kLowResSide}));
-  RSFIQA_ASSIGN_OR_RETURN(out->iou, Tensor::create(DType::kF32, Shape{B, m}));
-  RSFIQA_ASSIGN_OR_RETURN(out->iou_all, Tensor::create(DType::kF32, Shape{B, kNumMaskTokens}));
+  // Output tensors of an earlier call with the same shapes are reused.
+  if (out->low_res.shape() != Shape{B, m, kLowResSide, kLowResSide}) {
+    RSFIQA_ASSIGN_OR_RETURN(out->low_res, Tensor::create(DType::kF32, Shape{B, m, kLowResSide, kLowResSide}));
+  }
+  if (out->iou.shape() != Shape{B, m}) {
+    RSFIQA_ASSIGN_OR_RETURN(out->iou, Tensor::create(DType::kF32, Shape{B, m}));
+  }
+  if (out->iou_all.shape() != Shape{B, kNumMaskTokens}) {
+    RSFIQA_ASSIGN_OR_RETURN(out->iou_all, Tensor::create(DType::kF32, Shape{B, kNumMaskTokens}));
+  }
   out->tokens.assign((size_t)B * (size_t)m, 0);
 
   const int64_t Bc = opt.chunk > 0 ? (opt.chunk < B ? opt.chunk : B) : B;
   const int64_t Rmax = Bc * T;
   // Token-side buffers of one chunk.
   const int64_t n_tok = Rmax * C;
-  RSFIQA_ASSIGN_OR_RETURN(
-      Buffer tbuf,
-      Buffer::allocate((6 * n_tok + Rmax * kMlpDim + 2 * Rmax * kHeads * C + Rmax * P) * (int64_t)sizeof(float)));
-  float* tok = static_cast<float*>(tbuf.data());  // queries       [R, 256]
-  float* qpe = tok + n_tok;                       // query PE      [R, 256]
-  float* a = qpe + n_tok;                         // scratch       [R, 256]
-  float* q = a + n_tok;                           // projections   [R, 256]
-  float* k = q + n_tok;                           //               [R, 256]
-  float* v = k + n_tok;                           //               [R, 256]
-  float* hid = v + n_tok;                         // MLP hidden    [R, 2048]
-  float* big = hid + Rmax * kMlpDim;              // [R, 8, 256]  absorbed queries/keys
-  float* U = big + Rmax * kHeads * C;             // [R, 8, 256]  value·out_proj / weighted image sums
-  float* S0 = U + Rmax * kHeads * C;              // [R, 4096]    layer-0 token-to-image scores of one head
+  DecodeWorkspace local;
+  DecodeWorkspace& ws = opt.workspace ? *opt.workspace : local;
+  const int threads = get_num_threads() > 0 ? get_num_threads() : 1;
+  RSFIQA_RETURN_IF_ERROR(
+      ws.reserve((6 * n_tok + Rmax * kMlpDim + 2 * Rmax * kHeads * C + Rmax * P) * (int64_t)sizeof(float),
+                 2 * Bc * C * P * (int64_t)sizeof(float), T, threads));
+  float* tok = static_cast<float*>(ws.tokens.data());  // queries       [R, 256]
+  float* qpe = tok + n_tok;                            // query PE      [R, 256]
+  float* a = qpe + n_tok;                              // scratch       [R, 256]
+  float* q = a + n_tok;                                // projections   [R, 256]
+  float* k = q + n_tok;                                //               [R, 256]
+  float* v = k + n_tok;                                //               [R, 256]
+  float* hid = v + n_tok;                              // MLP hidden    [R, 2048]
+  float* big = hid + Rmax * kMlpDim;                   // [R, 8, 256]  absorbed queries/keys
+  float* U = big + Rmax * kHeads * C;                  // [R, 8, 256]  value·out_proj / weighted image sums
+  float* S0 = U + Rmax * kHeads * C;                   // [R, 4096]    layer-0 token-to-image scores of one head
   // Image tokens (keys) and keys + PE of the chunk, channels-first.
-  RSFIQA_ASSIGN_OR_RETURN(Buffer kbuf, Buffer::allocate(2 * Bc * C * P * (int64_t)sizeof(float)));
-  float* K = static_cast<float*>(kbuf.data());  // [Bc, 256, 4096]
-  float* KP = K + Bc * C * P;                   // [Bc, 256, 4096]
+  float* K = static_cast<float*>(ws.image.data());  // [Bc, 256, 4096]
+  float* KP = K + Bc * C * P;                       // [Bc, 256, 4096]
   const float* pe = w.dense_pe.f32();
   const float s_self = 1.0f / std::sqrt(32.0f), s_cross = 1.0f / std::sqrt((float)kCrossHeadDim);
 
@@ -563,7 +595,7 @@ inline Status decode(const SamDecoderWeights& w, const ImageSide& img, const flo
       for (int64_t i = 0; i < R * C; ++i) a[i] = tok[i] + qpe[i];
       ops::linear_f32(R, C, kCrossDim, a, A.q_w.f32(), A.q_b.f32(), q);  // [R, 128]
       detail::absorb_heads(R, q, A.k_w.f32(), s_cross, big);             // [R, 8, 256]
-      RSFIQA_RETURN_IF_ERROR(detail::for_each_prompt(nb, T, [&](int64_t b, detail::ImageScratch& s) {
+      detail::for_each_prompt(nb, ws.scratch, [&](int64_t b, detail::ImageScratch& s) {
         const float* Qb = big + b * T * kHeads * C;  // [8T, 256] rows (t, h)
         const int64_t rows = kHeads * Tq;
         // S = Q' · (K + PE): [8Tq, 4096]; softmax over pixels.
@@ -574,7 +606,7 @@ inline Status decode(const SamDecoderWeights& w, const ImageSide& img, const flo
         });
         // Z = S · Kᵀ: attention-weighted sums of the image tokens [8Tq, 256].
         detail::gemm(rows, C, P, s.scores, P, K + b * C * P, P, U + b * T * kHeads * C, C, true);
-      }));
+      });
       // o_h = Z_h · Wv_hᵀ + bv_h, all prompts at once: [R, 128].
       for (int64_t h = 0; h < kHeads; ++h)
         detail::gemm(R, kCrossHeadDim, C, U + h * C, kHeads * C, A.v_w.f32() + h * kCrossHeadDim * C, C,
@@ -603,7 +635,7 @@ inline Status decode(const SamDecoderWeights& w, const ImageSide& img, const flo
           }
       const float* nw = L.norm_w[3].f32();
       const float* nbias = L.norm_b[3].f32();
-      return detail::for_each_prompt(nb, T, [&](int64_t b, detail::ImageScratch& s) {
+      detail::for_each_prompt(nb, ws.scratch, [&](int64_t b, detail::ImageScratch& s) {
         float* At = s.scores;  // [8T, 4096] rows (t, h)
         if (layer0) {
           for (int64_t h = 0; h < kHeads; ++h)
@@ -634,6 +666,7 @@ inline Status decode(const SamDecoderWeights& w, const ImageSide& img, const flo
         float* KPb = KP + b * C * P;
         for (int64_t i = 0; i < C * P; ++i) KPb[i] = Kb[i] + pe[i];
       });
+      return Status();
     };
 
     // ---- layer 0 (skip_first_layer_pe) ----
@@ -705,7 +738,7 @@ inline Status decode(const SamDecoderWeights& w, const ImageSide& img, const flo
     // i.e. rows (p, ky, kx) of 64 channels, each one output pixel of the
     // first ConvTranspose; LayerNorm2d is then a LayerNorm of every row.
     const bool bf16 = opt.bf16_upscaling;
-    RSFIQA_RETURN_IF_ERROR(detail::for_each_prompt(nb, T, [&](int64_t b, detail::ImageScratch& s) {
+    detail::for_each_prompt(nb, ws.scratch, [&](int64_t b, detail::ImageScratch& s) {
       const float* Kb = K + b * C * P;
       for (int64_t p0 = 0; p0 < P; p0 += 64)  // blocked transpose [256, 4096] -> [4096, 256]
         for (int64_t c = 0; c < C; ++c)
@@ -750,7 +783,7 @@ inline Status decode(const SamDecoderWeights& w, const ImageSide& img, const flo
           }
         }
       }
-    }));
+    });
   }
   return Status();
 }

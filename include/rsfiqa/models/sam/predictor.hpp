@@ -254,6 +254,16 @@ class Predictor {
   Result<DecodeOutput> predict_batch(const std::vector<Point>& points, const std::vector<int>& labels,
                                      MaskOutput output = MaskOutput::kMultimask,
                                      const DecodeOptions& dopt = DecodeOptions()) const {
+    DecodeOutput dec;
+    RSFIQA_RETURN_IF_ERROR(predict_batch(points, labels, output, &dec, dopt));
+    return dec;
+  }
+  // The same into a caller's DecodeOutput, whose tensors are reused when a
+  // previous batch had the same size (with dopt.workspace, a loop over
+  // batches allocates nothing after the first).
+  Status predict_batch(const std::vector<Point>& points, const std::vector<int>& labels, MaskOutput output,
+                       DecodeOutput* dec, const DecodeOptions& dopt = DecodeOptions()) const {
+    if (!dec) return make_error(ErrorCode::kInvalidArgument, "SAM predictor: null batch output");
     if (!has_image_) return make_error(ErrorCode::kInvalidArgument, "SAM predictor: predict_batch before set_image");
     if (points.empty()) return make_error(ErrorCode::kEmptyInput, "SAM predictor: empty prompt batch");
     if (points.size() != labels.size())
@@ -275,9 +285,7 @@ class Predictor {
       RSFIQA_RETURN_IF_ERROR(
           embed_points(w_->prompt, coords.data(), lab.data(), 2, sparse.data() + (size_t)i * 2 * kEmbedDim));
     }
-    DecodeOutput dec;
-    RSFIQA_RETURN_IF_ERROR(decode(*w_, side_, sparse.data(), B, 2, output, &dec, dopt));
-    return dec;
+    return decode(*w_, side_, sparse.data(), B, 2, output, dec, dopt);
   }
 
   // Original-size logits [n, orig_h, orig_w] of n low-res maps [n, 256, 256]
