@@ -338,3 +338,15 @@ TEST_CASE("tiny images: 1x1, 1xN and Nx1 through every type") {
     }
   }
 }
+
+TEST_CASE("out may alias in") {
+  const Image& in = sample();
+  std::vector<uint8_t> mask((size_t)in.width * in.height, 0);
+  for (size_t i = 0; i < mask.size() / 2; ++i) mask[i] = 1;
+  for (DistortionType t : {DistortionType::kGaussianBlur, DistortionType::kJpeg, DistortionType::kColorNoise}) {
+    const Image want = distort(in, t, 3, 8, mask.data());
+    Image inout = in;
+    REQUIRE(rsfiqa::apply_distortion(inout, t, 3, 8, mask.data(), &inout).ok());
+    CHECK(inout.rgb == want.rgb);
+  }
+}
