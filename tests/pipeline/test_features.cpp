@@ -111,7 +111,9 @@ TEST_CASE("features: portrait and odd sizes map onto the valid grid") {
     CHECK(tf.cols == (rs.w + 15) / 16);
     CHECK(tf.cells.y1.back() == h);
     CHECK(tf.cells.x1.back() == w);
-    for (float v : tf.features) REQUIRE(std::isfinite(v));
+    bool finite = true;
+    for (float v : tf.features) finite = finite && std::isfinite(v);
+    CHECK(finite);
   }
 }
 
@@ -132,6 +134,22 @@ TEST_CASE("features: feed a quality network end to end") {
   CHECK(out.quality >= 0.f);
   CHECK(out.quality <= 100.f);
   CHECK(out.regions.size() == 9);
+  // The one-call stage from TinyViT outputs and a partition gives the same result.
+  sam::TinyVitOutput tv;
+  tv.embedding = enc.emb.view();
+  tv.stages[1] = enc.s1.view();
+  tv.stages[2] = enc.s2.view();
+  sam::Partition part;
+  part.h = 150;
+  part.w = 200;
+  part.labels = labels;
+  part.regions.resize(9);
+  quality::QualityOutput out2;
+  REQUIRE(quality_from_encoder(*net, img, tv, part, &out2).ok());
+  CHECK(out2.quality == out.quality);
+  CHECK(out2.regions.size() == 9);
+  part.h = 151;
+  CHECK(quality_from_encoder(*net, img, tv, part, &out2).code() == ErrorCode::kShapeMismatch);
   // A network for another feature layout is refused.
   auto tiny =
       quality::QualityNet::load(std::string(RSFIQA_TEST_DATA_DIR) + "/golden/quality/tiny_strict.weights.safetensors");

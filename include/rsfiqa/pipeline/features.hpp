@@ -47,6 +47,7 @@
 #include "rsfiqa/core/tensor.hpp"
 #include "rsfiqa/io/image.hpp"
 #include "rsfiqa/models/quality/quality_net.hpp"
+#include "rsfiqa/models/sam/partition.hpp"
 #include "rsfiqa/models/sam/tinyvit.hpp"
 #include "rsfiqa/ops/image_stats.hpp"
 
@@ -224,6 +225,23 @@ inline Status run_quality(const quality::QualityNet& net, const TokenFeatures& f
   RSFIQA_RETURN_IF_ERROR(check_features_for(net.config(), f));
   return net.forward(f.features.data(), f.n_tokens, f.n_cols(), f.labels.data(), (int64_t)f.labels.size(),
                      f.num_regions, out);
+}
+
+// The whole quality stage after the encoder, for the assess pipeline:
+// features of `image` from the encoder outputs and the partition's label map
+// (one region per partition region), then the network. `scratch` (optional)
+// keeps the features for inspection and reuses their memory across calls.
+inline Status quality_from_encoder(const quality::QualityNet& net, const io::Image& image,
+                                   const sam::TinyVitOutput& encoder, const sam::Partition& partition,
+                                   quality::QualityOutput* out, TokenFeatures* scratch = nullptr) {
+  if (partition.h != image.height || partition.w != image.width)
+    return make_error(ErrorCode::kShapeMismatch, "features: partition is %dx%d, the image %dx%d", partition.w,
+                      partition.h, image.width, image.height);
+  TokenFeatures local;
+  TokenFeatures* tf = scratch ? scratch : &local;
+  RSFIQA_RETURN_IF_ERROR(assemble_token_features(encoder_features(encoder), image, partition.labels,
+                                                 (int32_t)partition.regions.size(), tf));
+  return run_quality(net, *tf, out);
 }
 
 }  // namespace rsfiqa
