@@ -392,6 +392,10 @@ TEST_CASE("sam decoder: bad prompts are errors, not crashes") {
   CHECK(pred.predict({}, {}, &zero).status().code() == ErrorCode::kInvalidArgument);
   CHECK(pred.predict({}, {}, &inverted).status().code() == ErrorCode::kInvalidArgument);
   CHECK(pred.predict({}, {}, &outside).status().code() == ErrorCode::kInvalidArgument);
+  // Too many clicks for one prompt.
+  std::vector<sam::Point> many(300, sam::Point{10, 10});
+  std::vector<int> many_labels(300, 1);
+  CHECK(pred.predict(many, many_labels).status().code() == ErrorCode::kLimitExceeded);
   // Prompts on the image border are accepted.
   CHECK(pred.predict({{451, 300}}, {1}).ok());
   // A wrong embedding shape.

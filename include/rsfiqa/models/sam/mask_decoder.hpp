@@ -324,6 +324,10 @@ inline int select_onnx_token(const float* iou4, int num_points) {
   return best;
 }
 
+// Most sparse rows (clicks, box corners, padding point) one prompt may have:
+// the image-side scratch grows with 8 x rows x 4096 floats.
+inline constexpr int kMaxSparseRows = 256;
+
 struct DecodeWorkspace;
 
 struct DecodeOptions {
@@ -507,6 +511,10 @@ inline Status decode(const SamDecoderWeights& w, const ImageSide& img, const flo
   if (B <= 0) return make_error(ErrorCode::kEmptyInput, "SAM decoder: no prompts to decode");
   if (Ns <= 0) return make_error(ErrorCode::kEmptyInput, "SAM decoder: a prompt without sparse embeddings");
   if (!sparse || !out) return make_error(ErrorCode::kInvalidArgument, "SAM decoder: null sparse embeddings or output");
+  if (Ns > kMaxSparseRows)
+    return make_error(ErrorCode::kLimitExceeded,
+                      "SAM decoder: %d sparse prompt rows (points + box corners + padding) exceed the limit of %d", Ns,
+                      kMaxSparseRows);
   const MaskDecoderWeights& D = w.decoder;
   const int64_t P = kEmbedTokens, C = kEmbedDim;
   const int64_t T = 1 + kNumMaskTokens + Ns;  // tokens per prompt

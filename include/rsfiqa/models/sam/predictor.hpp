@@ -16,7 +16,8 @@
 // - Bad input: clicks and box corners must be finite and inside the image,
 //   [0, w] x [0, h] (no clamping: kInvalidArgument naming the prompt); click
 //   labels must be 0 or 1; a box needs x0 < x1 and y0 < y1 (a zero-area box
-//   is kInvalidArgument); no click and no box is kEmptyInput; predicting
+//   is kInvalidArgument); no click and no box is kEmptyInput; more than
+//   kMaxSparseRows rows (clicks + box corners + padding) is kLimitExceeded; predicting
 //   before an image or embedding is set is kInvalidArgument.
 // Threads: the SamDecoderWeights are immutable and shared (shared_ptr) by
 // any number of predictors. A Predictor's const methods (predict,
