@@ -783,11 +783,15 @@ inline Status decode(const SamDecoderWeights& w, const ImageSide& img, const flo
         for (int j = 0; j < m; ++j) {
           float* lj = lr + (int64_t)j * kLowResSide * kLowResSide;
           const float* mj = s.m4 + j * ncol;
-          for (int64_t col = 0; col < ncol; ++col) {
-            const int64_t r = r0 + col / 4, k2 = col % 4, k1 = r % 4, pix = r / 4;
-            const int64_t y = 4 * (pix / kEmbedSide) + 2 * (k1 / 2) + k2 / 2;
-            const int64_t x = 4 * (pix % kEmbedSide) + 2 * (k1 % 2) + k2 % 2;
-            lj[y * kLowResSide + x] = mj[col];
+          // The block holds whole pixels: r0 / 4 .. r0 / 4 + kUpBlock / 4.
+          for (int64_t pix = r0 / 4; pix < (r0 + detail::kUpBlock) / 4; ++pix) {
+            const int64_t iy = pix / kEmbedSide, ix = pix % kEmbedSide;
+            const float* src = mj + (pix - r0 / 4) * 16;  // 16 columns (ky, kx, ky2, kx2)
+            for (int64_t k1 = 0; k1 < 4; ++k1)
+              for (int64_t k2 = 0; k2 < 4; ++k2) {
+                const int64_t y = 4 * iy + 2 * (k1 >> 1) + (k2 >> 1), x = 4 * ix + 2 * (k1 & 1) + (k2 & 1);
+                lj[y * kLowResSide + x] = src[k1 * 4 + k2];
+              }
           }
         }
       }
