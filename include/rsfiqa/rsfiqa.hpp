@@ -100,6 +100,7 @@
 #include "rsfiqa/models/sam/tinyvit.hpp"
 
 // pipeline: assessment composition, reports, overlays, descriptions, batches
+#include "rsfiqa/pipeline/assess.hpp"
 #include "rsfiqa/pipeline/batch.hpp"
 #include "rsfiqa/pipeline/describe.hpp"
 #include "rsfiqa/pipeline/distort.hpp"
@@ -107,3 +108,6 @@
 #include "rsfiqa/pipeline/metrics.hpp"
 #include "rsfiqa/pipeline/overlay.hpp"
 #include "rsfiqa/pipeline/report.hpp"
+
+// C API (c_api.h; its implementation compiles only with RSFIQA_C_API_IMPLEMENTATION)
+#include "rsfiqa/c_api_impl.hpp"

@@ -13,9 +13,11 @@
 //
 // The quality stage is a QualityFn: it gets the image, the encoder outputs and
 // the partition and fills a quality::QualityOutput (per region quality,
-// distortion profile and weight; global score and profile). An Assessor
-// without one refuses to assess (kNotFound, naming the weights file to
-// fetch); tests and embedders can install their own.
+// distortion profile and weight; global score and profile). Loading a
+// quality network installs the default one (pipeline/features.hpp's
+// quality_from_encoder); an Assessor without one refuses to assess
+// (kNotFound, naming the missing weights file); tests and embedders can
+// install their own.
 //
 // What it does not do: no file output, no printing; descriptions with a
 // language model are the caller's (the CLI uses build_llm_prompt and the
@@ -39,6 +41,9 @@
 #include "rsfiqa/io/image.hpp"
 #include "rsfiqa/io/safetensors.hpp"
 #include "rsfiqa/io/sam_preprocess.hpp"
+#include "rsfiqa/models/llm/chat.hpp"
+#include "rsfiqa/models/llm/model.hpp"
+#include "rsfiqa/models/llm/sampler.hpp"
 #include "rsfiqa/models/quality/quality_net.hpp"
 #include "rsfiqa/models/sam/amg.hpp"
 #include "rsfiqa/models/sam/mask_decoder.hpp"
@@ -46,6 +51,7 @@
 #include "rsfiqa/models/sam/predictor.hpp"
 #include "rsfiqa/models/sam/tinyvit.hpp"
 #include "rsfiqa/pipeline/describe.hpp"
+#include "rsfiqa/pipeline/features.hpp"
 #include "rsfiqa/pipeline/report.hpp"
 
 namespace rsfiqa {
@@ -371,6 +377,11 @@ class Assessor {
       info.name = quality::kQualityModelKind;
       RSFIQA_ASSIGN_OR_RETURN(quality::QualityNet m, quality::QualityNet::from_file(st));
       quality_ = std::make_shared<const quality::QualityNet>(std::move(m));
+      // Default quality stage: token features (pipeline/features.hpp) and the network.
+      std::shared_ptr<const quality::QualityNet> net = quality_;
+      quality_fn_ = [net](const QualityInputs& in, quality::QualityOutput* out) {
+        return quality_from_encoder(*net, *in.image, *in.encoder, *in.partition, out);
+      };
     }
     models_.push_back(info);
     return Status();
@@ -382,6 +393,94 @@ class Assessor {
   QualityFn quality_fn_;
   std::vector<std::shared_ptr<io::MappedFile>> files_;
   std::vector<ModelFileInfo> models_;
+};
+
+// ------------------------------------------------------------------ LLM descriptions
+
+// `--describe llm`: a GGUF model writes each region's description from
+// build_llm_prompt (describe.hpp), greedily (temperature 0, so the text is
+// deterministic), at most n_predict tokens, cut after the second sentence.
+// With a chat template (tokenizer.chat_template or <|im_start|> in the
+// vocabulary) the prompt is one user turn after a fixed system message;
+// otherwise it is fed as plain text after BOS. An empty answer keeps the
+// template text. Only `description` fields change. The image description
+// stays the template one (it summarises the structured fields).
+class LlmDescriber {
+ public:
+  static Result<LlmDescriber> load(const std::string& path) {
+    LlmDescriber d;
+    RSFIQA_ASSIGN_OR_RETURN(llm::Model m, llm::Model::load(path));
+    d.model_ = std::make_shared<const llm::Model>(std::move(m));
+    std::string tmpl;
+    if (d.model_->file().has("tokenizer.chat_template")) {
+      auto t = d.model_->file().get_string("tokenizer.chat_template");
+      if (t.ok()) tmpl = *t;
+    }
+    auto ct = llm::detect_chat_template(tmpl, d.model_->tokenizer().find("<|im_start|>") >= 0);
+    d.has_chat_ = ct.ok();
+    if (ct.ok()) d.chat_ = *ct;
+    const size_t slash = path.find_last_of('/');
+    d.info_.role = "llm";
+    d.info_.name = llm::arch_name(d.model_->config().arch);
+    d.info_.file = slash == std::string::npos ? path : path.substr(slash + 1);
+    auto mf = io::MappedFile::open(path);
+    if (mf.ok()) d.info_.sha256 = sha256_hex(mf->data(), mf->size());
+    return d;
+  }
+
+  const ModelFileInfo& info() const { return info_; }
+
+  // Writes one region's text; falls back to `fallback` when the model says nothing.
+  Result<std::string> describe(const std::string& prompt, const std::string& fallback, int64_t n_predict = 64) const {
+    const llm::Tokenizer& tok = model_->tokenizer();
+    std::vector<int32_t> ids;
+    if (has_chat_)
+      ids = tok.encode(
+          llm::format_chat(chat_, {{"system", "You describe photo quality briefly and factually."}, {"user", prompt}}),
+          true, true);
+    else
+      ids = tok.encode(prompt, true, false);
+    RSFIQA_ASSIGN_OR_RETURN(llm::Session s, llm::Session::create(*model_, 0));
+    if ((int64_t)ids.size() + n_predict > s.n_ctx())
+      return make_error(ErrorCode::kLimitExceeded,
+                        "LLM description: prompt of %zu tokens does not fit the context of %lld", ids.size(),
+                        (long long)s.n_ctx());
+    llm::SamplerParams sp;
+    sp.temperature = 0.f;
+    llm::Sampler sampler(sp);
+    llm::GenerateOptions go;
+    go.n_predict = n_predict;
+    RSFIQA_ASSIGN_OR_RETURN(std::vector<int32_t> out, llm::generate(s, *model_, sampler, ids, go));
+    std::string text = tok.decode(out);
+    // Keep at most two sentences, on one line.
+    for (char& c : text)
+      if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+    size_t cut = std::string::npos, found = 0;
+    for (size_t i = 0; i < text.size(); ++i)
+      if ((text[i] == '.' || text[i] == '!' || text[i] == '?') && ++found == 2) {
+        cut = i + 1;
+        break;
+      }
+    if (cut != std::string::npos) text.resize(cut);
+    const size_t a = text.find_first_not_of(' ');
+    text = a == std::string::npos ? std::string() : text.substr(a, text.find_last_not_of(' ') - a + 1);
+    return text.empty() ? fallback : text;
+  }
+
+  // Replaces every region description of `r` (template texts must be there).
+  Status describe_all(AssessResult* r, DescribeLang lang) const {
+    for (RegionResult& g : r->regions) {
+      RSFIQA_ASSIGN_OR_RETURN(g.description, describe(build_llm_prompt(g, r->width, r->height, lang), g.description));
+    }
+    r->models.push_back(info_);
+    return Status();
+  }
+
+ private:
+  std::shared_ptr<const llm::Model> model_;
+  bool has_chat_ = false;
+  llm::ChatTemplate chat_ = llm::ChatTemplate::kChatML;
+  ModelFileInfo info_;
 };
 
 }  // namespace rsfiqa

@@ -323,14 +323,16 @@ struct BatchStats {
 using BatchAssessFn = std::function<Result<std::string>(const std::string& file)>;
 using BatchProgressFn = std::function<void(const BatchProgress&)>;
 
-// Runs `fn` over `inputs` minus `done`, in order, writing each line to `out`
-// as soon as it is ready. Only a failure to write the output stops the run
-// (returned as the error: nothing more can be recorded); everything written
-// before stays on disk.
+// Where run_batch puts each finished line (a JSONL file, stdout, ...).
+using BatchLineSink = std::function<Status(const std::string& line)>;
+
+// Runs `fn` over `inputs` minus `done`, in order, handing each line to `sink`
+// as soon as it is ready. Only a failing sink stops the run (returned as the
+// error: nothing more can be recorded); everything written before stays.
 inline Result<BatchStats> run_batch(const std::vector<std::string>& inputs, const std::set<std::string>& done,
-                                    JsonlWriter* out, const BatchAssessFn& fn,
+                                    const BatchLineSink& sink, const BatchAssessFn& fn,
                                     const BatchProgressFn& progress = nullptr) {
-  if (!out || !out->is_open()) return make_error(ErrorCode::kInvalidArgument, "run_batch: output is not open");
+  if (!sink) return make_error(ErrorCode::kInvalidArgument, "run_batch: no output");
   BatchStats st;
   st.inputs = inputs.size();
   std::vector<const std::string*> todo;
@@ -348,10 +350,10 @@ inline Result<BatchStats> run_batch(const std::vector<std::string>& inputs, cons
     Result<std::string> line = fn(*f);
     if (line.ok()) {
       ++st.ok;
-      RSFIQA_RETURN_IF_ERROR(out->write_line(*line));
+      RSFIQA_RETURN_IF_ERROR(sink(*line));
     } else {
       ++st.failed;
-      RSFIQA_RETURN_IF_ERROR(out->write_line(error_record_json(*f, line.status())));
+      RSFIQA_RETURN_IF_ERROR(sink(error_record_json(*f, line.status())));
     }
     ++p.done;
     p.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -360,6 +362,15 @@ inline Result<BatchStats> run_batch(const std::vector<std::string>& inputs, cons
     if (progress) progress(p);
   }
   return st;
+}
+
+// The same with a JSONL file as the sink (each line fsync'ed).
+inline Result<BatchStats> run_batch(const std::vector<std::string>& inputs, const std::set<std::string>& done,
+                                    JsonlWriter* out, const BatchAssessFn& fn,
+                                    const BatchProgressFn& progress = nullptr) {
+  if (!out || !out->is_open()) return make_error(ErrorCode::kInvalidArgument, "run_batch: output is not open");
+  return run_batch(
+      inputs, done, [out](const std::string& line) { return out->write_line(line); }, fn, progress);
 }
 
 }  // namespace rsfiqa
