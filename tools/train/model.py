@@ -182,3 +182,22 @@ def save_weights(model, path):
     t = {k: v.detach().cpu().numpy().astype(np.float32) for k, v in model.state_dict().items()}
     meta = {"rsfiqa.model": MODEL_KIND, "rsfiqa.config": json.dumps(model.config, separators=(",", ":"))}
     save_safetensors(path, t, meta)
+
+
+def set_feature_standardisation(model, features, min_std=1e-3):
+    """Sets feat_mean / feat_std from training features.
+
+    features: an iterable of [N_i, n_in] arrays or tensors (one per photo).
+    A std below min_std (a constant column) is raised to min_std, so the
+    C++ loader's check feat_std > 0 holds and values stay finite."""
+    total, s, s2 = 0, None, None
+    for f in features:
+        f = torch.as_tensor(f, dtype=torch.float64)
+        s = f.sum(0) if s is None else s + f.sum(0)
+        s2 = (f * f).sum(0) if s2 is None else s2 + (f * f).sum(0)
+        total += f.shape[0]
+    mean = s / total
+    std = (s2 / total - mean * mean).clamp_min(0).sqrt().clamp_min(min_std)
+    with torch.no_grad():
+        model.feat_mean.copy_(mean.to(model.feat_mean.dtype))
+        model.feat_std.copy_(std.to(model.feat_std.dtype))
