@@ -1,0 +1,146 @@
+# SPDX-License-Identifier: MIT
+"""Trains the rsfiqa quality network on the samples of `rsfiqa dataset`.
+
+Inputs: SAMPLES/train and SAMPLES/val, one safetensors per sample (token
+features of our engine, token region map, full-reference targets). Output:
+weights/rsfiqa-quality-v1.safetensors, written by model.save_weights (the
+file quality_net.hpp loads), with the feature standardisation constants
+(feat_mean / feat_std) set from the training samples.
+
+Loss per sample (all on 0..1 scales):
+  region quality   smooth-L1(q_k / 100, target_k / 100), regions with tokens,
+                   weighted by sqrt(token count) so tiny slivers count less
+  global quality   smooth-L1(Q / 100, target / 100), weight 2
+  profile          BCE(p_k, severity_k) per region + BCE(P, global severity)
+  ranking          within each mini-batch, a margin ranking loss on the
+                   global quality of every pair whose targets differ by > 2
+AdamW (lr 1e-3, weight decay 1e-2, cosine decay), mini-batches of 8
+samples (one forward per sample, gradients summed), early stopping on the
+validation global SRCC with patience 4 epochs; the best epoch is exported.
+Deterministic for a given seed and thread count (torch.manual_seed).
+
+It does not extract features or build the test set (run_all.sh,
+evaluate.py).
+"""
+import argparse
+import math
+import os
+import random
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+import model as M  # noqa: E402
+
+
+def sample_loss(net, s):
+    out = net(s.feats, s.labels, s.K)
+    counts = out["region_tokens"].to(torch.float32)
+    present = counts > 0
+    w = counts[present].sqrt()
+    w = w / w.sum()
+    rq = F.smooth_l1_loss(out["region_quality"][present] / 100, s.region_quality[present] / 100, reduction="none",
+                          beta=0.05)
+    l_rq = (w * rq).sum()
+    l_gq = F.smooth_l1_loss(out["quality"] / 100, torch.tensor(s.global_quality / 100), beta=0.05)
+    rp = out["region_profile"][present].clamp(1e-6, 1 - 1e-6)
+    l_rp = (w[:, None] * F.binary_cross_entropy(rp, s.region_severity[present], reduction="none")).sum() / 5
+    l_gp = F.binary_cross_entropy(out["profile"].clamp(1e-6, 1 - 1e-6), s.global_severity)
+    return l_rq + 2 * l_gq + 0.5 * (l_rp + l_gp), out["quality"]
+
+
+def evaluate(net, samples):
+    net.eval()
+    with torch.no_grad():
+        pred = [float(net(s.feats, s.labels, s.K)["quality"]) for s in samples]
+    net.train()
+    tgt = [s.global_quality for s in samples]
+    return common.srcc(pred, tgt), float(np.mean(np.abs(np.array(pred) - np.array(tgt))))
+
+
+def main():
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    cache = os.environ.get("RSFIQA_CACHE", os.path.join(root, ".cache"))
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--samples", default=os.path.join(cache, "samples"))
+    ap.add_argument("--out", default=os.path.join(root, "weights", "rsfiqa-quality-v1.safetensors"))
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--patience", type=int, default=4)
+    ap.add_argument("--max-minutes", type=float, default=1e9, help="stop after this wall time (best epoch kept)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args()
+    torch.manual_seed(a.seed)
+    random.seed(a.seed)
+    torch.set_num_threads(a.threads)
+
+    train = common.load_dir(os.path.join(a.samples, "train"))
+    val = common.load_dir(os.path.join(a.samples, "val"))
+    if not train:
+        sys.exit("no training samples in %s/train" % a.samples)
+    print("train samples %d (photos %d), val samples %d" % (len(train), len({s.photo for s in train}), len(val)))
+
+    cfg = M.default_config()
+    net = common.fast_model(cfg)
+    # Standardisation constants from the training tokens.
+    allf = torch.cat([s.feats for s in train], 0).double()
+    net.feat_mean.copy_(allf.mean(0).float())
+    net.feat_std.copy_(allf.std(0).clamp_min(1e-3).float())
+    del allf
+
+    opt = torch.optim.AdamW(net.parameters(), lr=a.lr, weight_decay=1e-2)
+    steps = a.epochs * math.ceil(len(train) / a.batch)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 0.5 * (1 + math.cos(math.pi * min(k, steps) / steps)))
+    best, best_state, bad = -2.0, None, 0
+    t0 = time.time()
+    for ep in range(a.epochs):
+        order = list(range(len(train)))
+        random.shuffle(order)
+        tot = 0.0
+        for b0 in range(0, len(order), a.batch):
+            batch = [train[i] for i in order[b0:b0 + a.batch]]
+            opt.zero_grad()
+            qs, loss = [], 0.0
+            for s in batch:
+                l, q = sample_loss(net, s)
+                loss = loss + l / len(batch)
+                qs.append(q)
+            # Pairwise ranking on the global quality within the batch.
+            rank, npairs = 0.0, 0
+            for i in range(len(batch)):
+                for j in range(len(batch)):
+                    if batch[i].global_quality > batch[j].global_quality + 2:
+                        rank = rank + F.relu(0.02 - (qs[i] - qs[j]) / 100)
+                        npairs += 1
+            if npairs:
+                loss = loss + rank / npairs
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            tot += float(loss) * len(batch)
+        v_srcc, v_mae = evaluate(net, val) if val else evaluate(net, train)
+        print("epoch %d loss %.4f val SRCC %.4f MAE %.2f (%.0f s)" % (ep, tot / len(train), v_srcc, v_mae,
+                                                                     time.time() - t0), flush=True)
+        if v_srcc > best:
+            best, bad = v_srcc, 0
+            best_state = {k: v.clone() for k, v in net.state_dict().items()}
+        else:
+            bad += 1
+        if bad >= a.patience or (time.time() - t0) / 60 > a.max_minutes:
+            break
+    net.load_state_dict(best_state)
+    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
+    M.save_weights(net, a.out)
+    print("best val SRCC %.4f -> %s (%d bytes)" % (best, a.out, os.path.getsize(a.out)))
+
+
+if __name__ == "__main__":
+    main()
