@@ -399,7 +399,8 @@ class Assessor {
 
 // `--describe llm`: a GGUF model writes each region's description from
 // build_llm_prompt (describe.hpp), greedily (temperature 0, so the text is
-// deterministic), at most n_predict tokens, cut after the second sentence.
+// deterministic), at most n_predict tokens, cut after the second sentence (or
+// after the last finished one when the tokens ran out mid-sentence).
 // With a chat template (tokenizer.chat_template or <|im_start|> in the
 // vocabulary) the prompt is one user turn after a fixed system message;
 // otherwise it is fed as plain text after BOS. An empty answer keeps the
@@ -452,14 +453,15 @@ class LlmDescriber {
     go.n_predict = n_predict;
     RSFIQA_ASSIGN_OR_RETURN(std::vector<int32_t> out, llm::generate(s, *model_, sampler, ids, go));
     std::string text = tok.decode(out);
-    // Keep at most two sentences, on one line.
+    // Keep at most two sentences, on one line; a text cut off by n_predict
+    // loses its unfinished last sentence (when it has a finished one).
     for (char& c : text)
       if (c == '\n' || c == '\r' || c == '\t') c = ' ';
     size_t cut = std::string::npos, found = 0;
     for (size_t i = 0; i < text.size(); ++i)
-      if ((text[i] == '.' || text[i] == '!' || text[i] == '?') && ++found == 2) {
+      if (text[i] == '.' || text[i] == '!' || text[i] == '?') {
         cut = i + 1;
-        break;
+        if (++found == 2) break;
       }
     if (cut != std::string::npos) text.resize(cut);
     const size_t a = text.find_first_not_of(' ');
