@@ -866,10 +866,31 @@ class MaskEncoder {
     scratch->resize((size_t)L * 2);
     float* cmin = scratch->data();
     float* cmax = cmin + L;
+    // Hot low-res pixels: not clearly below the smallest threshold. Blocks
+    // fed only by cold pixels are zero for all three thresholds, so the
+    // work is limited to the hot bounding box [u0, u1] x [v0, v1].
+    const float tmin = std::min(th[0], std::min(th[1], th[2]));
+    int u0 = L, u1 = -1, v0 = L, v1 = -1;
+    for (int r = 0; r < L; ++r) {
+      const float* row = low + (size_t)r * (size_t)L;
+      for (int c = 0; c < L; ++c) {
+        const float v = row[c];
+        if (v <= tmin && tmin - v > 1e-5f * (1.f + std::fabs(v))) continue;
+        u0 = std::min(u0, c);
+        u1 = std::max(u1, c);
+        v0 = std::min(v0, r);
+        v1 = r;
+      }
+    }
     std::vector<Piece> pieces;
     for (const Span& cs : cols_) {
-      // Per low-res row: min and max over this column window.
-      for (int r = 0; r < L; ++r) {
+      if (cs.hi < u0 || cs.lo > u1) {
+        // Whole columns of zeros.
+        rb.add(0, (uint32_t)((int64_t)(cs.end - cs.begin) * orig_h));
+        continue;
+      }
+      // Per hot low-res row: min and max over this column window.
+      for (int r = v0; r <= v1; ++r) {
         const float* row = low + (size_t)r * (size_t)L;
         float mn = row[cs.lo], mx = row[cs.lo];
         for (int c = cs.lo + 1; c <= cs.hi; ++c) mn = std::min(mn, row[c]), mx = std::max(mx, row[c]);
@@ -879,10 +900,22 @@ class MaskEncoder {
       // Classify the row spans, merging neighbours with equal certain bits.
       pieces.clear();
       for (const Span& rs : rows_) {
-        float mn = cmin[rs.lo], mx = cmax[rs.lo];
-        for (int r = rs.lo + 1; r <= rs.hi; ++r) mn = std::min(mn, cmin[r]), mx = std::max(mx, cmax[r]);
         int bits = 0;
         bool certain = true;
+        if (rs.hi < v0 || rs.lo > v1) {
+          // Only cold rows: zero for every threshold.
+          if (!pieces.empty() && pieces.back().cls == 0 && pieces.back().end == rs.begin)
+            pieces.back().end = rs.end;
+          else
+            pieces.push_back(Piece{rs.begin, rs.end, 0});
+          continue;
+        }
+        const int ra = std::max(rs.lo, v0), rz = std::min(rs.hi, v1);
+        float mn = cmin[ra], mx = cmax[ra];
+        for (int r = ra + 1; r <= rz; ++r) mn = std::min(mn, cmin[r]), mx = std::max(mx, cmax[r]);
+        // Cold rows of a partly hot span are below every threshold: they
+        // lower the minimum; account for them.
+        if (rs.lo < v0 || rs.hi > v1) mn = std::min(mn, tmin - 1.f - std::fabs(tmin));
         for (int k = 0; k < 3 && certain; ++k) {
           if (mn > th[k] && mn - th[k] > 1e-5f * (1.f + std::fabs(mn)))
             bits |= 1 << k;
