@@ -71,6 +71,9 @@ TEST_CASE("position words follow the centroid grid and the region's shape") {
   bottom.bbox = {0, 80, 99, 19};
   CHECK(position_phrase(bottom, 100, 100, en) == "across the bottom");
   CHECK(position_phrase(at(50, 50, 0.7), 100, 100, en) == "covering most of the image");
+  RegionResult ring = at(50, 50, 0.3);
+  ring.bbox = {0, 0, 99, 99};
+  CHECK(position_phrase(ring, 100, 100, en) == "around the edges");
 }
 
 TEST_CASE("size words and percentages") {

@@ -6,8 +6,9 @@
 //   * position words from the bbox and centroid: a 3x3 grid of the centroid
 //     ("in the upper left" ... "in the lower right", "in the centre"), or
 //     "across the top/middle/bottom" for wide, flat regions, "down the
-//     left side/middle/right side" for tall, narrow ones, and "covering most
-//     of the image" for regions over 60% of the pixels;
+//     left side/middle/right side" for tall, narrow ones, "covering most
+//     of the image" for regions over 60% of the pixels, and "around the
+//     edges" for smaller ones whose box spans 90% of both sides;
 //   * a size word (tiny < 2%, small < 10%, medium-sized < 25%, large < 50%,
 //     very large) with the percentage;
 //   * the dominant colour: the region's mean sRGB colour converted to CIELAB
@@ -160,6 +161,9 @@ inline std::string position_phrase(const RegionResult& g, int w, int h, Describe
   const int row = cy < 1.0 / 3 ? 0 : (cy < 2.0 / 3 ? 1 : 2);
   using detail::pick;
   if (g.area_fraction >= 0.6) return pick(lang, "covering most of the image", "画像の大部分を占める");
+  // A region whose box spans nearly the whole image without covering most of
+  // it (a background ring around a subject): its centroid says nothing.
+  if (bw >= 0.9 && bh >= 0.9) return pick(lang, "around the edges", "周囲を囲む");
   if (bw >= 0.75 && bh <= 0.5) {
     static const char* const kEn[3] = {"across the top", "across the middle", "across the bottom"};
     static const char* const kJa[3] = {"上部一帯の", "中央を横切る", "下部一帯の"};

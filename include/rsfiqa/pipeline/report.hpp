@@ -121,9 +121,12 @@ struct AssessResult {
 };
 
 namespace detail {
+inline double round_to(double v, double scale);
+// Severities are written rounded to 4 decimals (as doubles, so the JSON text
+// is short).
 inline void write_distortions(io::JsonWriter& w, const DistortionScores& d) {
   w.begin_object();
-  for (int k = 0; k < kNumReportDimensions; ++k) w.key(report_dimension_name(k)).value((double)d.v[(size_t)k]);
+  for (int k = 0; k < kNumReportDimensions; ++k) w.key(report_dimension_name(k)).value(round_to(d.v[(size_t)k], 1e4));
   w.end_object();
 }
 // Scores are rounded to 2 decimals, fractions and weights to 6, so reports
@@ -150,9 +153,7 @@ inline Result<std::string> report_to_json(const AssessResult& r, int indent = 0)
   w.key("label").value(quality_label_name(r.quality));
   w.end_object();
   w.key("distortions");
-  DistortionScores gd = r.distortions;
-  for (float& x : gd.v) x = (float)detail::round_to(x, 1e4);
-  detail::write_distortions(w, gd);
+  detail::write_distortions(w, r.distortions);
   w.key("regions").begin_array();
   for (const RegionResult& g : r.regions) {
     w.begin_object();
@@ -170,9 +171,7 @@ inline Result<std::string> report_to_json(const AssessResult& r, int indent = 0)
     w.key("label").value(quality_label_name(g.quality));
     w.key("weight").value(detail::round_to(g.weight, 1e6));
     w.key("distortions");
-    DistortionScores d = g.distortions;
-    for (float& x : d.v) x = (float)detail::round_to(x, 1e4);
-    detail::write_distortions(w, d);
+    detail::write_distortions(w, g.distortions);
     w.key("description").value(g.description);
     w.end_object();
   }
