@@ -9,22 +9,27 @@
 // cell is not a number is a header, and columns are then chosen by name or
 // by 0-based index. Defaults: image path in column 0, reference score in
 // column 1. With --pred-col the predictions are read from that column.
-// Without it the predictions would come from running the model on each
-// image: that needs the full assess pipeline (SAM partition, encoder
-// features, quality network), which is not wired into the CLI yet; the hook
-// is predict_image() below, and until then eval asks for --pred-col.
+// Without it eval runs the model on each image (pipeline/assess.hpp: SAM
+// encoder, AMG partition, token features, quality network; weights from
+// --weights DIR, else $RSFIQA_WEIGHTS, else ./weights) and takes the global
+// quality. Image paths are used as given, or relative to the CSV's folder
+// when they do not exist as given.
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "command.hpp"
+#include "rsfiqa/core/parallel.hpp"
 #include "rsfiqa/core/status.hpp"
 #include "rsfiqa/io/file.hpp"
+#include "rsfiqa/io/image.hpp"
+#include "rsfiqa/pipeline/assess.hpp"
 #include "rsfiqa/pipeline/metrics.hpp"
 
 namespace {
@@ -39,13 +44,14 @@ using rsfiqa::cli::kExitUsage;
 
 void usage(FILE* out) {
   std::fprintf(out,
-               "usage: rsfiqa eval --csv FILE [--image-col C] [--ref-col C] [--pred-col C]\n"
+               "usage: rsfiqa eval --csv FILE [--image-col C] [--ref-col C] [--pred-col C] [--weights DIR] [-t N]\n"
                "  prints SRCC, PLCC, PLCC after the 4-parameter logistic fit, and KRCC (tau-b)\n"
                "  --csv FILE     rows of: image path, reference score [, predicted score ...]\n"
                "  --image-col C  column of the image path (name or 0-based index, default 0)\n"
                "  --ref-col C    column of the reference score (default 1)\n"
-               "  --pred-col C   column of the predicted score; without it the model would be run\n"
-               "                 on each image (not available in this build: give --pred-col)\n");
+               "  --pred-col C   column of the predicted score; without it the model is run on each image\n"
+               "  --weights DIR  weights folder for running the model (default $RSFIQA_WEIGHTS or ./weights)\n"
+               "  -t N           threads\n");
 }
 
 // Splits one CSV record (RFC 4180: "..." fields, "" inside quotes).
@@ -103,18 +109,19 @@ int resolve_column(const std::string& spec, const std::vector<std::string>& head
   return -1;
 }
 
-// The hook for predictions from the model itself. Once the assess pipeline
-// exists (image -> SAM partition -> encoder features -> quality network),
-// this runs it and returns the global quality of one image.
-Result<double> predict_image(const std::string& path) {
-  return rsfiqa::make_error(ErrorCode::kNotFound,
-                            "running the model on '%s' needs the assess pipeline, which this build does not have yet; "
-                            "put predictions in a column and pass --pred-col",
-                            path.c_str());
+// Global quality of one image from the model (descriptions off).
+Result<double> predict_image(const rsfiqa::Assessor& assessor, const std::string& path, const std::string& csv_dir) {
+  auto img = rsfiqa::io::load_image(path);
+  if (!img.ok() && !csv_dir.empty() && !path.empty() && path[0] != '/') img = rsfiqa::io::load_image(csv_dir + path);
+  if (!img.ok()) return img.status();
+  rsfiqa::AssessOptions opt;
+  opt.describe = rsfiqa::DescribeMode::kNone;
+  RSFIQA_ASSIGN_OR_RETURN(rsfiqa::AssessResult r, assessor.assess(*img, opt, path));
+  return (double)r.quality;
 }
 
 int run(int argc, char** argv) {
-  std::string csv, image_col = "0", ref_col = "1", pred_col;
+  std::string csv, image_col = "0", ref_col = "1", pred_col, weights, threads;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
@@ -122,8 +129,15 @@ int run(int argc, char** argv) {
     if (a == "-h" || a == "--help") {
       usage(stdout);
       return kExitOk;
-    } else if ((a == "--csv" || a == "--image-col" || a == "--ref-col" || a == "--pred-col") && (v = next())) {
-      (a == "--csv" ? csv : a == "--image-col" ? image_col : a == "--ref-col" ? ref_col : pred_col) = v;
+    } else if ((a == "--csv" || a == "--image-col" || a == "--ref-col" || a == "--pred-col" || a == "--weights" ||
+                a == "-t") &&
+               (v = next())) {
+      (a == "--csv"         ? csv
+       : a == "--image-col" ? image_col
+       : a == "--ref-col"   ? ref_col
+       : a == "--pred-col"  ? pred_col
+       : a == "--weights"   ? weights
+                            : threads) = v;
     } else {
       std::fprintf(stderr, "rsfiqa eval: bad argument '%s'\n", a.c_str());
       usage(stderr);
@@ -181,6 +195,25 @@ int run(int argc, char** argv) {
                      .c_str());
     return kExitUsage;
   }
+  // The model, loaded once, when predictions are not in the file.
+  std::unique_ptr<rsfiqa::Assessor> assessor;
+  std::string csv_dir;
+  if (pc < 0) {
+    if (!threads.empty()) rsfiqa::set_num_threads(std::atoi(threads.c_str()));
+    if (weights.empty()) {
+      const char* env = std::getenv("RSFIQA_WEIGHTS");
+      weights = env && *env ? env : "weights";
+    }
+    auto a = rsfiqa::Assessor::load_dir(weights);
+    if (!a.ok() || !a->has_quality()) {
+      std::fprintf(stderr, "rsfiqa eval: %s (or give the predictions with --pred-col)\n",
+                   a.ok() ? "the weights folder has no quality network" : a.status().to_string().c_str());
+      return kExitModelError;
+    }
+    assessor = std::make_unique<rsfiqa::Assessor>(std::move(*a));
+    const size_t slash = csv.rfind('/');
+    if (slash != std::string::npos) csv_dir = csv.substr(0, slash + 1);
+  }
   std::vector<double> pred, ref;
   for (size_t r = header.empty() ? 0 : 1; r < rows.size(); ++r) {
     const auto& row = rows[r];
@@ -203,10 +236,10 @@ int run(int argc, char** argv) {
         return kExitInputError;
       }
     } else {
-      auto p = predict_image(trim(row[(size_t)ic]));
+      auto p = predict_image(*assessor, trim(row[(size_t)ic]), csv_dir);
       if (!p.ok()) {
-        std::fprintf(stderr, "rsfiqa eval: %s\n", p.status().to_string().c_str());
-        return kExitModelError;
+        std::fprintf(stderr, "rsfiqa eval: %s line %d: %s\n", csv.c_str(), line_no[r], p.status().to_string().c_str());
+        return kExitInputError;
       }
       x = *p;
     }
