@@ -313,6 +313,7 @@ struct OnnxTensor {
   Status to_f32(std::vector<float>* out) const {
     RSFIQA_ASSIGN_OR_RETURN(const int64_t n, numel());
     RSFIQA_RETURN_IF_ERROR(check_readable());
+    RSFIQA_RETURN_IF_ERROR(check_stored(n));  // before the output is sized from the (untrusted) shape
     out->assign((size_t)n, 0.0f);
     float* o = out->data();
     const OnnxDataType t = (OnnxDataType)data_type;
@@ -388,6 +389,7 @@ struct OnnxTensor {
   Status to_i64(std::vector<int64_t>* out) const {
     RSFIQA_ASSIGN_OR_RETURN(const int64_t n, numel());
     RSFIQA_RETURN_IF_ERROR(check_readable());
+    RSFIQA_RETURN_IF_ERROR(check_stored(n));  // before the output is sized from the (untrusted) shape
     out->assign((size_t)n, 0);
     const OnnxDataType t = (OnnxDataType)data_type;
     if (has_raw_data) {
@@ -447,6 +449,26 @@ struct OnnxTensor {
       return make_error(ErrorCode::kMalformed, "tensor '%s' (byte %zu): raw_data has %zu bytes, shape needs %lld x %zu",
                         name.c_str(), offset, raw_size, (long long)n, es);
     return Status();
+  }
+  // The values actually stored (raw bytes or the typed field that the data
+  // type uses) must number exactly n: a hostile shape cannot make us allocate
+  // more than the file holds.
+  Status check_stored(int64_t n) const {
+    if (has_raw_data) return check_raw_size(n);
+    switch ((OnnxDataType)data_type) {
+      case OnnxDataType::kFloat: return check_count(float_data.size(), n);
+      case OnnxDataType::kDouble: return check_count(double_data.size(), n);
+      case OnnxDataType::kInt64: return check_count(int64_data.size(), n);
+      case OnnxDataType::kFloat16:
+      case OnnxDataType::kBFloat16:
+      case OnnxDataType::kInt32:
+      case OnnxDataType::kInt16:
+      case OnnxDataType::kInt8:
+      case OnnxDataType::kUint8:
+      case OnnxDataType::kUint16:
+      case OnnxDataType::kBool: return check_count(int32_data.size(), n);
+      default: return unsupported();
+    }
   }
   Status check_count(size_t have, int64_t n) const {
     if ((int64_t)have != n)
