@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Fuzz entry for the ONNX reader used by `rsfiqa convert` (io/onnx.hpp).
 // Accepted models are walked: every initializer and every tensor attribute
-// of up to 2^24 elements is converted with to_f32/to_i64, whose output must
+// is converted with to_f32/to_i64, whose output must
 // have numel() values; raw data must lie inside the buffer.
 // Shared by tests/fuzz/fuzz_onnx.cpp and tests/io/test_fuzz_regressions.cpp.
 // Returns nullptr, or the text of a broken invariant.
