@@ -54,5 +54,7 @@ PY
     "$BIN" dataset "$CACHE/photos/rgb/$1" -o "$CACHE/samples/$0" -n "$2" --weights weights \
       --points-per-side "$AMG_PPS" $extra' < "$CACHE/dataset_jobs.txt"
 fi
-has train && $PY tools/train/train.py --samples "$CACHE/samples" --out weights/rsfiqa-quality-v1.safetensors
+# v1 was trained with a fixed schedule (7 epochs, last epoch kept, 8-minute cap).
+has train && $PY tools/train/train.py --samples "$CACHE/samples" --out weights/rsfiqa-quality-v1.safetensors \
+  --epochs 7 --select last --max-minutes "${TRAIN_MINUTES:-8}"
 has eval && $PY tools/train/evaluate.py --samples "$CACHE/samples/test" --weights weights/rsfiqa-quality-v1.safetensors
