@@ -21,8 +21,9 @@ Loss per sample (all on 0..1 scales):
 AdamW (lr 1e-3, weight decay 1e-2, cosine decay), mini-batches of 8
 samples (one forward per sample, gradients summed), each sample seen as a
 random subset of about --tokens tokens per step (all tokens at validation
-and test time), early stopping on the
-validation global SRCC with patience 4 epochs; the best epoch is exported.
+and test time). --select val (default) stops early on the validation
+global SRCC (patience 4) and exports the best epoch; --select last runs the
+fixed schedule and exports the last epoch (what v1 used, see run_all.sh).
 Deterministic for a given seed and thread count (torch.manual_seed).
 
 It does not extract features or build the test set (run_all.sh,
