@@ -6,7 +6,8 @@
 //
 // Overridable macros (define them before including any rsfiqa header):
 //   RSFIQA_ASSERT(cond)        internal invariant check; default: a trap in
-//                              debug builds, nothing in NDEBUG builds. Bad user
+//                              debug builds (GCC/Clang/MSVC), nothing in NDEBUG
+//                              builds or on other compilers. Bad user
 //                              input never reaches it: that gets a Status.
 //   RSFIQA_MALLOC(size, align) / RSFIQA_FREE(ptr)  aligned allocation hooks.
 //   RSFIQA_NO_OPENMP           build the parallel layer single-threaded even
@@ -24,8 +25,10 @@
 #else
 #if defined(__GNUC__) || defined(__clang__)
 #define RSFIQA_ASSERT(cond) ((cond) ? (void)0 : __builtin_trap())
+#elif defined(_MSC_VER)
+#define RSFIQA_ASSERT(cond) ((cond) ? (void)0 : __debugbreak())
 #else
-#define RSFIQA_ASSERT(cond) ((cond) ? (void)0 : std::abort())
+#define RSFIQA_ASSERT(cond) ((void)0)
 #endif
 #endif
 #endif
