@@ -98,6 +98,7 @@
 #include "rsfiqa/models/sam/predictor.hpp"
 #include "rsfiqa/models/sam/prompt_encoder.hpp"
 #include "rsfiqa/models/sam/tinyvit.hpp"
+#include "rsfiqa/models/sam/vit.hpp"
 
 // pipeline: assessment composition, reports, overlays, descriptions, batches
 #include "rsfiqa/pipeline/assess.hpp"
