@@ -28,6 +28,7 @@
 #include "rsfiqa/core/dtype.hpp"
 #include "rsfiqa/core/parallel.hpp"
 #include "rsfiqa/kernels/quant.hpp"
+#include "rsfiqa/kernels/quant_gemm.hpp"
 
 #if RSFIQA_X86_SIMD
 #include <immintrin.h>
@@ -600,10 +601,11 @@ inline int64_t act_row_bytes(ActFormat f, int64_t k) {
   return k * 4;
 }
 
-// Converts one f32 activation row to format f (reference rounding).
+// Converts one f32 activation row to format f (reference rounding; the Q8_0
+// path uses the bit-identical SIMD quantizer of quant_gemm.hpp).
 inline void quantize_act_row(ActFormat f, const float* x, void* dst, int64_t k) {
   switch (f) {
-    case ActFormat::kQ8_0: quantize_row_q8_0_ref(x, (BlockQ8_0*)dst, k); return;
+    case ActFormat::kQ8_0: quantize_row_q8_0(x, (BlockQ8_0*)dst, k, active_isa()); return;
     case ActFormat::kQ8_K: quantize_row_q8_K_ref(x, (BlockQ8_K*)dst, k); return;
     case ActFormat::kF32: std::memcpy(dst, x, (size_t)k * 4); return;
   }
@@ -751,62 +753,125 @@ inline const char* row_dot_kernel_name(Isa isa) {
   return "scalar";
 }
 
-// y[m*ldy + n] = dot(W row n, activation row m) for n in [0, N), m in [0, M).
-// W: N rows of `w_row_bytes` bytes, type wt, K elements each; act: M rows of
-// act_row_bytes(act_format(wt), K) bytes. Work is split over output rows in
-// tiles of 16 with parallel_for; each output is one dot call, so results do
-// not depend on the thread count. Returns false for an unsupported type.
-inline bool mul_mat_rows(DType wt, const void* W, int64_t w_row_bytes, int64_t N, int64_t K, const void* act,
-                         int64_t M, float* y, int64_t ldy, int threads = 0) {
-  const RowDotFn dot = row_dot_fn(wt, active_isa());
-  if (!dot) return false;
-  const RowDot4Fn dot4 = M >= 4 ? row_dot4_fn(wt, active_isa()) : nullptr;
-  const RowDotW4Fn dotw4 = row_dot_w4_fn(wt, active_isa());
-  const int64_t a_bytes = act_row_bytes(act_format(wt), K);
-  const uint8_t* wb = (const uint8_t*)W;
-  const uint8_t* ab = (const uint8_t*)act;
-  constexpr int64_t kTile = 16;
-  const int64_t ntiles = (N + kTile - 1) / kTile;
+// One matrix product for mul_mat_multi: y[m*ldy + n] = dot(W row n,
+// activation row m) for n in [0, N), m in [0, M). W: N rows of `w_row_bytes`
+// bytes, type wt, K elements each; act: M rows of
+// act_row_bytes(act_format(wt), K) bytes.
+struct MatMulJob {
+  DType wt = DType::kF32;
+  const void* W = nullptr;
+  int64_t w_row_bytes = 0, N = 0, K = 0;
+  const void* act = nullptr;
+  int64_t M = 0;
+  float* y = nullptr;
+  int64_t ldy = 0;
+};
+
+namespace quant_detail {
+
+constexpr int64_t kRowTile = 16;  // weight rows per work item
+
+// Rows [n0, n1) of one job. Q8_0/Q4_0 go through the register tiles of
+// quant_gemm.hpp (4 activation rows x 4 weight rows; 1 x 4 with prefetch for
+// a single activation row); other types through the per-row dots, with
+// four activation rows per weight row where an x4 kernel exists.
+inline void run_row_tile(const MatMulJob& jb, int64_t n0, int64_t n1, Isa isa) {
+  const uint8_t* wb = (const uint8_t*)jb.W;
+  const uint8_t* ab = (const uint8_t*)jb.act;
+  const int64_t a_bytes = act_row_bytes(act_format(jb.wt), jb.K);
+  const int64_t M = jb.M, K = jb.K, ldy = jb.ldy;
+  float* y = jb.y;
+  if (jb.wt == DType::kQ8_0 || jb.wt == DType::kQ4_0) {
+    for (int64_t m = 0; m < M; m += 4) {
+      const int mr = M - m < 4 ? (int)(M - m) : 4;
+      const QTileFn fn = qtile_fn(jb.wt, mr, isa, M == 1);
+      const void* a[4];
+      for (int r = 0; r < 4; ++r) a[r] = ab + (m + (r < mr ? r : 0)) * a_bytes;
+      float out[16];
+      for (int64_t n = n0; n < n1; n += 4) {
+        // A short last group repeats its last row; those outputs are dropped.
+        const void* w[4];
+        for (int j = 0; j < 4; ++j) w[j] = wb + (n + j < n1 ? n + j : n1 - 1) * jb.w_row_bytes;
+        fn(K, w, a, out);
+        const int nj = n1 - n < 4 ? (int)(n1 - n) : 4;
+        for (int r = 0; r < mr; ++r)
+          for (int j = 0; j < nj; ++j) y[(m + r) * ldy + n + j] = out[r * 4 + j];
+      }
+    }
+    return;
+  }
+  const RowDotFn dot = row_dot_fn(jb.wt, isa);
+  const RowDot4Fn dot4 = M >= 4 ? row_dot4_fn(jb.wt, isa) : nullptr;
+  int64_t m = 0;
+  if (dot4) {
+    float r4[4];
+    for (; m + 4 <= M; m += 4) {
+      const void* a4[4] = {ab + m * a_bytes, ab + (m + 1) * a_bytes, ab + (m + 2) * a_bytes, ab + (m + 3) * a_bytes};
+      for (int64_t n = n0; n < n1; ++n) {
+        dot4(K, wb + n * jb.w_row_bytes, a4, r4);
+        for (int r = 0; r < 4; ++r) y[(m + r) * ldy + n] = r4[r];
+      }
+    }
+  }
+  for (; m < M; ++m)
+    for (int64_t n = n0; n < n1; ++n) y[m * ldy + n] = dot(K, wb + n * jb.w_row_bytes, ab + m * a_bytes);
+}
+
+}  // namespace quant_detail
+
+// Runs several independent products (e.g. the Q, K and V projections of one
+// input) in one parallel region: their weight rows form one list of 16-row
+// work items split over threads with parallel_for. Each output is computed by
+// one kernel call whose shape does not depend on the thread count, so results
+// are identical for every thread count. Returns false (computing nothing)
+// if a job's type has no dot kernel.
+inline bool mul_mat_multi(const MatMulJob* jobs, int njobs, int threads = 0) {
+  constexpr int kMaxJobs = 8;
+  if (njobs < 1 || njobs > kMaxJobs) return false;
+  const Isa isa = active_isa();
+  int64_t first_tile[kMaxJobs + 1] = {0};
+  int64_t work = 0;  // multiply-adds, to size the thread team
+  for (int j = 0; j < njobs; ++j) {
+    if (!row_dot_fn(jobs[j].wt, isa)) return false;
+    first_tile[j + 1] = first_tile[j] + (jobs[j].N + quant_detail::kRowTile - 1) / quant_detail::kRowTile;
+    work += jobs[j].N * jobs[j].K * (jobs[j].M > 0 ? jobs[j].M : 1);
+  }
+  const int64_t ntiles = first_tile[njobs];
+  if (ntiles == 0) return true;
   // Small products stay on one thread: a parallel region costs microseconds
   // (far more on a loaded machine), so each thread gets >= ~64K multiply-adds.
-  const int64_t tile_work = kTile * K * (M > 0 ? M : 1);
+  const int64_t tile_work = work / ntiles > 0 ? work / ntiles : 1;
   const int64_t min_tiles = tile_work >= (1 << 16) ? 1 : ((1 << 16) + tile_work - 1) / tile_work;
   parallel_for(
       ntiles,
       [&](int64_t tb, int64_t te) {
+        int j = 0;
         for (int64_t t = tb; t < te; ++t) {
-          const int64_t n0 = t * kTile, n1 = n0 + kTile < N ? n0 + kTile : N;
-          // Weight tile stays in cache while every activation row passes;
-          // four rows at a time where a x4 kernel exists.
-          int64_t m = 0;
-          if (dot4) {
-            float r4[4];
-            for (; m + 4 <= M; m += 4) {
-              const void* a4[4] = {ab + m * a_bytes, ab + (m + 1) * a_bytes, ab + (m + 2) * a_bytes,
-                                   ab + (m + 3) * a_bytes};
-              for (int64_t n = n0; n < n1; ++n) {
-                dot4(K, wb + n * w_row_bytes, a4, r4);
-                for (int r = 0; r < 4; ++r) y[(m + r) * ldy + n] = r4[r];
-              }
-            }
-          }
-          for (; m < M; ++m) {
-            int64_t n = n0;
-            if (dotw4) {
-              float r4[4];
-              for (; n + 4 <= n1; n += 4) {
-                const void* w4[4] = {wb + n * w_row_bytes, wb + (n + 1) * w_row_bytes, wb + (n + 2) * w_row_bytes,
-                                     wb + (n + 3) * w_row_bytes};
-                dotw4(K, w4, ab + m * a_bytes, r4);
-                for (int r = 0; r < 4; ++r) y[m * ldy + n + r] = r4[r];
-              }
-            }
-            for (; n < n1; ++n) y[m * ldy + n] = dot(K, wb + n * w_row_bytes, ab + m * a_bytes);
-          }
+          while (t >= first_tile[j + 1]) ++j;
+          const MatMulJob& jb = jobs[j];
+          const int64_t n0 = (t - first_tile[j]) * quant_detail::kRowTile;
+          const int64_t n1 = n0 + quant_detail::kRowTile < jb.N ? n0 + quant_detail::kRowTile : jb.N;
+          quant_detail::run_row_tile(jb, n0, n1, isa);
         }
       },
       min_tiles, threads);
   return true;
+}
+
+// One product (see MatMulJob): y[m*ldy + n] = dot(W row n, activation row m).
+inline bool mul_mat_rows(DType wt, const void* W, int64_t w_row_bytes, int64_t N, int64_t K, const void* act,
+                         int64_t M, float* y, int64_t ldy, int threads = 0) {
+  MatMulJob jb;
+  jb.wt = wt;
+  jb.W = W;
+  jb.w_row_bytes = w_row_bytes;
+  jb.N = N;
+  jb.K = K;
+  jb.act = act;
+  jb.M = M;
+  jb.y = y;
+  jb.ldy = ldy;
+  return mul_mat_multi(&jb, 1, threads);
 }
 
 }  // namespace rsfiqa::kernels

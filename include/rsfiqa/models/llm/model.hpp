@@ -30,6 +30,7 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <utility>
@@ -38,8 +39,11 @@
 #include "rsfiqa/core/parallel.hpp"
 #include "rsfiqa/core/status.hpp"
 #include "rsfiqa/io/gguf.hpp"
+#include "rsfiqa/kernels/elementwise.hpp"
+#include "rsfiqa/kernels/norm.hpp"
 #include "rsfiqa/kernels/quant.hpp"
 #include "rsfiqa/kernels/quant_dot.hpp"
+#include "rsfiqa/kernels/quant_gemm.hpp"
 #include "rsfiqa/models/llm/sampler.hpp"
 #include "rsfiqa/models/llm/tokenizer.hpp"
 
@@ -364,12 +368,20 @@ class Model {
   std::vector<LayerWeights> layers_;
 };
 
+// Element type of the KV cache. f16 halves its memory (and the bytes the
+// attention reads per token) at a small cost in accuracy.
+enum class KvType { kF32, kF16 };
+
+inline const char* kv_type_name(KvType t) { return t == KvType::kF32 ? "f32" : "f16"; }
+
 // Per-sequence state: the KV cache and scratch buffers. Holds a reference to
 // the model (which must outlive it); one Session per concurrent sequence.
+// Scratch buffers grow to the largest batch seen and are then reused, so
+// decode steps allocate nothing.
 class Session {
  public:
   // n_ctx <= 0 uses the model's training context length.
-  static Result<Session> create(const Model& model, int64_t n_ctx = 0) {
+  static Result<Session> create(const Model& model, int64_t n_ctx = 0, KvType kv_type = KvType::kF32) {
     const LlmConfig& c = model.config();
     if (n_ctx <= 0) n_ctx = c.n_ctx_train;
     if (n_ctx > (int64_t)1 << 20)
@@ -377,18 +389,27 @@ class Session {
     Session s;
     s.model_ = &model;
     s.n_ctx_ = n_ctx;
+    s.kv_type_ = kv_type;
+    s.kv_elem_ = kv_type == KvType::kF32 ? 4 : 2;
     const int64_t kv = c.n_head_kv * c.head_dim;
     int64_t elems = 0;
     if (!checked_mul(c.n_layer * n_ctx, kv, &elems) || elems > ((int64_t)1 << 34))
       return make_error(ErrorCode::kLimitExceeded, "LLM: KV cache of %lld layers x %lld positions is too large",
                         (long long)c.n_layer, (long long)n_ctx);
-    s.k_cache_.assign((size_t)elems, 0.0f);
-    s.v_cache_.assign((size_t)elems, 0.0f);
+    s.k_cache_.assign((size_t)(elems * s.kv_elem_), 0);
+    s.v_cache_.assign((size_t)(elems * s.kv_elem_), 0);
+    // RoPE inverse frequencies base^(-2i / n_rot), once per session.
+    s.inv_freq_.resize((size_t)(c.n_rot / 2));
+    for (int64_t i = 0; i < c.n_rot / 2; ++i)
+      s.inv_freq_[(size_t)i] = std::pow(c.rope_theta, -2.0f * (float)i / (float)c.n_rot);
     return s;
   }
 
   int64_t n_past() const { return n_past_; }
   int64_t n_ctx() const { return n_ctx_; }
+  KvType kv_type() const { return kv_type_; }
+  // Bytes held by the K and V caches together.
+  int64_t kv_cache_bytes() const { return (int64_t)(k_cache_.size() + v_cache_.size()); }
   void reset() { n_past_ = 0; }
 
   // Runs tokens [n] at positions n_past .. n_past+n-1 (one batch: GEMM-style
@@ -412,44 +433,89 @@ class Session {
   const std::vector<float>& logits() const { return logits_; }
 
  private:
-  // y[T, w.rows] = x[T, w.cols] · wᵀ (+ bias).
-  void linear(const Weight& w, const float* x, int64_t T, float* y, const std::vector<float>* bias = nullptr) {
-    const kernels::ActFormat af = kernels::act_format(w.dtype);
-    const int64_t arb = kernels::act_row_bytes(af, w.cols);
-    act_.resize((size_t)(arb * T));
-    parallel_for(T, [&](int64_t b, int64_t e) {
-      for (int64_t t = b; t < e; ++t) kernels::quantize_act_row(af, x + t * w.cols, act_.data() + t * arb, w.cols);
-    });
-    kernels::mul_mat_rows(w.dtype, w.data, w.row_bytes, w.rows, w.cols, act_.data(), T, y, w.rows);
-    if (bias && !bias->empty())
-      for (int64_t t = 0; t < T; ++t)
-        for (int64_t i = 0; i < w.rows; ++i) y[t * w.rows + i] += (*bias)[(size_t)i];
+  // One output of project(): y[T, w.rows] = x · wᵀ (+ bias).
+  struct Proj {
+    const Weight* w;
+    float* y;
+    const std::vector<float>* bias;
+  };
+
+  // Runs up to 3 projections of the same input x [T, cols] in one parallel
+  // region. The input is quantized once per activation format the weights
+  // need (f32 weights read x directly).
+  void project(std::initializer_list<Proj> outs, const float* x, int64_t T) {
+    kernels::MatMulJob jobs[3];
+    int nj = 0;
+    int nfmt = 0;
+    kernels::ActFormat fmts[3];
+    const void* acts[3] = {nullptr, nullptr, nullptr};
+    for (const Proj& p : outs) {
+      const Weight& w = *p.w;
+      const kernels::ActFormat af = kernels::act_format(w.dtype);
+      const void* act = nullptr;
+      if (af == kernels::ActFormat::kF32) {
+        act = x;
+      } else {
+        for (int f = 0; f < nfmt; ++f)
+          if (fmts[f] == af) act = acts[f];
+        if (!act) {
+          const int64_t arb = kernels::act_row_bytes(af, w.cols);
+          std::vector<uint8_t>& buf = act_buf_[nfmt];
+          if ((int64_t)buf.size() < arb * T) buf.resize((size_t)(arb * T));
+          uint8_t* dst = buf.data();
+          const int64_t cols = w.cols;
+          parallel_for(
+              T, [&](int64_t b, int64_t e) {
+                for (int64_t t = b; t < e; ++t) kernels::quantize_act_row(af, x + t * cols, dst + t * arb, cols);
+              },
+              8);
+          fmts[nfmt] = af;
+          acts[nfmt++] = dst;
+          act = dst;
+        }
+      }
+      kernels::MatMulJob& jb = jobs[nj++];
+      jb.wt = w.dtype;
+      jb.W = w.data;
+      jb.w_row_bytes = w.row_bytes;
+      jb.N = w.rows;
+      jb.K = w.cols;
+      jb.act = act;
+      jb.M = T;
+      jb.y = p.y;
+      jb.ldy = w.rows;
+    }
+    kernels::mul_mat_multi(jobs, nj);
+    for (const Proj& p : outs)
+      if (p.bias && !p.bias->empty())
+        for (int64_t t = 0; t < T; ++t) kernels::vec_add_f32(p.w->rows, p.y + t * p.w->rows, p.bias->data(), p.y + t * p.w->rows);
   }
 
-  static void rms_norm(const float* x, const float* g, int64_t n, float eps, float* y) {
-    float ss = 0.0f;
-    for (int64_t i = 0; i < n; ++i) ss += x[i] * x[i];
-    const float scale = 1.0f / std::sqrt(ss / (float)n + eps);
-    for (int64_t i = 0; i < n; ++i) y[i] = x[i] * scale * g[i];
-  }
-
-  // Rotates each head of x [n_heads * D] for position pos.
-  void rope(float* x, int64_t n_heads, int64_t pos) const {
+  // Rotates each head of x [n_heads * D] by the angles of row t of the
+  // cos/sin table built in forward().
+  void rope(float* x, int64_t n_heads, int64_t t) const {
     const LlmConfig& c = model_->config();
     const int64_t D = c.head_dim, half = c.n_rot / 2;
-    const float p = (float)pos * c.rope_freq_scale;
-    for (int64_t i = 0; i < half; ++i) {
-      // theta_i = p * base^(-2i / n_rot)
-      const float theta = p * std::pow(c.rope_theta, -2.0f * (float)i / (float)c.n_rot);
-      const float cs = std::cos(theta), sn = std::sin(theta);
-      for (int64_t h = 0; h < n_heads; ++h) {
-        float* v = x + h * D;
+    const float* cs = rope_cs_.data() + t * 2 * half;  // cos[half], then sin[half]
+    for (int64_t h = 0; h < n_heads; ++h) {
+      float* v = x + h * D;
+      for (int64_t i = 0; i < half; ++i) {
         const int64_t a = c.rope_type == RopeType::kNorm ? 2 * i : i;
         const int64_t b = c.rope_type == RopeType::kNorm ? 2 * i + 1 : i + half;
         const float x0 = v[a], x1 = v[b];
-        v[a] = x0 * cs - x1 * sn;
-        v[b] = x0 * sn + x1 * cs;
+        v[a] = x0 * cs[i] - x1 * cs[half + i];
+        v[b] = x0 * cs[half + i] + x1 * cs[i];
       }
+    }
+  }
+
+  // Writes one K or V row (kvd floats) into the cache at element offset off.
+  void store_kv(std::vector<uint8_t>& cache, int64_t off, const float* src, int64_t n) {
+    if (kv_type_ == KvType::kF32) {
+      std::memcpy(cache.data() + off * 4, src, (size_t)n * 4);
+    } else {
+      uint16_t* d = (uint16_t*)(cache.data() + off * 2);
+      for (int64_t i = 0; i < n; ++i) d[i] = f32_to_f16(src[i]);
     }
   }
 
@@ -457,95 +523,111 @@ class Session {
     const Model& m = *model_;
     const LlmConfig& c = m.config();
     const int64_t E = c.n_embd, H = c.n_head, Hkv = c.n_head_kv, D = c.head_dim, F = c.n_ff;
-    const int64_t kvd = Hkv * D, group = H / Hkv;
-    x_.resize((size_t)(T * E));
-    xn_.resize((size_t)(T * E));
-    q_.resize((size_t)(T * H * D));
-    k_.resize((size_t)(T * kvd));
-    v_.resize((size_t)(T * kvd));
-    attn_.resize((size_t)(T * H * D));
-    gate_.resize((size_t)(T * F));
-    up_.resize((size_t)(T * F));
-    tmp_.resize((size_t)(T * E));
+    const int64_t kvd = Hkv * D, group = H / Hkv, half = c.n_rot / 2;
+    const int64_t n_kv_end = n_past_ + T;
+    auto grow = [](std::vector<float>& v, int64_t n) {
+      if ((int64_t)v.size() < n) v.resize((size_t)n);
+    };
+    grow(x_, T * E);
+    grow(xn_, T * E);
+    grow(q_, T * H * D);
+    grow(k_, T * kvd);
+    grow(v_, T * kvd);
+    grow(attn_, T * H * D);
+    grow(gate_, T * F);
+    grow(up_, T * F);
+    grow(tmp_, T * E);
+    grow(scores_, (int64_t)get_num_threads() * n_kv_end);
+    // cos/sin of every (position, frequency) of this batch, shared by all layers.
+    grow(rope_cs_, T * 2 * half);
+    for (int64_t t = 0; t < T; ++t) {
+      const float p = (float)(n_past_ + t) * c.rope_freq_scale;
+      for (int64_t i = 0; i < half; ++i) {
+        const float theta = p * inv_freq_[(size_t)i];
+        rope_cs_[(size_t)(t * 2 * half + i)] = std::cos(theta);
+        rope_cs_[(size_t)(t * 2 * half + half + i)] = std::sin(theta);
+      }
+    }
     // x[T, E] = token_embd[tokens]
     const Weight& te = m.token_embd();
     for (int64_t t = 0; t < T; ++t)
       kernels::dequantize_row_ref(te.dtype, te.data + tokens[t] * te.row_bytes, x_.data() + t * E, E);
     const float att_scale = 1.0f / std::sqrt((float)D);
-    const int64_t n_kv_end = n_past_ + T;
+    const DType kv_dtype = kv_type_ == KvType::kF32 ? DType::kF32 : DType::kF16;
+    const kernels::RowDotFn kdot = kernels::row_dot_fn(kv_dtype, active_isa());
     for (int64_t il = 0; il < c.n_layer; ++il) {
       const LayerWeights& L = m.layers()[(size_t)il];
-      float* kc = k_cache_.data() + il * n_ctx_ * kvd;  // [n_ctx, Hkv*D]
-      float* vc = v_cache_.data() + il * n_ctx_ * kvd;
-      for (int64_t t = 0; t < T; ++t) rms_norm(x_.data() + t * E, L.attn_norm.data(), E, c.rms_eps, xn_.data() + t * E);
-      linear(L.wq, xn_.data(), T, q_.data(), &L.bq);
-      linear(L.wk, xn_.data(), T, k_.data(), &L.bk);
-      linear(L.wv, xn_.data(), T, v_.data(), &L.bv);
+      const int64_t layer_off = il * n_ctx_ * kvd;  // cache [n_layer, n_ctx, Hkv*D], in elements
+      for (int64_t t = 0; t < T; ++t)
+        kernels::rms_norm_f32(E, x_.data() + t * E, L.attn_norm.data(), c.rms_eps, xn_.data() + t * E);
+      project({{&L.wq, q_.data(), &L.bq}, {&L.wk, k_.data(), &L.bk}, {&L.wv, v_.data(), &L.bv}}, xn_.data(), T);
       for (int64_t t = 0; t < T; ++t) {
-        rope(q_.data() + t * H * D, H, n_past_ + t);
-        rope(k_.data() + t * kvd, Hkv, n_past_ + t);
-        std::memcpy(kc + (n_past_ + t) * kvd, k_.data() + t * kvd, (size_t)kvd * 4);
-        std::memcpy(vc + (n_past_ + t) * kvd, v_.data() + t * kvd, (size_t)kvd * 4);
+        rope(q_.data() + t * H * D, H, t);
+        rope(k_.data() + t * kvd, Hkv, t);
+        store_kv(k_cache_, layer_off + (n_past_ + t) * kvd, k_.data() + t * kvd, kvd);
+        store_kv(v_cache_, layer_off + (n_past_ + t) * kvd, v_.data() + t * kvd, kvd);
       }
-      // Causal attention, one (token, head) pair per work item.
-      // At least ~32K multiply-adds per thread (see mul_mat_rows).
+      const uint8_t* kc = k_cache_.data() + layer_off * kv_elem_;
+      const uint8_t* vc = v_cache_.data() + layer_off * kv_elem_;
+      const int64_t row_bytes = kvd * kv_elem_, head_bytes = D * kv_elem_;
+      // Causal attention over (token, head) items, split into P contiguous
+      // parts, one per thread, each with its own row of scores_ (so memory
+      // does not grow with the batch). At least ~32K multiply-adds per part.
+      const int64_t n_items = T * H;
       const int64_t item_work = n_kv_end * D * 2;
       const int64_t min_items = item_work >= (1 << 15) ? 1 : ((1 << 15) + item_work - 1) / item_work;
-      parallel_for(T * H, [&](int64_t b, int64_t e) {
-        std::vector<float> s((size_t)n_kv_end);
-        for (int64_t item = b; item < e; ++item) {
-          const int64_t t = item / H, h = item % H, hk = h / group;
-          const int64_t n_keys = n_past_ + t + 1;  // positions 0 .. n_past+t
-          const float* qh = q_.data() + t * H * D + h * D;
-          float mx = -INFINITY;
-          for (int64_t j = 0; j < n_keys; ++j) {
-            const float* kj = kc + j * kvd + hk * D;
-            float dot = 0.0f;
-            for (int64_t d = 0; d < D; ++d) dot += qh[d] * kj[d];
-            s[(size_t)j] = dot * att_scale;
-            mx = std::max(mx, s[(size_t)j]);
-          }
-          float sum = 0.0f;
-          for (int64_t j = 0; j < n_keys; ++j) {
-            s[(size_t)j] = std::exp(s[(size_t)j] - mx);
-            sum += s[(size_t)j];
-          }
-          const float inv = 1.0f / sum;
-          float* o = attn_.data() + t * H * D + h * D;
-          for (int64_t d = 0; d < D; ++d) o[d] = 0.0f;
-          for (int64_t j = 0; j < n_keys; ++j) {
-            const float p = s[(size_t)j] * inv;
-            const float* vj = vc + j * kvd + hk * D;
-            for (int64_t d = 0; d < D; ++d) o[d] += p * vj[d];
+      int64_t P = std::min<int64_t>(get_num_threads(), n_items / min_items);
+      if (P < 1) P = 1;
+      parallel_for(P, [&](int64_t pb, int64_t pe) {
+        for (int64_t part = pb; part < pe; ++part) {
+          float* s = scores_.data() + part * n_kv_end;
+          for (int64_t item = n_items * part / P; item < n_items * (part + 1) / P; ++item) {
+            const int64_t t = item / H, h = item % H, hk = h / group;
+            const int64_t n_keys = n_past_ + t + 1;  // positions 0 .. n_past+t
+            const float* qh = q_.data() + t * H * D + h * D;
+            for (int64_t j = 0; j < n_keys; ++j) s[j] = kdot(D, kc + j * row_bytes + hk * head_bytes, qh) * att_scale;
+            const float mx = kernels::vec_max_f32(n_keys, s);
+            for (int64_t j = 0; j < n_keys; ++j) s[j] -= mx;
+            kernels::vec_exp_f32(n_keys, s, s);
+            const float inv = 1.0f / kernels::vec_sum_f32(n_keys, s);
+            float* o = attn_.data() + t * H * D + h * D;
+            std::fill(o, o + D, 0.0f);
+            for (int64_t j = 0; j < n_keys; ++j) {
+              const uint8_t* vj = vc + j * row_bytes + hk * head_bytes;
+              if (kv_type_ == KvType::kF32) kernels::vec_axpy_f32(D, s[j], (const float*)vj, o);
+              else kernels::vec_axpy_f16(D, s[j], (const uint16_t*)vj, o);
+            }
+            kernels::vec_scale_f32(D, o, inv, o);
           }
         }
-      }, min_items);
-      linear(L.wo, attn_.data(), T, tmp_.data());
-      for (int64_t i = 0; i < T * E; ++i) x_[(size_t)i] += tmp_[(size_t)i];
+      });
+      project({{&L.wo, tmp_.data(), nullptr}}, attn_.data(), T);
+      kernels::vec_add_f32(T * E, x_.data(), tmp_.data(), x_.data());
       // SwiGLU MLP
-      for (int64_t t = 0; t < T; ++t) rms_norm(x_.data() + t * E, L.ffn_norm.data(), E, c.rms_eps, xn_.data() + t * E);
-      linear(L.w_gate, xn_.data(), T, gate_.data());
-      linear(L.w_up, xn_.data(), T, up_.data());
-      for (int64_t i = 0; i < T * F; ++i) {
-        const float g = gate_[(size_t)i];
-        gate_[(size_t)i] = g / (1.0f + std::exp(-g)) * up_[(size_t)i];
-      }
-      linear(L.w_down, gate_.data(), T, tmp_.data());
-      for (int64_t i = 0; i < T * E; ++i) x_[(size_t)i] += tmp_[(size_t)i];
+      for (int64_t t = 0; t < T; ++t)
+        kernels::rms_norm_f32(E, x_.data() + t * E, L.ffn_norm.data(), c.rms_eps, xn_.data() + t * E);
+      project({{&L.w_gate, gate_.data(), nullptr}, {&L.w_up, up_.data(), nullptr}}, xn_.data(), T);
+      kernels::vec_silu_f32(T * F, gate_.data(), gate_.data());
+      kernels::vec_mul_f32(T * F, gate_.data(), up_.data(), gate_.data());
+      project({{&L.w_down, tmp_.data(), nullptr}}, gate_.data(), T);
+      kernels::vec_add_f32(T * E, x_.data(), tmp_.data(), x_.data());
     }
     // Final norm and head, for the last row or all rows.
     const int64_t first = all_logits ? 0 : T - 1, rows = T - first;
     for (int64_t t = first; t < T; ++t)
-      rms_norm(x_.data() + t * E, m.output_norm().data(), E, c.rms_eps, xn_.data() + (t - first) * E);
+      kernels::rms_norm_f32(E, x_.data() + t * E, m.output_norm().data(), c.rms_eps, xn_.data() + (t - first) * E);
     logits_.resize((size_t)(rows * c.n_vocab));
-    linear(m.output(), xn_.data(), rows, logits_.data());
+    project({{&m.output(), logits_.data(), nullptr}}, xn_.data(), rows);
   }
 
   const Model* model_ = nullptr;
   int64_t n_ctx_ = 0, n_past_ = 0;
-  std::vector<float> k_cache_, v_cache_;  // [n_layer, n_ctx, Hkv*D]
-  std::vector<float> x_, xn_, q_, k_, v_, attn_, gate_, up_, tmp_, logits_;
-  std::vector<uint8_t> act_;
+  KvType kv_type_ = KvType::kF32;
+  int64_t kv_elem_ = 4;                    // bytes per cached element
+  std::vector<uint8_t> k_cache_, v_cache_;  // [n_layer, n_ctx, Hkv*D] of f32 or f16
+  std::vector<float> inv_freq_, rope_cs_;
+  std::vector<float> x_, xn_, q_, k_, v_, attn_, gate_, up_, tmp_, scores_, logits_;
+  std::vector<uint8_t> act_buf_[3];        // quantized activations, one per format in use
 };
 
 // Options of generate().

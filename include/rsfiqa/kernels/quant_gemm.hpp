@@ -1,0 +1,298 @@
+// SPDX-License-Identifier: MIT
+// Register-tiled products of Q8_0 / Q4_0 weight rows with Q8_0 activation
+// rows: one call computes a tile of up to 4 activation rows x 4 weight rows,
+// loading each weight block once for all activation rows and each
+// activation block once for all weight rows. mul_mat_rows
+// (kernels/quant_dot.hpp) uses them for both prefill (4 x 4 tiles, a GEMM)
+// and decode (1 x 4 tiles, a mat-vec that streams the weights from memory
+// with software prefetch). Also a fast Q8_0 activation quantizer.
+//
+// The integer trick that avoids the sign shuffles of the single-row dots:
+//   Q4_0: levels q in 0..15 are already unsigned, so the unsigned x signed
+//         byte product (AVX-512 VNNI vpdpbusd, AVX2 maddubs) takes them as
+//         they are and Σ (q-8)·a = Σ q·a - 8·Σ a, where 8·Σ a is computed once
+//         per activation block (lane-wise, so every int32 lane stays exact).
+//   Q8_0 (VNNI, several activation rows): activations become unsigned by
+//         a+128 (one xor per activation block) and Σ a·w = Σ (a+128)·w -
+//         128·Σ w, where 128·Σ w is computed once per weight block.
+// Integer sums per block are exact, so results equal the scalar reference
+// (vec_dot_*_ref in kernels/quant.hpp) up to float summation order.
+//
+// What it does not do: no K-quants here (those keep the per-row dots), no
+// repacking of the mapped weights (the file's layout is used as it is).
+// The tile shape follows the usual register-blocked GEMM micro-kernel (as in
+// llama.cpp's tinyBLAS); the code is our own.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+#include "rsfiqa/core/config.hpp"
+#include "rsfiqa/core/cpu.hpp"
+#include "rsfiqa/core/dtype.hpp"
+#include "rsfiqa/kernels/quant.hpp"
+
+#if RSFIQA_X86_SIMD
+#include <immintrin.h>
+#endif
+
+namespace rsfiqa::kernels {
+
+// A tile kernel: out[r*4 + j] = dot(weight row w[j], activation row a[r])
+// for r < MR (the kernel's activation-row count) and j < 4; K elements, a
+// multiple of 32. Weight rows are Q8_0 or Q4_0 blocks, activation rows Q8_0.
+using QTileFn = void (*)(int64_t K, const void* const* w, const void* const* a, float* out);
+
+// Scalar reference twin: every output is the reference single-row dot.
+template <int MR, bool Q4>
+inline void qtile_ref(int64_t K, const void* const* w, const void* const* a, float* out) {
+  for (int r = 0; r < MR; ++r)
+    for (int j = 0; j < 4; ++j)
+      out[r * 4 + j] = Q4 ? vec_dot_q4_0_q8_0_ref(K, (const BlockQ4_0*)w[j], (const BlockQ8_0*)a[r])
+                          : vec_dot_q8_0_q8_0_ref(K, (const BlockQ8_0*)w[j], (const BlockQ8_0*)a[r]);
+}
+
+// y += a * x for f16 x (the attention's weighted sum over an f16 V cache).
+inline void vec_axpy_f16_ref(int64_t n, float a, const uint16_t* x, float* y) {
+  for (int64_t i = 0; i < n; ++i) y[i] += a * f16_to_f32(x[i]);
+}
+
+#if RSFIQA_X86_SIMD
+// GCC 12's AVX-512 headers trip -Wmaybe-uninitialized at inlined uses.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+namespace qtile_detail {
+
+// Bytes ahead of the current weight block that decode tiles prefetch: far
+// enough to cover memory latency and the 4 KB pages the hardware prefetcher
+// does not cross.
+constexpr int kPrefetchBytes = 4096;
+
+RSFIQA_TARGET_AVX2 inline float hsum8(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// An f16 scale broadcast to 8 floats.
+RSFIQA_TARGET_AVX2 inline __m256 bcast_half(const uint16_t* h) {
+  return _mm256_cvtph_ps(_mm_set1_epi16((short)*h));
+}
+
+// The 32 levels of a Q4_0 block as unsigned bytes 0..15, in element order.
+RSFIQA_TARGET_AVX2 inline __m256i q4_levels(const uint8_t* qs) {
+  const __m128i q = _mm_loadu_si128((const __m128i*)qs);
+  const __m256i both = _mm256_inserti128_si256(_mm256_castsi128_si256(q), _mm_srli_epi16(q, 4), 1);
+  return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
+}
+
+// ---- AVX-512 VNNI (256-bit registers through AVX-512 VL).
+template <int MR, bool Q4, bool Prefetch>
+RSFIQA_TARGET_AVX512VNNI inline void tile_vnni(int64_t K, const void* const* wv, const void* const* av, float* out) {
+  using WB = std::conditional_t<Q4, BlockQ4_0, BlockQ8_0>;
+  const int64_t nb = K / 32;
+  const WB* w[4] = {(const WB*)wv[0], (const WB*)wv[1], (const WB*)wv[2], (const WB*)wv[3]};
+  const BlockQ8_0* a[MR];
+  for (int r = 0; r < MR; ++r) a[r] = (const BlockQ8_0*)av[r];
+  __m256 acc[MR][4];
+  for (int r = 0; r < MR; ++r)
+    for (int j = 0; j < 4; ++j) acc[r][j] = _mm256_setzero_ps();
+  const __m256i zero = _mm256_setzero_si256();
+  for (int64_t i = 0; i < nb; ++i) {
+    __m256i wq[4], wcorr[4];
+    __m256 wd[4];
+    for (int j = 0; j < 4; ++j) {
+      if (Prefetch) _mm_prefetch((const char*)(w[j] + i) + kPrefetchBytes, _MM_HINT_T0);
+      wd[j] = bcast_half(&w[j][i].d);
+      if constexpr (Q4) {
+        wq[j] = q4_levels(w[j][i].qs);
+      } else {
+        wq[j] = _mm256_loadu_si256((const __m256i*)w[j][i].qs);
+        // -128·Σw per lane, the offset the unsigned activations add.
+        if (MR > 1) wcorr[j] = _mm256_sub_epi32(zero, _mm256_dpbusd_epi32(zero, _mm256_set1_epi8((char)0x80), wq[j]));
+      }
+    }
+    for (int r = 0; r < MR; ++r) {
+      const __m256i aq = _mm256_loadu_si256((const __m256i*)a[r][i].qs);
+      const __m256 ad = bcast_half(&a[r][i].d);
+      __m256i p[4];
+      if (Q4) {
+        // -8·Σa per lane, then Σ q·a on top: lane-wise Σ (q-8)·a.
+        const __m256i acorr = _mm256_sub_epi32(zero, _mm256_dpbusd_epi32(zero, _mm256_set1_epi8(8), aq));
+        for (int j = 0; j < 4; ++j) p[j] = _mm256_dpbusd_epi32(acorr, wq[j], aq);
+      } else if (MR > 1) {
+        const __m256i au = _mm256_xor_si256(aq, _mm256_set1_epi8((char)0x80));  // a + 128 as unsigned
+        for (int j = 0; j < 4; ++j) p[j] = _mm256_dpbusd_epi32(wcorr[j], au, wq[j]);
+      } else {
+        // One activation row: move w's sign onto a, |w| is the unsigned side.
+        for (int j = 0; j < 4; ++j)
+          p[j] = _mm256_dpbusd_epi32(zero, _mm256_sign_epi8(wq[j], wq[j]), _mm256_sign_epi8(aq, wq[j]));
+      }
+      for (int j = 0; j < 4; ++j)
+        acc[r][j] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(p[j]), ad), wd[j], acc[r][j]);
+    }
+  }
+  for (int r = 0; r < MR; ++r)
+    for (int j = 0; j < 4; ++j) out[r * 4 + j] = hsum8(acc[r][j]);
+}
+
+// ---- AVX2: maddubs (u8 x s8 -> s16 pairs) + madd with ones. Q4_0 levels
+// are at most 15, so the s16 pair sums (|15·127·2| < 32767) never saturate;
+// Q8_0 uses |w| and a·sign(w) (at most 128·127·2 = 32512, no saturation).
+template <int MR, bool Q4, bool Prefetch>
+RSFIQA_TARGET_AVX2 inline void tile_avx2(int64_t K, const void* const* wv, const void* const* av, float* out) {
+  using WB = std::conditional_t<Q4, BlockQ4_0, BlockQ8_0>;
+  const int64_t nb = K / 32;
+  const WB* w[4] = {(const WB*)wv[0], (const WB*)wv[1], (const WB*)wv[2], (const WB*)wv[3]};
+  const BlockQ8_0* a[MR];
+  for (int r = 0; r < MR; ++r) a[r] = (const BlockQ8_0*)av[r];
+  __m256 acc[MR][4];
+  for (int r = 0; r < MR; ++r)
+    for (int j = 0; j < 4; ++j) acc[r][j] = _mm256_setzero_ps();
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int64_t i = 0; i < nb; ++i) {
+    __m256i wq[4], wabs[4];
+    __m256 wd[4];
+    for (int j = 0; j < 4; ++j) {
+      if (Prefetch) _mm_prefetch((const char*)(w[j] + i) + kPrefetchBytes, _MM_HINT_T0);
+      wd[j] = bcast_half(&w[j][i].d);
+      if constexpr (Q4) {
+        wq[j] = q4_levels(w[j][i].qs);
+      } else {
+        wq[j] = _mm256_loadu_si256((const __m256i*)w[j][i].qs);
+        wabs[j] = _mm256_sign_epi8(wq[j], wq[j]);
+      }
+    }
+    for (int r = 0; r < MR; ++r) {
+      const __m256i aq = _mm256_loadu_si256((const __m256i*)a[r][i].qs);
+      const __m256 ad = bcast_half(&a[r][i].d);
+      __m256i p[4];
+      if (Q4) {
+        const __m256i acorr = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(8), aq), ones);
+        for (int j = 0; j < 4; ++j)
+          p[j] = _mm256_sub_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(wq[j], aq), ones), acorr);
+      } else {
+        for (int j = 0; j < 4; ++j)
+          p[j] = _mm256_madd_epi16(_mm256_maddubs_epi16(wabs[j], _mm256_sign_epi8(aq, wq[j])), ones);
+      }
+      for (int j = 0; j < 4; ++j)
+        acc[r][j] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(p[j]), ad), wd[j], acc[r][j]);
+    }
+  }
+  for (int r = 0; r < MR; ++r)
+    for (int j = 0; j < 4; ++j) out[r * 4 + j] = hsum8(acc[r][j]);
+}
+
+// ---- Q8_0 activation quantizer (AVX-512), bit-identical to
+// quantize_row_q8_0_ref: same max, same scalar d and 1/d, same x·(1/d)
+// product, round half away from zero, NaN -> 0, clamp to [-128, 127].
+RSFIQA_TARGET_AVX512 inline void quantize_row_q8_0_avx512(const float* x, BlockQ8_0* y, int64_t k) {
+  const int64_t nb = k / kQK8_0;
+  const __m512 sign_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7FFFFFFF));
+  for (int64_t i = 0; i < nb; ++i) {
+    const __m512 x0 = _mm512_loadu_ps(x + 32 * i), x1 = _mm512_loadu_ps(x + 32 * i + 16);
+    // max_ps(v, acc) returns acc when v is NaN: NaNs are skipped like fmax.
+    __m512 m = _mm512_max_ps(_mm512_and_ps(x0, sign_mask), _mm512_setzero_ps());
+    m = _mm512_max_ps(_mm512_and_ps(x1, sign_mask), m);
+    const float amax = _mm512_reduce_max_ps(m);
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    y[i].d = f32_to_f16(d);
+    const __m512 vid = _mm512_set1_ps(id);
+    for (int h = 0; h < 2; ++h) {
+      const __m512 v = _mm512_mul_ps(h ? x1 : x0, vid);
+      // roundf: truncate, then step away from zero when |fraction| >= 0.5.
+      const __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+      const __m512 frac = _mm512_and_ps(_mm512_sub_ps(v, t), sign_mask);
+      const __mmask16 up = _mm512_cmp_ps_mask(frac, _mm512_set1_ps(0.5f), _CMP_GE_OQ);
+      const __m512 step = _mm512_or_ps(_mm512_set1_ps(1.0f), _mm512_andnot_ps(sign_mask, v));  // ±1
+      __m512 r = _mm512_mask_add_ps(t, up, t, step);
+      r = _mm512_min_ps(_mm512_max_ps(r, _mm512_set1_ps(-128.0f)), _mm512_set1_ps(127.0f));
+      const __mmask16 ord = _mm512_cmp_ps_mask(v, v, _CMP_ORD_Q);
+      const __m512i q = _mm512_maskz_cvttps_epi32(ord, r);
+      _mm_storeu_si128((__m128i*)(y[i].qs + 16 * h), _mm512_cvtepi32_epi8(q));
+    }
+  }
+}
+
+RSFIQA_TARGET_AVX2 inline void vec_axpy_f16_avx2(int64_t n, float a, const uint16_t* x, float* y) {
+  const __m256 va = _mm256_set1_ps(a);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 xv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(x + i)));
+    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, xv, _mm256_loadu_ps(y + i)));
+  }
+  for (; i < n; ++i) y[i] += a * f16_to_f32(x[i]);
+}
+
+}  // namespace qtile_detail
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+#endif  // RSFIQA_X86_SIMD
+
+// The tile kernel for weight type w (Q8_0 or Q4_0), `mr` activation rows
+// (1..4) and ISA level `isa`; `prefetch` adds software prefetch of the weight
+// stream (for mat-vec, where weights come from memory once). nullptr for
+// other types.
+inline QTileFn qtile_fn(DType w, int mr, Isa isa, bool prefetch = false) {
+  if ((w != DType::kQ8_0 && w != DType::kQ4_0) || mr < 1 || mr > 4) return nullptr;
+  const bool q4 = w == DType::kQ4_0;
+#define RSFIQA_QTILE_PICK(KERNEL)                                                                              \
+  switch (mr) {                                                                                                \
+    case 1:                                                                                                    \
+      return q4 ? (prefetch ? KERNEL<1, true, true> : KERNEL<1, true, false>)                                  \
+                : (prefetch ? KERNEL<1, false, true> : KERNEL<1, false, false>);                               \
+    case 2: return q4 ? KERNEL<2, true, false> : KERNEL<2, false, false>;                                      \
+    case 3: return q4 ? KERNEL<3, true, false> : KERNEL<3, false, false>;                                      \
+    default: return q4 ? KERNEL<4, true, false> : KERNEL<4, false, false>;                                     \
+  }
+#if RSFIQA_X86_SIMD
+  if (isa >= Isa::kAvx512 && cpu_features().avx512vnni) {
+    RSFIQA_QTILE_PICK(qtile_detail::tile_vnni)
+  }
+  if (isa >= Isa::kAvx2) {
+    RSFIQA_QTILE_PICK(qtile_detail::tile_avx2)
+  }
+#endif
+  (void)isa;
+  (void)prefetch;
+  switch (mr) {
+    case 1: return q4 ? qtile_ref<1, true> : qtile_ref<1, false>;
+    case 2: return q4 ? qtile_ref<2, true> : qtile_ref<2, false>;
+    case 3: return q4 ? qtile_ref<3, true> : qtile_ref<3, false>;
+    default: return q4 ? qtile_ref<4, true> : qtile_ref<4, false>;
+  }
+#undef RSFIQA_QTILE_PICK
+}
+
+// Q8_0 activation quantizer dispatch: the AVX-512 version where available
+// (bit-identical to quantize_row_q8_0_ref), else the reference.
+inline void quantize_row_q8_0(const float* x, BlockQ8_0* y, int64_t k, Isa isa) {
+#if RSFIQA_X86_SIMD
+  if (isa >= Isa::kAvx512) {
+    qtile_detail::quantize_row_q8_0_avx512(x, y, k);
+    return;
+  }
+#endif
+  (void)isa;
+  quantize_row_q8_0_ref(x, y, k);
+}
+
+// y += a * x, x in f16 (AVX2 with F16C where available).
+inline void vec_axpy_f16(int64_t n, float a, const uint16_t* x, float* y) {
+#if RSFIQA_X86_SIMD
+  if (active_isa() >= Isa::kAvx2) {
+    qtile_detail::vec_axpy_f16_avx2(n, a, x, y);
+    return;
+  }
+#endif
+  vec_axpy_f16_ref(n, a, x, y);
+}
+
+}  // namespace rsfiqa::kernels

@@ -1,0 +1,227 @@
+// SPDX-License-Identifier: MIT
+// Tests for kernels/quant_gemm.hpp: the Q8_0/Q4_0 register tiles (1..4
+// activation rows x 4 weight rows, with and without prefetch) against their
+// scalar reference at every ISA level this CPU offers, on odd block counts
+// and extreme values; mul_mat_multi against separate products and across
+// thread counts on odd shapes; the SIMD Q8_0 quantizer bit for bit against
+// the reference (including ties, NaN and infinities); the f16 axpy.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "rsfiqa/core/cpu.hpp"
+#include "rsfiqa/core/parallel.hpp"
+#include "rsfiqa/core/tensor.hpp"
+#include "rsfiqa/kernels/quant.hpp"
+#include "rsfiqa/kernels/quant_dot.hpp"
+#include "rsfiqa/kernels/quant_gemm.hpp"
+
+using namespace rsfiqa;
+using namespace rsfiqa::kernels;
+
+namespace {
+
+std::vector<float> random_row(int64_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, scale);
+  std::vector<float> v((size_t)n);
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+std::vector<Isa> isa_levels() {
+  std::vector<Isa> v = {Isa::kScalar};
+  if (cpu_best_isa() >= Isa::kAvx2) v.push_back(Isa::kAvx2);
+  if (cpu_best_isa() >= Isa::kAvx512) v.push_back(Isa::kAvx512);
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("quantized tiles match the reference dots at every ISA level, odd block counts") {
+  for (Isa isa : isa_levels()) {
+    for (DType t : {DType::kQ8_0, DType::kQ4_0}) {
+      for (int64_t nblk : {1, 3, 7, 28}) {
+        for (int mr = 1; mr <= 4; ++mr) {
+          for (bool pf : {false, true}) {
+            CAPTURE(isa_name(isa));
+            CAPTURE(dtype_name(t));
+            CAPTURE(nblk);
+            CAPTURE(mr);
+            CAPTURE(pf);
+            const int64_t K = 32 * nblk;
+            const int64_t wrb = dtype_bytes(t, K);
+            std::vector<uint8_t> W((size_t)(4 * wrb));
+            std::vector<BlockQ8_0> A((size_t)(4 * nblk));
+            const void* w[4];
+            const void* a[4];
+            for (int j = 0; j < 4; ++j) {
+              const std::vector<float> x = random_row(K, 100 + (uint32_t)(j + 7 * nblk));
+              REQUIRE(quantize_row_ref(t, x.data(), W.data() + j * wrb, K));
+              w[j] = W.data() + j * wrb;
+              const std::vector<float> y = random_row(K, 200 + (uint32_t)(j + 7 * nblk), 3.0f);
+              quantize_row_q8_0_ref(y.data(), A.data() + j * nblk, K);
+              a[j] = A.data() + j * nblk;
+            }
+            float got[16], want[16];
+            const QTileFn f = qtile_fn(t, mr, isa, pf);
+            REQUIRE((f != nullptr));
+            f(K, w, a, got);
+            (t == DType::kQ8_0 ? qtile_ref<4, false> : qtile_ref<4, true>)(K, w, a, want);
+            for (int r = 0; r < mr; ++r)
+              for (int j = 0; j < 4; ++j) CHECK(got[r * 4 + j] == doctest::Approx(want[r * 4 + j]).epsilon(1e-5).scale(10));
+          }
+        }
+      }
+    }
+  }
+  CHECK((qtile_fn(DType::kQ4_K, 4, Isa::kScalar) == nullptr));
+  CHECK((qtile_fn(DType::kQ8_0, 5, Isa::kScalar) == nullptr));
+}
+
+TEST_CASE("quantized tiles on extreme values: -128/127 weights and activations, all-15 nibbles") {
+  // Integer sums at the edge of the byte ranges must stay exact (no
+  // saturation in maddubs, no wrap in the a+128 offset trick).
+  const int64_t nblk = 5, K = 32 * nblk;
+  std::vector<BlockQ8_0> w8((size_t)(4 * nblk));
+  std::vector<BlockQ4_0> w4((size_t)(4 * nblk));
+  std::vector<BlockQ8_0> act((size_t)(4 * nblk));
+  for (int j = 0; j < 4; ++j)
+    for (int64_t i = 0; i < nblk; ++i) {
+      BlockQ8_0& b8 = w8[(size_t)(j * nblk + i)];
+      BlockQ4_0& b4 = w4[(size_t)(j * nblk + i)];
+      BlockQ8_0& ba = act[(size_t)(j * nblk + i)];
+      b8.d = b4.d = ba.d = f32_to_f16(0.25f);
+      for (int e = 0; e < 32; ++e) {
+        b8.qs[e] = (int8_t)((e + j) % 2 ? 127 : -128);
+        ba.qs[e] = (int8_t)((e + i) % 3 ? -127 : 127);
+      }
+      for (int e = 0; e < 16; ++e) b4.qs[e] = (uint8_t)(j % 2 ? 0xFF : (e % 2 ? 0x0F : 0xF0));
+    }
+  for (Isa isa : isa_levels()) {
+    CAPTURE(isa_name(isa));
+    for (int mr = 1; mr <= 4; ++mr) {
+      const void* w8p[4] = {&w8[0], &w8[(size_t)nblk], &w8[(size_t)(2 * nblk)], &w8[(size_t)(3 * nblk)]};
+      const void* w4p[4] = {&w4[0], &w4[(size_t)nblk], &w4[(size_t)(2 * nblk)], &w4[(size_t)(3 * nblk)]};
+      const void* ap[4] = {&act[0], &act[(size_t)nblk], &act[(size_t)(2 * nblk)], &act[(size_t)(3 * nblk)]};
+      float got[16], want[16];
+      qtile_fn(DType::kQ8_0, mr, isa)(K, w8p, ap, got);
+      qtile_ref<4, false>(K, w8p, ap, want);
+      for (int k = 0; k < mr * 4; ++k) CHECK(got[k] == want[k]);  // exact: integers times a power of two
+      qtile_fn(DType::kQ4_0, mr, isa)(K, w4p, ap, got);
+      qtile_ref<4, true>(K, w4p, ap, want);
+      for (int k = 0; k < mr * 4; ++k) CHECK(got[k] == want[k]);
+    }
+  }
+}
+
+TEST_CASE("mul_mat_multi equals separate products and is thread-count independent on odd shapes") {
+  // Jobs of different types and widths in one region; N not a multiple of
+  // the 4-row groups or 16-row tiles, M covering the 4-row tiles and a rest.
+  struct Spec {
+    DType t;
+    int64_t N, K;
+  };
+  const Spec specs[] = {{DType::kQ8_0, 37, 96}, {DType::kQ4_0, 21, 96}, {DType::kQ4_K, 5, 256}, {DType::kF16, 9, 96}};
+  for (int64_t M : {1, 3, 7}) {
+    CAPTURE(M);
+    std::vector<std::vector<uint8_t>> Ws, As;
+    std::vector<std::vector<float>> y1, y2, ysep;
+    std::vector<MatMulJob> jobs;
+    uint32_t seed = 300;
+    for (const Spec& sp : specs) {
+      const int64_t wrb = dtype_bytes(sp.t, sp.K);
+      Ws.emplace_back((size_t)(wrb * sp.N));
+      for (int64_t n = 0; n < sp.N; ++n) {
+        const std::vector<float> x = random_row(sp.K, seed++);
+        REQUIRE(quantize_row_ref(sp.t, x.data(), Ws.back().data() + n * wrb, sp.K));
+      }
+      const ActFormat af = act_format(sp.t);
+      const int64_t arb = act_row_bytes(af, sp.K);
+      As.emplace_back((size_t)(arb * M));
+      for (int64_t m = 0; m < M; ++m) {
+        const std::vector<float> x = random_row(sp.K, seed++);
+        quantize_act_row(af, x.data(), As.back().data() + m * arb, sp.K);
+      }
+      y1.emplace_back((size_t)(M * sp.N));
+      y2.emplace_back((size_t)(M * sp.N));
+      ysep.emplace_back((size_t)(M * sp.N));
+    }
+    for (size_t i = 0; i < 4; ++i) {
+      MatMulJob jb;
+      jb.wt = specs[i].t;
+      jb.W = Ws[i].data();
+      jb.w_row_bytes = dtype_bytes(specs[i].t, specs[i].K);
+      jb.N = specs[i].N;
+      jb.K = specs[i].K;
+      jb.act = As[i].data();
+      jb.M = M;
+      jb.y = y1[i].data();
+      jb.ldy = specs[i].N;
+      jobs.push_back(jb);
+      REQUIRE(mul_mat_rows(jb.wt, jb.W, jb.w_row_bytes, jb.N, jb.K, jb.act, M, ysep[i].data(), jb.N, 1));
+    }
+    REQUIRE(mul_mat_multi(jobs.data(), 4, 1));
+    for (size_t i = 0; i < 4; ++i) jobs[i].y = y2[i].data();
+    REQUIRE(mul_mat_multi(jobs.data(), 4, 2));
+    for (size_t i = 0; i < 4; ++i) {
+      CAPTURE(dtype_name(specs[i].t));
+      CHECK(std::memcmp(y1[i].data(), y2[i].data(), y1[i].size() * 4) == 0);
+      CHECK(std::memcmp(y1[i].data(), ysep[i].data(), y1[i].size() * 4) == 0);
+      // And the values are the reference dots.
+      const RowDotFn ref = row_dot_fn(specs[i].t, Isa::kScalar);
+      const int64_t wrb = jobs[i].w_row_bytes, arb = act_row_bytes(act_format(specs[i].t), specs[i].K);
+      for (int64_t m = 0; m < M; ++m)
+        for (int64_t n = 0; n < specs[i].N; ++n)
+          CHECK(y1[i][(size_t)(m * specs[i].N + n)] ==
+                doctest::Approx(ref(specs[i].K, Ws[i].data() + n * wrb, As[i].data() + m * arb)).epsilon(1e-4).scale(10));
+    }
+  }
+  MatMulJob bad;
+  bad.wt = DType::kQ5_0;
+  CHECK_FALSE(mul_mat_multi(&bad, 1));
+  CHECK_FALSE(mul_mat_multi(&bad, 0));
+}
+
+TEST_CASE("SIMD Q8_0 quantizer is bit-identical to the reference") {
+  std::vector<float> x = random_row(32 * 9, 400, 2.5f);
+  // Exact ties of x/d at ±k.5, zeros, NaN, infinities, a zero block.
+  // Block 0: amax 127 makes d = 1/d = 1, so every x + 0.5 is an exact tie.
+  x[0] = 127.0f;
+  for (int e = 1; e < 32; ++e) x[(size_t)e] = (float)(e - 16) + 0.5f;
+  x[40] = std::numeric_limits<float>::quiet_NaN();
+  x[70] = std::numeric_limits<float>::infinity();
+  x[71] = -std::numeric_limits<float>::infinity();
+  for (int e = 96; e < 128; ++e) x[(size_t)e] = 0.0f;
+  x[130] = 1e-30f;  // denormal-range scale
+  for (Isa isa : isa_levels()) {
+    CAPTURE(isa_name(isa));
+    std::vector<BlockQ8_0> got(9), want(9);
+    quantize_row_q8_0(x.data(), got.data(), (int64_t)x.size(), isa);
+    quantize_row_q8_0_ref(x.data(), want.data(), (int64_t)x.size());
+    CHECK(std::memcmp(got.data(), want.data(), sizeof(BlockQ8_0) * 9) == 0);
+  }
+  // Ties round away from zero: 2.5 -> 3, -2.5 -> -3 (element 19 and 13).
+  std::vector<BlockQ8_0> q(9);
+  quantize_row_q8_0(x.data(), q.data(), (int64_t)x.size(), active_isa());
+  CHECK(q[0].qs[19] == 4);   // 3.5
+  CHECK(q[0].qs[18] == 3);   // 2.5
+  CHECK(q[0].qs[13] == -3);  // -2.5
+}
+
+TEST_CASE("f16 axpy matches the reference") {
+  for (int64_t n : {1, 7, 8, 64, 67}) {
+    CAPTURE(n);
+    const std::vector<float> xf = random_row(n, 500 + (uint32_t)n);
+    std::vector<uint16_t> x((size_t)n);
+    for (int64_t i = 0; i < n; ++i) x[(size_t)i] = f32_to_f16(xf[(size_t)i]);
+    std::vector<float> y1 = random_row(n, 600), y2 = y1;
+    vec_axpy_f16(n, 0.37f, x.data(), y1.data());
+    vec_axpy_f16_ref(n, 0.37f, x.data(), y2.data());
+    for (int64_t i = 0; i < n; ++i) CHECK(y1[(size_t)i] == doctest::Approx(y2[(size_t)i]).epsilon(1e-6));
+  }
+}
