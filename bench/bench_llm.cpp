@@ -9,13 +9,22 @@
 // The files are written on first use into the system temp folder
 // (rsfiqa-bench-<shape>-<type>.gguf) by make_random_llm() below, which is
 // also the "make random GGUF" tool of the issue. Counters: tok_s = tokens per
-// second; ceiling_tok_s and pct_of_ceiling for decode.
+// second (wall clock); cpu_ms_tok = process CPU time (all threads) per token,
+// which a loaded machine inflates far less than the wall clock; for decode
+// ceiling_tok_s (measured read bandwidth / weight bytes per token) and
+// pct_ceiling, plus the memory figures: rss_anon_MB (resident memory not
+// backed by the mapped file: KV cache, scratch, tokenizer), kv_MB and
+// rss_file_MB (mapped weights resident).
+//
+// Decode cases take a second argument, the KV cache type (0 = f32, 1 = f16).
 #include <benchmark/benchmark.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -152,6 +161,23 @@ llm::Model* get_model(const Shape_& sh, DType t) {
   return &model;
 }
 
+// CPU time of the whole process (every thread), seconds.
+double process_cpu_s() {
+  timespec t;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+// A "Key:   123 kB" line of /proc/self/status, in MB (0 if absent).
+double proc_status_mb(const char* key) {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  const std::string k = std::string(key) + ":";
+  while (std::getline(f, line))
+    if (line.compare(0, k.size(), k) == 0) return std::atof(line.c_str() + k.size()) / 1024.0;
+  return 0.0;
+}
+
 // Read bandwidth (bytes/s) of `threads` threads summing a 512 MB buffer;
 // the best of a few passes.
 double measure_read_bandwidth(int threads) {
@@ -195,17 +221,19 @@ void BM_ReadBandwidth(benchmark::State& state) {
 
 void BM_Decode(benchmark::State& state, const Shape_* sh, DType t) {
   const int threads = (int)state.range(0);
+  const llm::KvType kv = state.range(1) ? llm::KvType::kF16 : llm::KvType::kF32;
   set_num_threads(threads);
   llm::Model* m = get_model(*sh, t);
   if (!m) {
     state.SkipWithError("model");
     return;
   }
-  Result<llm::Session> s = llm::Session::create(*m, 1024);
+  Result<llm::Session> s = llm::Session::create(*m, 1024, kv);
   std::vector<int32_t> prompt(32, 1);
   (void)s->eval(prompt.data(), (int64_t)prompt.size());
   int32_t tok = 2;
   int64_t n = 0;
+  double cpu = 0, wall = 0;
   for (auto _ : state) {
     if (s->n_past() >= s->n_ctx()) {
       state.PauseTiming();
@@ -213,15 +241,24 @@ void BM_Decode(benchmark::State& state, const Shape_* sh, DType t) {
       (void)s->eval(prompt.data(), (int64_t)prompt.size());
       state.ResumeTiming();
     }
+    const double c0 = process_cpu_s();
+    const auto w0 = std::chrono::steady_clock::now();
     (void)s->eval(&tok, 1);
+    wall += std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count();
+    cpu += process_cpu_s() - c0;
     ++n;
   }
   state.counters["tok_s"] = benchmark::Counter((double)n, benchmark::Counter::kIsRate);
+  state.counters["cpu_ms_tok"] = cpu * 1e3 / (double)(n ? n : 1);
   const double bw = measure_read_bandwidth(threads);
   const double ceiling = bw / (double)m->weight_bytes();
   state.counters["ceiling_tok_s"] = ceiling;
+  state.counters["pct_ceiling"] = wall > 0 && ceiling > 0 ? 100.0 * ((double)n / wall) / ceiling : 0.0;
   state.counters["weight_MB"] = m->weight_bytes() / 1e6;
-  state.SetLabel(std::string(sh->name) + " " + dtype_name(t) + " " +
+  state.counters["kv_MB"] = (double)s->kv_cache_bytes() / 1e6;
+  state.counters["rss_anon_MB"] = proc_status_mb("RssAnon") * 1.048576;
+  state.counters["rss_file_MB"] = proc_status_mb("RssFile") * 1.048576;
+  state.SetLabel(std::string(sh->name) + " " + dtype_name(t) + " kv " + llm::kv_type_name(kv) + " " +
                  kernels::row_dot_kernel_name(active_isa()));
   set_num_threads(0);
 }
@@ -238,12 +275,14 @@ void BM_Prefill128(benchmark::State& state, const Shape_* sh, DType t) {
   std::vector<int32_t> prompt(128);
   for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = (int32_t)(i * 7 % 1000);
   int64_t n = 0;
+  const double c0 = process_cpu_s();
   for (auto _ : state) {
     s->reset();
     (void)s->eval(prompt.data(), (int64_t)prompt.size());
     n += 128;
   }
   state.counters["tok_s"] = benchmark::Counter((double)n, benchmark::Counter::kIsRate);
+  state.counters["cpu_ms_tok"] = (process_cpu_s() - c0) * 1e3 / (double)(n ? n : 1);
   state.SetLabel(std::string(sh->name) + " " + dtype_name(t) + " " +
                  kernels::row_dot_kernel_name(active_isa()));
   set_num_threads(0);
@@ -255,7 +294,7 @@ int register_all() {
     for (DType t : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K}) {
       const std::string tag = std::string(sh.name) + "/" + dtype_name(t);
       benchmark::RegisterBenchmark(("Decode/" + tag).c_str(), BM_Decode, &sh, t)
-          ->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(2.0);
+          ->Args({1, 0})->Args({2, 0})->Args({2, 1})->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(2.0);
       benchmark::RegisterBenchmark(("Prefill128/" + tag).c_str(), BM_Prefill128, &sh, t)
           ->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(2.0);
     }

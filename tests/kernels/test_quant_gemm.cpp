@@ -127,7 +127,7 @@ TEST_CASE("mul_mat_multi equals separate products and is thread-count independen
     int64_t N, K;
   };
   const Spec specs[] = {{DType::kQ8_0, 37, 96}, {DType::kQ4_0, 21, 96}, {DType::kQ4_K, 5, 256}, {DType::kF16, 9, 96}};
-  for (int64_t M : {1, 3, 7}) {
+  for (int64_t M : {1, 3, 7, 8, 19, 45}) {  // 8, 19, 45: the packed x8 tiles on VNNI CPUs
     CAPTURE(M);
     std::vector<std::vector<uint8_t>> Ws, As;
     std::vector<std::vector<float>> y1, y2, ysep;
@@ -185,6 +185,55 @@ TEST_CASE("mul_mat_multi equals separate products and is thread-count independen
   bad.wt = DType::kQ5_0;
   CHECK_FALSE(mul_mat_multi(&bad, 1));
   CHECK_FALSE(mul_mat_multi(&bad, 0));
+}
+
+TEST_CASE("x8 tiles: packed reference equals the row dots, SIMD equals the packed reference") {
+  for (DType t : {DType::kQ8_0, DType::kQ4_0}) {
+    for (int64_t nblk : {1, 3, 7}) {
+      for (int G : {1, 2, 3, 4}) {
+        CAPTURE(dtype_name(t));
+        CAPTURE(nblk);
+        CAPTURE(G);
+        const int64_t K = 32 * nblk, wrb = dtype_bytes(t, K);
+        std::vector<uint8_t> W((size_t)(4 * wrb));
+        const void* w[4];
+        for (int j = 0; j < 4; ++j) {
+          const std::vector<float> x = random_row(K, 700 + (uint32_t)(j + 11 * nblk));
+          REQUIRE(quantize_row_ref(t, x.data(), W.data() + j * wrb, K));
+          w[j] = W.data() + j * wrb;
+        }
+        // 8G activation rows; the last group has 3 missing (zero) rows.
+        const int nrows = 8 * G - 3;
+        std::vector<BlockQ8_0> A((size_t)(nrows * nblk));
+        for (int r = 0; r < nrows; ++r) {
+          const std::vector<float> y = random_row(K, 800 + (uint32_t)(r + 13 * nblk), 2.0f);
+          quantize_row_q8_0_ref(y.data(), A.data() + r * nblk, K);
+        }
+        std::vector<BlockQ8_0x8> P((size_t)(G * nblk));
+        for (int g = 0; g < G; ++g) {
+          const BlockQ8_0* rows[8];
+          for (int r = 0; r < 8; ++r) rows[r] = 8 * g + r < nrows ? A.data() + (8 * g + r) * nblk : nullptr;
+          pack_act_x8(rows, nblk, t == DType::kQ4_0, P.data() + g * nblk);
+        }
+        const BlockQ8_0x8* a[4];
+        for (int g = 0; g < 4; ++g) a[g] = P.data() + (g < G ? g : 0) * nblk;
+        float ref[128], got[128];
+        qtile_x8_fn(t, G, Isa::kScalar)(K, w, a, ref);
+        for (int r = 0; r < 8 * G; ++r)
+          for (int j = 0; j < 4; ++j) {
+            // Same integer block sums and float order as the row dot: equal.
+            const float want = r < nrows ? row_dot_fn(t, Isa::kScalar)(K, w[j], A.data() + r * nblk) : 0.0f;
+            CHECK(ref[r * 4 + j] == want);
+          }
+        if (qtile_x8_available(active_isa())) {
+          qtile_x8_fn(t, G, active_isa())(K, w, a, got);
+          for (int k = 0; k < 32 * G; ++k) CHECK(got[k] == doctest::Approx(ref[k]).epsilon(1e-5).scale(10));
+        }
+      }
+    }
+  }
+  CHECK((qtile_x8_fn(DType::kQ4_K, 1, Isa::kScalar) == nullptr));
+  CHECK((qtile_x8_fn(DType::kQ8_0, 5, Isa::kScalar) == nullptr));
 }
 
 TEST_CASE("SIMD Q8_0 quantizer is bit-identical to the reference") {

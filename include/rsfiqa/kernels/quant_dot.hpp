@@ -22,6 +22,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "rsfiqa/core/config.hpp"
 #include "rsfiqa/core/cpu.hpp"
@@ -775,12 +776,35 @@ constexpr int64_t kRowTile = 16;  // weight rows per work item
 // quant_gemm.hpp (4 activation rows x 4 weight rows; 1 x 4 with prefetch for
 // a single activation row); other types through the per-row dots, with
 // four activation rows per weight row where an x4 kernel exists.
-inline void run_row_tile(const MatMulJob& jb, int64_t n0, int64_t n1, Isa isa) {
+// `packed`: the activations as ceil(M/8) groups of BlockQ8_0x8 rows (K/32
+// blocks each) when the x8 tiles are used, else nullptr.
+inline void run_row_tile(const MatMulJob& jb, int64_t n0, int64_t n1, Isa isa, const BlockQ8_0x8* packed) {
   const uint8_t* wb = (const uint8_t*)jb.W;
   const uint8_t* ab = (const uint8_t*)jb.act;
   const int64_t a_bytes = act_row_bytes(act_format(jb.wt), jb.K);
   const int64_t M = jb.M, K = jb.K, ldy = jb.ldy;
   float* y = jb.y;
+  if (packed) {
+    // Up to 32 activation rows (four packed groups) x 4 weight rows per call.
+    const int64_t nb = K / 32, ngroups = (M + 7) / 8;
+    float out[32 * kMaxX8Groups];
+    for (int64_t g = 0; g < ngroups; g += kMaxX8Groups) {
+      const int G = ngroups - g >= kMaxX8Groups ? kMaxX8Groups : (int)(ngroups - g);
+      const QTileX8Fn fn = qtile_x8_fn(jb.wt, G, isa);
+      const BlockQ8_0x8* a[kMaxX8Groups];
+      for (int k = 0; k < kMaxX8Groups; ++k) a[k] = packed + (g + (k < G ? k : 0)) * nb;
+      const int64_t rows = M - 8 * g < 8 * G ? M - 8 * g : 8 * G;
+      for (int64_t n = n0; n < n1; n += 4) {
+        const void* w[4];
+        for (int j = 0; j < 4; ++j) w[j] = wb + (n + j < n1 ? n + j : n1 - 1) * jb.w_row_bytes;
+        fn(K, w, a, out);
+        const int nj = n1 - n < 4 ? (int)(n1 - n) : 4;
+        for (int64_t r = 0; r < rows; ++r)
+          for (int j = 0; j < nj; ++j) y[(8 * g + r) * ldy + n + j] = out[r * 4 + j];
+      }
+    }
+    return;
+  }
   if (jb.wt == DType::kQ8_0 || jb.wt == DType::kQ4_0) {
     for (int64_t m = 0; m < M; m += 4) {
       const int mr = M - m < 4 ? (int)(M - m) : 4;
@@ -838,6 +862,31 @@ inline bool mul_mat_multi(const MatMulJob* jobs, int njobs, int threads = 0) {
   }
   const int64_t ntiles = first_tile[njobs];
   if (ntiles == 0) return true;
+  // Many activation rows against Q8_0/Q4_0 weights on a VNNI CPU: pack the
+  // rows 8 at a time for the x8 tiles, once per distinct activation input.
+  // The buffers only grow (no allocation once the largest batch was seen).
+  thread_local std::vector<BlockQ8_0x8> pack_buf[kMaxJobs];
+  const BlockQ8_0x8* packed[kMaxJobs] = {nullptr};
+  for (int j = 0; j < njobs; ++j) {
+    const MatMulJob& jb = jobs[j];
+    if ((jb.wt != DType::kQ8_0 && jb.wt != DType::kQ4_0) || jb.M < 8 || !qtile_x8_available(isa)) continue;
+    const bool q4 = jb.wt == DType::kQ4_0;
+    for (int k = 0; k < j && !packed[j]; ++k)
+      if (packed[k] && jobs[k].act == jb.act && jobs[k].K == jb.K && (jobs[k].wt == DType::kQ4_0) == q4)
+        packed[j] = packed[k];
+    if (packed[j]) continue;
+    const int64_t nb = jb.K / 32, ngroups = (jb.M + 7) / 8;
+    std::vector<BlockQ8_0x8>& buf = pack_buf[j];
+    if ((int64_t)buf.size() < ngroups * nb) buf.resize((size_t)(ngroups * nb));
+    const int64_t a_bytes = act_row_bytes(ActFormat::kQ8_0, jb.K);
+    for (int64_t g = 0; g < ngroups; ++g) {
+      const BlockQ8_0* rows[8];
+      for (int r = 0; r < 8; ++r)
+        rows[r] = 8 * g + r < jb.M ? (const BlockQ8_0*)((const uint8_t*)jb.act + (8 * g + r) * a_bytes) : nullptr;
+      pack_act_x8(rows, nb, q4, buf.data() + g * nb);
+    }
+    packed[j] = buf.data();
+  }
   // Small products stay on one thread: a parallel region costs microseconds
   // (far more on a loaded machine), so each thread gets >= ~64K multiply-adds.
   const int64_t tile_work = work / ntiles > 0 ? work / ntiles : 1;
@@ -851,7 +900,7 @@ inline bool mul_mat_multi(const MatMulJob* jobs, int njobs, int threads = 0) {
           const MatMulJob& jb = jobs[j];
           const int64_t n0 = (t - first_tile[j]) * quant_detail::kRowTile;
           const int64_t n1 = n0 + quant_detail::kRowTile < jb.N ? n0 + quant_detail::kRowTile : jb.N;
-          quant_detail::run_row_tile(jb, n0, n1, isa);
+          quant_detail::run_row_tile(jb, n0, n1, isa, packed[j]);
         }
       },
       min_tiles, threads);

@@ -58,6 +58,75 @@ inline void vec_axpy_f16_ref(int64_t n, float a, const uint16_t* x, float* y) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * f16_to_f32(x[i]);
 }
 
+// ---- Eight activation rows interleaved (prefill GEMM with many rows).
+// Lane r of a 256-bit register holds 4 bytes of activation row r, so one
+// vpdpbusd against 4 broadcast weight bytes advances 8 row dots at once and
+// the per-block float work (convert, scale, accumulate) is done once per 8
+// activation rows instead of once per row. Per block of 32 elements:
+//   qs[32*m + 4*r + c] = element 4m+c of row r      (m < 8, r < 8, c < 4)
+// stored as signed bytes for Q4_0 weights (whose unsigned levels are the
+// other operand) and as a+128 (unsigned) for Q8_0 weights; d[r] is row r's
+// block scale; corr[r] = -8·Σ a_r (the Q4_0 level offset), 0 for Q8_0.
+struct BlockQ8_0x8 {
+  int8_t qs[8 * 32];
+  float d[8];
+  int32_t corr[8];
+};
+static_assert(sizeof(BlockQ8_0x8) == 320, "Q8_0x8 block must be 320 bytes");
+
+// Packs up to 8 Q8_0 rows (rows[r] == nullptr: a zero row) of nb blocks for
+// weights of type Q4_0 (q4 = true) or Q8_0.
+inline void pack_act_x8(const BlockQ8_0* const* rows, int64_t nb, bool q4, BlockQ8_0x8* out) {
+  for (int64_t i = 0; i < nb; ++i) {
+    BlockQ8_0x8& o = out[i];
+    for (int r = 0; r < 8; ++r) {
+      const BlockQ8_0* b = rows[r] ? rows[r] + i : nullptr;
+      int32_t sum = 0;
+      for (int e = 0; e < 32; ++e) {
+        const int8_t v = b ? b->qs[e] : (int8_t)0;
+        sum += v;
+        o.qs[32 * (e / 4) + 4 * r + e % 4] = q4 ? v : (int8_t)(uint8_t)((uint8_t)v ^ 0x80u);
+      }
+      o.d[r] = b ? f16_to_f32(b->d) : 0.0f;
+      o.corr[r] = q4 ? -8 * sum : 0;
+    }
+  }
+}
+
+// Scalar twin of the x8 tile: out[(8g + r)*4 + j] = dot(weight row w[j],
+// activation row r of packed group a[g]) for g < G, r < 8, j < 4, from the
+// packed bytes, one exact integer sum per block.
+template <int G, bool Q4>
+inline void qtile_x8_ref(int64_t K, const void* const* w, const BlockQ8_0x8* const* a, float* out) {
+  const int64_t nb = K / 32;
+  for (int g = 0; g < G; ++g)
+    for (int r = 0; r < 8; ++r)
+      for (int j = 0; j < 4; ++j) {
+        float s = 0.0f;
+        for (int64_t i = 0; i < nb; ++i) {
+          const BlockQ8_0x8& ab = a[g][i];
+          int32_t sumi = 0;
+          float dx;
+          for (int e = 0; e < 32; ++e) {
+            const int8_t raw = ab.qs[32 * (e / 4) + 4 * r + e % 4];
+            const int av = Q4 ? raw : (int)(uint8_t)raw - 128;
+            int wq;
+            if constexpr (Q4) {
+              const BlockQ4_0& wb = ((const BlockQ4_0*)w[j])[i];
+              wq = (e < 16 ? (wb.qs[e] & 0xF) : (wb.qs[e - 16] >> 4)) - 8;
+            } else {
+              wq = ((const BlockQ8_0*)w[j])[i].qs[e];
+            }
+            sumi += wq * av;
+          }
+          if constexpr (Q4) dx = f16_to_f32(((const BlockQ4_0*)w[j])[i].d);
+          else dx = f16_to_f32(((const BlockQ8_0*)w[j])[i].d);
+          s += (float)sumi * (dx * ab.d[r]);
+        }
+        out[(8 * g + r) * 4 + j] = s;
+      }
+}
+
 #if RSFIQA_X86_SIMD
 // GCC 12's AVX-512 headers trip -Wmaybe-uninitialized at inlined uses.
 #if defined(__GNUC__) && !defined(__clang__)
@@ -188,6 +257,71 @@ RSFIQA_TARGET_AVX2 inline void tile_avx2(int64_t K, const void* const* wv, const
     for (int j = 0; j < 4; ++j) out[r * 4 + j] = hsum8(acc[r][j]);
 }
 
+// ---- x8 tile (AVX-512 VNNI): G packed groups of 8 activation rows x 4
+// weight rows. For each weight row and block, 8 broadcast dwords of levels
+// meet the 8 interleaved activation vectors of each group; lane r ends with
+// row r's exact integer block sum.
+template <int G, bool Q4>
+RSFIQA_TARGET_AVX512VNNI inline void tile_x8_vnni(int64_t K, const void* const* wv, const BlockQ8_0x8* const* a,
+                                                  float* out) {
+  using WB = std::conditional_t<Q4, BlockQ4_0, BlockQ8_0>;
+  const int64_t nb = K / 32;
+  const WB* w[4] = {(const WB*)wv[0], (const WB*)wv[1], (const WB*)wv[2], (const WB*)wv[3]};
+  __m256 acc[G][4];
+  for (int g = 0; g < G; ++g)
+    for (int j = 0; j < 4; ++j) acc[g][j] = _mm256_setzero_ps();
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  for (int64_t i = 0; i < nb; ++i) {
+    for (int j = 0; j < 4; ++j) {
+      const WB& wb = w[j][i];
+      const __m256 dx = bcast_half(&wb.d);
+      __m256i wq[8];
+      __m256i init;
+      if constexpr (Q4) {
+        // Dword c of the nibbles: low nibbles are elements 4c..4c+3, high
+        // nibbles elements 16+4c.., i.e. positions m = c and m = c + 4.
+        for (int c = 0; c < 4; ++c) {
+          int32_t dw;
+          std::memcpy(&dw, wb.qs + 4 * c, 4);
+          const __m256i v = _mm256_set1_epi32(dw);
+          wq[c] = _mm256_and_si256(v, m4);
+          wq[c + 4] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        }
+        init = _mm256_setzero_si256();
+      } else {
+        for (int m = 0; m < 8; ++m) {
+          int32_t dw;
+          std::memcpy(&dw, wb.qs + 4 * m, 4);
+          wq[m] = _mm256_set1_epi32(dw);
+        }
+        // -128·Σw in every lane: the a+128 offset of the unsigned activations.
+        __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1),
+                                        _mm256_loadu_si256((const __m256i*)wb.qs));
+        s = _mm256_add_epi32(s, _mm256_permute2x128_si256(s, s, 1));
+        s = _mm256_add_epi32(s, _mm256_shuffle_epi32(s, 0x4E));
+        s = _mm256_add_epi32(s, _mm256_shuffle_epi32(s, 0xB1));
+        init = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(s, 7));
+      }
+      for (int g = 0; g < G; ++g) {
+        const BlockQ8_0x8& ab = a[g][i];
+        __m256i p = Q4 ? _mm256_loadu_si256((const __m256i*)ab.corr) : init;
+        for (int m = 0; m < 8; ++m) {
+          const __m256i av = _mm256_loadu_si256((const __m256i*)(ab.qs + 32 * m));
+          p = Q4 ? _mm256_dpbusd_epi32(p, wq[m], av) : _mm256_dpbusd_epi32(p, av, wq[m]);
+        }
+        const __m256 sc = _mm256_mul_ps(_mm256_cvtepi32_ps(p), _mm256_loadu_ps(ab.d));
+        acc[g][j] = _mm256_fmadd_ps(sc, dx, acc[g][j]);
+      }
+    }
+  }
+  for (int g = 0; g < G; ++g)
+    for (int j = 0; j < 4; ++j) {
+      alignas(32) float lanes[8];
+      _mm256_store_ps(lanes, acc[g][j]);
+      for (int r = 0; r < 8; ++r) out[(8 * g + r) * 4 + j] = lanes[r];
+    }
+}
+
 // ---- Q8_0 activation quantizer (AVX-512), bit-identical to
 // quantize_row_q8_0_ref: same max, same scalar d and 1/d, same x·(1/d)
 // product, round half away from zero, NaN -> 0, clamp to [-128, 127].
@@ -269,6 +403,42 @@ inline QTileFn qtile_fn(DType w, int mr, Isa isa, bool prefetch = false) {
     default: return q4 ? qtile_ref<4, true> : qtile_ref<4, false>;
   }
 #undef RSFIQA_QTILE_PICK
+}
+
+// The x8 tile for weight type w (Q8_0 or Q4_0) and G = 1..4 packed
+// groups: the AVX-512 VNNI kernel, else the scalar reference (CPUs without
+// VNNI use the 4 x 4 tiles instead; see mul_mat_rows).
+using QTileX8Fn = void (*)(int64_t K, const void* const* w, const BlockQ8_0x8* const* a, float* out);
+
+inline bool qtile_x8_available(Isa isa) {
+#if RSFIQA_X86_SIMD
+  return isa >= Isa::kAvx512 && cpu_features().avx512vnni;
+#else
+  (void)isa;
+  return false;
+#endif
+}
+
+constexpr int kMaxX8Groups = 4;  // up to 32 activation rows per x8 tile call
+
+inline QTileX8Fn qtile_x8_fn(DType w, int groups, Isa isa) {
+  if ((w != DType::kQ8_0 && w != DType::kQ4_0) || groups < 1 || groups > kMaxX8Groups) return nullptr;
+  const bool q4 = w == DType::kQ4_0;
+#define RSFIQA_QTILE_X8_PICK(KERNEL)                                   \
+  switch (groups) {                                                    \
+    case 1: return q4 ? KERNEL<1, true> : KERNEL<1, false>;            \
+    case 2: return q4 ? KERNEL<2, true> : KERNEL<2, false>;            \
+    case 3: return q4 ? KERNEL<3, true> : KERNEL<3, false>;            \
+    default: return q4 ? KERNEL<4, true> : KERNEL<4, false>;           \
+  }
+#if RSFIQA_X86_SIMD
+  if (qtile_x8_available(isa)) {
+    RSFIQA_QTILE_X8_PICK(qtile_detail::tile_x8_vnni)
+  }
+#endif
+  (void)isa;
+  RSFIQA_QTILE_X8_PICK(qtile_x8_ref)
+#undef RSFIQA_QTILE_X8_PICK
 }
 
 // Q8_0 activation quantizer dispatch: the AVX-512 version where available
