@@ -4,7 +4,8 @@
 // scalar reference at every ISA level this CPU offers, on odd block counts
 // and extreme values; mul_mat_multi against separate products and across
 // thread counts on odd shapes; the SIMD Q8_0 quantizer bit for bit against
-// the reference (including ties, NaN and infinities); the f16 axpy.
+// the reference (including ties, NaN and infinities); the packed x8 tiles;
+// the f16 axpy and the attention helpers.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -272,5 +273,32 @@ TEST_CASE("f16 axpy matches the reference") {
     vec_axpy_f16(n, 0.37f, x.data(), y1.data());
     vec_axpy_f16_ref(n, 0.37f, x.data(), y2.data());
     for (int64_t i = 0; i < n; ++i) CHECK(y1[(size_t)i] == doctest::Approx(y2[(size_t)i]).epsilon(1e-6));
+  }
+}
+
+TEST_CASE("attention helpers match the references (f32 and f16 caches, odd head sizes)") {
+  for (bool f16 : {false, true}) {
+    for (int64_t D : {8, 64, 67, 130}) {
+      for (int64_t n : {1, 5, 33}) {
+        CAPTURE(f16);
+        CAPTURE(D);
+        CAPTURE(n);
+        const int64_t stride = 3 * D + 5;  // rows of several heads, head 1 used
+        const std::vector<float> kvf = random_row(n * stride, 900 + (uint32_t)(D + n));
+        std::vector<uint16_t> kvh(kvf.size());
+        for (size_t i = 0; i < kvf.size(); ++i) kvh[i] = f32_to_f16(kvf[i]);
+        const void* base = f16 ? (const void*)(kvh.data() + D) : (const void*)(kvf.data() + D);
+        const std::vector<float> q = random_row(D, 950);
+        std::vector<float> s1((size_t)n), s2((size_t)n);
+        attn_scores(n, D, q.data(), base, stride, f16, 0.125f, s1.data());
+        attn_scores_ref(n, D, q.data(), base, stride, f16, 0.125f, s2.data());
+        for (int64_t j = 0; j < n; ++j) CHECK(s1[(size_t)j] == doctest::Approx(s2[(size_t)j]).epsilon(1e-5).scale(1));
+        const std::vector<float> p = random_row(n, 960);
+        std::vector<float> o1((size_t)D, 7.0f), o2((size_t)D, -3.0f);  // overwritten, not accumulated
+        attn_wsum(n, D, p.data(), base, stride, f16, o1.data());
+        attn_wsum_ref(n, D, p.data(), base, stride, f16, o2.data());
+        for (int64_t d = 0; d < D; ++d) CHECK(o1[(size_t)d] == doctest::Approx(o2[(size_t)d]).epsilon(1e-5).scale(1));
+      }
+    }
   }
 }

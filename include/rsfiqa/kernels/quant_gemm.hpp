@@ -58,6 +58,28 @@ inline void vec_axpy_f16_ref(int64_t n, float a, const uint16_t* x, float* y) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * f16_to_f32(x[i]);
 }
 
+// ---- Attention over a KV cache of f32 or f16 rows (`stride` elements
+// apart; one head's D values per row start at the given pointer).
+
+// s[j] = scale · dot(q, K row j) for j < n.
+inline void attn_scores_ref(int64_t n, int64_t D, const float* q, const void* K, int64_t stride, bool f16, float scale,
+                            float* s) {
+  for (int64_t j = 0; j < n; ++j) {
+    float acc = 0.0f;
+    for (int64_t d = 0; d < D; ++d)
+      acc += q[d] * (f16 ? f16_to_f32(((const uint16_t*)K)[j * stride + d]) : ((const float*)K)[j * stride + d]);
+    s[j] = acc * scale;
+  }
+}
+
+// o[d] = Σ_j p[j] · V row j [d] for d < D (o is overwritten).
+inline void attn_wsum_ref(int64_t n, int64_t D, const float* p, const void* V, int64_t stride, bool f16, float* o) {
+  for (int64_t d = 0; d < D; ++d) o[d] = 0.0f;
+  for (int64_t j = 0; j < n; ++j)
+    for (int64_t d = 0; d < D; ++d)
+      o[d] += p[j] * (f16 ? f16_to_f32(((const uint16_t*)V)[j * stride + d]) : ((const float*)V)[j * stride + d]);
+}
+
 // ---- Eight activation rows interleaved (prefill GEMM with many rows).
 // Lane r of a 256-bit register holds 4 bytes of activation row r, so one
 // vpdpbusd against 4 broadcast weight bytes advances 8 row dots at once and
@@ -77,18 +99,24 @@ static_assert(sizeof(BlockQ8_0x8) == 320, "Q8_0x8 block must be 320 bytes");
 // Packs up to 8 Q8_0 rows (rows[r] == nullptr: a zero row) of nb blocks for
 // weights of type Q4_0 (q4 = true) or Q8_0.
 inline void pack_act_x8(const BlockQ8_0* const* rows, int64_t nb, bool q4, BlockQ8_0x8* out) {
+  const uint32_t flip = q4 ? 0u : 0x80808080u;  // a+128 for Q8_0 weights
   for (int64_t i = 0; i < nb; ++i) {
     BlockQ8_0x8& o = out[i];
     for (int r = 0; r < 8; ++r) {
       const BlockQ8_0* b = rows[r] ? rows[r] + i : nullptr;
       int32_t sum = 0;
-      for (int e = 0; e < 32; ++e) {
-        const int8_t v = b ? b->qs[e] : (int8_t)0;
-        sum += v;
-        o.qs[32 * (e / 4) + 4 * r + e % 4] = q4 ? v : (int8_t)(uint8_t)((uint8_t)v ^ 0x80u);
+      for (int m = 0; m < 8; ++m) {
+        uint32_t dw = 0;
+        if (b) {
+          std::memcpy(&dw, b->qs + 4 * m, 4);
+          if (q4)
+            for (int c = 0; c < 4; ++c) sum += b->qs[4 * m + c];
+        }
+        dw ^= flip;
+        std::memcpy(o.qs + 32 * m + 4 * r, &dw, 4);
       }
       o.d[r] = b ? f16_to_f32(b->d) : 0.0f;
-      o.corr[r] = q4 ? -8 * sum : 0;
+      o.corr[r] = -8 * sum;
     }
   }
 }
@@ -322,6 +350,46 @@ RSFIQA_TARGET_AVX512VNNI inline void tile_x8_vnni(int64_t K, const void* const* 
     }
 }
 
+// ---- Attention helpers (AVX-512): 16 head elements per register, masked
+// tails; K/V rows converted from f16 on load when the cache is f16.
+RSFIQA_TARGET_AVX512 inline __m512 load_kv16(const void* base, int64_t off, bool f16, __mmask16 m) {
+  if (f16) return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t*)base + off));
+  return _mm512_maskz_loadu_ps(m, (const float*)base + off);
+}
+
+RSFIQA_TARGET_AVX512 inline __mmask16 mask16(int64_t rem) {
+  return rem >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << rem) - 1u);
+}
+
+RSFIQA_TARGET_AVX512 inline void attn_scores_avx512(int64_t n, int64_t D, const float* q, const void* K,
+                                                    int64_t stride, bool f16, float scale, float* s) {
+  for (int64_t j = 0; j < n; ++j) {
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t d = 0; d < D; d += 16) {
+      const __mmask16 m = mask16(D - d);
+      acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + d), load_kv16(K, j * stride + d, f16, m), acc);
+    }
+    s[j] = _mm512_reduce_add_ps(acc) * scale;
+  }
+}
+
+// Four 16-wide column chunks of o stay in registers while every row passes.
+RSFIQA_TARGET_AVX512 inline void attn_wsum_avx512(int64_t n, int64_t D, const float* p, const void* V,
+                                                  int64_t stride, bool f16, float* o) {
+  for (int64_t d0 = 0; d0 < D; d0 += 64) {
+    __mmask16 m[4];
+    for (int c = 0; c < 4; ++c) m[c] = d0 + 16 * c < D ? mask16(D - d0 - 16 * c) : (__mmask16)0;
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    for (int64_t j = 0; j < n; ++j) {
+      const __m512 pj = _mm512_set1_ps(p[j]);
+      for (int c = 0; c < 4; ++c)
+        if (m[c]) acc[c] = _mm512_fmadd_ps(pj, load_kv16(V, j * stride + d0 + 16 * c, f16, m[c]), acc[c]);
+    }
+    for (int c = 0; c < 4; ++c)
+      if (m[c]) _mm512_mask_storeu_ps(o + d0 + 16 * c, m[c], acc[c]);
+  }
+}
+
 // ---- Q8_0 activation quantizer (AVX-512), bit-identical to
 // quantize_row_q8_0_ref: same max, same scalar d and 1/d, same x·(1/d)
 // product, round half away from zero, NaN -> 0, clamp to [-128, 127].
@@ -452,6 +520,29 @@ inline void quantize_row_q8_0(const float* x, BlockQ8_0* y, int64_t k, Isa isa) 
 #endif
   (void)isa;
   quantize_row_q8_0_ref(x, y, k);
+}
+
+// Attention dispatch: the AVX-512 kernels where available, else the
+// references (see attn_scores_ref / attn_wsum_ref for the contracts).
+inline void attn_scores(int64_t n, int64_t D, const float* q, const void* K, int64_t stride, bool f16, float scale,
+                        float* s) {
+#if RSFIQA_X86_SIMD
+  if (active_isa() >= Isa::kAvx512) {
+    qtile_detail::attn_scores_avx512(n, D, q, K, stride, f16, scale, s);
+    return;
+  }
+#endif
+  attn_scores_ref(n, D, q, K, stride, f16, scale, s);
+}
+
+inline void attn_wsum(int64_t n, int64_t D, const float* p, const void* V, int64_t stride, bool f16, float* o) {
+#if RSFIQA_X86_SIMD
+  if (active_isa() >= Isa::kAvx512) {
+    qtile_detail::attn_wsum_avx512(n, D, p, V, stride, f16, o);
+    return;
+  }
+#endif
+  attn_wsum_ref(n, D, p, V, stride, f16, o);
 }
 
 // y += a * x, x in f16 (AVX2 with F16C where available).

@@ -553,8 +553,7 @@ class Session {
     for (int64_t t = 0; t < T; ++t)
       kernels::dequantize_row_ref(te.dtype, te.data + tokens[t] * te.row_bytes, x_.data() + t * E, E);
     const float att_scale = 1.0f / std::sqrt((float)D);
-    const DType kv_dtype = kv_type_ == KvType::kF32 ? DType::kF32 : DType::kF16;
-    const kernels::RowDotFn kdot = kernels::row_dot_fn(kv_dtype, active_isa());
+    const bool f16 = kv_type_ == KvType::kF16;
     for (int64_t il = 0; il < c.n_layer; ++il) {
       const LayerWeights& L = m.layers()[(size_t)il];
       const int64_t layer_off = il * n_ctx_ * kvd;  // cache [n_layer, n_ctx, Hkv*D], in elements
@@ -569,7 +568,7 @@ class Session {
       }
       const uint8_t* kc = k_cache_.data() + layer_off * kv_elem_;
       const uint8_t* vc = v_cache_.data() + layer_off * kv_elem_;
-      const int64_t row_bytes = kvd * kv_elem_, head_bytes = D * kv_elem_;
+      const int64_t head_bytes = D * kv_elem_;
       // Causal attention over (token, head) items, split into P contiguous
       // parts, one per thread, each with its own row of scores_ (so memory
       // does not grow with the batch). At least ~32K multiply-adds per part.
@@ -585,18 +584,13 @@ class Session {
             const int64_t t = item / H, h = item % H, hk = h / group;
             const int64_t n_keys = n_past_ + t + 1;  // positions 0 .. n_past+t
             const float* qh = q_.data() + t * H * D + h * D;
-            for (int64_t j = 0; j < n_keys; ++j) s[j] = kdot(D, kc + j * row_bytes + hk * head_bytes, qh) * att_scale;
+            kernels::attn_scores(n_keys, D, qh, kc + hk * head_bytes, kvd, f16, att_scale, s);
             const float mx = kernels::vec_max_f32(n_keys, s);
             for (int64_t j = 0; j < n_keys; ++j) s[j] -= mx;
             kernels::vec_exp_f32(n_keys, s, s);
             const float inv = 1.0f / kernels::vec_sum_f32(n_keys, s);
             float* o = attn_.data() + t * H * D + h * D;
-            std::fill(o, o + D, 0.0f);
-            for (int64_t j = 0; j < n_keys; ++j) {
-              const uint8_t* vj = vc + j * row_bytes + hk * head_bytes;
-              if (kv_type_ == KvType::kF32) kernels::vec_axpy_f32(D, s[j], (const float*)vj, o);
-              else kernels::vec_axpy_f16(D, s[j], (const uint16_t*)vj, o);
-            }
+            kernels::attn_wsum(n_keys, D, s, vc + hk * head_bytes, kvd, f16, o);
             kernels::vec_scale_f32(D, o, inv, o);
           }
         }
