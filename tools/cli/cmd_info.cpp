@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // `rsfiqa info FILE`: prints what a weight file holds, after full validation
-// by the io/ readers: the format and its header facts, the metadata (arrays
+// by the io/ readers: the format and its header facts, the model kind of
+// rsfiqa files (rsfiqa.model and the config's arch), the metadata (arrays
 // summarised as type, length and first items) and the tensor table (name,
 // dtype, shape in PyTorch order, bytes). GGUF is recognised by its magic,
 // everything else is read as safetensors. It never modifies the file.
@@ -14,6 +15,7 @@
 #include "rsfiqa/io/file.hpp"
 #include "rsfiqa/io/gguf.hpp"
 #include "rsfiqa/io/safetensors.hpp"
+#include "rsfiqa/models/sam/image_encoder.hpp"
 
 namespace {
 
@@ -69,6 +71,9 @@ int info_safetensors(const std::string& path) {
   }
   std::printf("file: %s\nformat: safetensors, %zu bytes, header %llu bytes, data section at byte %llu\n", path.c_str(),
               f->file_size(), (unsigned long long)f->header_size(), (unsigned long long)f->data_offset());
+  // The model kind from rsfiqa.model (+ the config's arch), e.g. which SAM encoder this is.
+  const std::string model = rsfiqa::sam::describe_model(*f);
+  if (!model.empty()) std::printf("model: %s\n", model.c_str());
   std::printf("\nmetadata (%zu):\n", f->metadata().size());
   size_t kw = 0;
   for (const auto& kv : f->metadata()) kw = std::max(kw, kv.first.size());

