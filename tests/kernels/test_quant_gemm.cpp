@@ -302,3 +302,29 @@ TEST_CASE("attention helpers match the references (f32 and f16 caches, odd head 
     }
   }
 }
+
+TEST_CASE("w8 Q4_0 mat-vec matches the reference dots (odd block counts, padded rows)") {
+  for (int64_t nblk : {1, 3, 7, 28}) {
+    CAPTURE(nblk);
+    const int64_t K = 32 * nblk;
+    const int64_t rb = dtype_bytes(DType::kQ4_0, K) + 18;  // rows further apart than their bytes
+    std::vector<uint8_t> W((size_t)(8 * rb));
+    for (int j = 0; j < 8; ++j) {
+      const std::vector<float> x = random_row(K, 1000 + (uint32_t)(j + 17 * nblk));
+      REQUIRE(quantize_row_ref(DType::kQ4_0, x.data(), W.data() + j * rb, K));
+    }
+    std::vector<BlockQ8_0> a((size_t)nblk);
+    const std::vector<float> y = random_row(K, 1100 + (uint32_t)nblk, 2.0f);
+    quantize_row_q8_0_ref(y.data(), a.data(), K);
+    std::vector<int32_t> corr((size_t)nblk);
+    q4_0_act_corr(a.data(), nblk, corr.data());
+    float want[8], got[8];
+    gemv8_q4_0_ref(K, W.data(), rb, a.data(), corr.data(), want);
+    for (int j = 0; j < 8; ++j)
+      CHECK(want[j] == vec_dot_q4_0_q8_0_ref(K, (const BlockQ4_0*)(W.data() + j * rb), a.data()));
+    if (Gemv8Fn f = gemv8_q4_0_fn(active_isa())) {
+      f(K, W.data(), rb, a.data(), corr.data(), got);
+      for (int j = 0; j < 8; ++j) CHECK(got[j] == doctest::Approx(want[j]).epsilon(1e-5).scale(10));
+    }
+  }
+}

@@ -778,12 +778,21 @@ constexpr int64_t kRowTile = 16;  // weight rows per work item
 // four activation rows per weight row where an x4 kernel exists.
 // `packed`: the activations as ceil(M/8) groups of BlockQ8_0x8 rows (K/32
 // blocks each) when the x8 tiles are used, else nullptr.
-inline void run_row_tile(const MatMulJob& jb, int64_t n0, int64_t n1, Isa isa, const BlockQ8_0x8* packed) {
+// `corr`: for one activation row against Q4_0 weights on a VNNI CPU, the
+// per-block offsets of q4_0_act_corr (the w8 mat-vec), else nullptr.
+inline void run_row_tile(const MatMulJob& jb, int64_t n0, int64_t n1, Isa isa, const BlockQ8_0x8* packed,
+                         const int32_t* corr) {
   const uint8_t* wb = (const uint8_t*)jb.W;
   const uint8_t* ab = (const uint8_t*)jb.act;
   const int64_t a_bytes = act_row_bytes(act_format(jb.wt), jb.K);
   const int64_t M = jb.M, K = jb.K, ldy = jb.ldy;
   float* y = jb.y;
+  if (corr) {
+    // Groups of 8 weight rows; a rest of fewer goes through the 1 x 4 tiles.
+    const Gemv8Fn fn = gemv8_q4_0_fn(isa);
+    for (; n0 + 8 <= n1; n0 += 8) fn(K, wb + n0 * jb.w_row_bytes, jb.w_row_bytes, (const BlockQ8_0*)ab, corr, y + n0);
+    if (n0 == n1) return;
+  }
   if (packed) {
     // Up to 32 activation rows (four packed groups) x 4 weight rows per call.
     const int64_t nb = K / 32, ngroups = (M + 7) / 8;
@@ -887,6 +896,21 @@ inline bool mul_mat_multi(const MatMulJob* jobs, int njobs, int threads = 0) {
     }
     packed[j] = buf.data();
   }
+  // One activation row against Q4_0 weights: the w8 mat-vec needs the
+  // per-block level offsets, once per distinct activation input.
+  thread_local std::vector<int32_t> corr_buf[kMaxJobs];
+  const int32_t* corr[kMaxJobs] = {nullptr};
+  for (int j = 0; j < njobs; ++j) {
+    const MatMulJob& jb = jobs[j];
+    if (jb.wt != DType::kQ4_0 || jb.M != 1 || !gemv8_q4_0_fn(isa)) continue;
+    for (int k = 0; k < j && !corr[j]; ++k)
+      if (corr[k] && jobs[k].act == jb.act && jobs[k].K == jb.K) corr[j] = corr[k];
+    if (corr[j]) continue;
+    std::vector<int32_t>& buf = corr_buf[j];
+    if ((int64_t)buf.size() < jb.K / 32) buf.resize((size_t)(jb.K / 32));
+    q4_0_act_corr((const BlockQ8_0*)jb.act, jb.K / 32, buf.data());
+    corr[j] = buf.data();
+  }
   // Small products stay on one thread: a parallel region costs microseconds
   // (far more on a loaded machine), so each thread gets >= ~64K multiply-adds.
   const int64_t tile_work = work / ntiles > 0 ? work / ntiles : 1;
@@ -900,7 +924,7 @@ inline bool mul_mat_multi(const MatMulJob* jobs, int njobs, int threads = 0) {
           const MatMulJob& jb = jobs[j];
           const int64_t n0 = (t - first_tile[j]) * quant_detail::kRowTile;
           const int64_t n1 = n0 + quant_detail::kRowTile < jb.N ? n0 + quant_detail::kRowTile : jb.N;
-          quant_detail::run_row_tile(jb, n0, n1, isa, packed[j]);
+          quant_detail::run_row_tile(jb, n0, n1, isa, packed[j], corr[j]);
         }
       },
       min_tiles, threads);

@@ -58,6 +58,25 @@ inline void vec_axpy_f16_ref(int64_t n, float a, const uint16_t* x, float* y) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * f16_to_f32(x[i]);
 }
 
+// ---- Eight Q4_0 weight rows against one activation row (decode).
+// -8·Σ a per activation block, the Q4_0 level offset, as the w8 mat-vec
+// takes it (computed once per activation row, shared by every weight row).
+inline void q4_0_act_corr(const BlockQ8_0* a, int64_t nb, int32_t* corr) {
+  for (int64_t i = 0; i < nb; ++i) {
+    int32_t s = 0;
+    for (int e = 0; e < 32; ++e) s += a[i].qs[e];
+    corr[i] = -8 * s;
+  }
+}
+
+// out[j] = dot(Q4_0 row j, a) for the 8 rows w0 + j*row_bytes (scalar twin
+// of the VNNI kernel; corr as from q4_0_act_corr, unused here).
+inline void gemv8_q4_0_ref(int64_t K, const uint8_t* w0, int64_t row_bytes, const BlockQ8_0* a,
+                           const int32_t* corr, float* out) {
+  (void)corr;
+  for (int j = 0; j < 8; ++j) out[j] = vec_dot_q4_0_q8_0_ref(K, (const BlockQ4_0*)(w0 + j * row_bytes), a);
+}
+
 // ---- Attention over a KV cache of f32 or f16 rows (`stride` elements
 // apart; one head's D values per row start at the given pointer).
 
@@ -176,6 +195,15 @@ RSFIQA_TARGET_AVX2 inline float hsum8(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
+// Four consecutive weight rows (the usual 1 x 4 decode tile) advance 4
+// blocks per step as one contiguous stream: prefetch the lines that step
+// consumes, kPrefetchBytes ahead of row 0's current block.
+template <typename WB>
+RSFIQA_TARGET_AVX2 inline void prefetch_rows4(const WB* row0, int64_t i) {
+  const char* p = (const char*)row0 + 4 * (int64_t)sizeof(WB) * i + kPrefetchBytes;
+  for (int k = 0; k < (int)(4 * sizeof(WB) + 63) / 64; ++k) _mm_prefetch(p + 64 * k, _MM_HINT_T0);
+}
+
 // An f16 scale broadcast to 8 floats.
 RSFIQA_TARGET_AVX2 inline __m256 bcast_half(const uint16_t* h) {
   return _mm256_cvtph_ps(_mm_set1_epi16((short)*h));
@@ -201,10 +229,10 @@ RSFIQA_TARGET_AVX512VNNI inline void tile_vnni(int64_t K, const void* const* wv,
     for (int j = 0; j < 4; ++j) acc[r][j] = _mm256_setzero_ps();
   const __m256i zero = _mm256_setzero_si256();
   for (int64_t i = 0; i < nb; ++i) {
+    if (Prefetch) prefetch_rows4(w[0], i);
     __m256i wq[4], wcorr[4];
     __m256 wd[4];
     for (int j = 0; j < 4; ++j) {
-      if (Prefetch) _mm_prefetch((const char*)(w[j] + i) + kPrefetchBytes, _MM_HINT_T0);
       wd[j] = bcast_half(&w[j][i].d);
       if constexpr (Q4) {
         wq[j] = q4_levels(w[j][i].qs);
@@ -253,10 +281,10 @@ RSFIQA_TARGET_AVX2 inline void tile_avx2(int64_t K, const void* const* wv, const
     for (int j = 0; j < 4; ++j) acc[r][j] = _mm256_setzero_ps();
   const __m256i ones = _mm256_set1_epi16(1);
   for (int64_t i = 0; i < nb; ++i) {
+    if (Prefetch) prefetch_rows4(w[0], i);
     __m256i wq[4], wabs[4];
     __m256 wd[4];
     for (int j = 0; j < 4; ++j) {
-      if (Prefetch) _mm_prefetch((const char*)(w[j] + i) + kPrefetchBytes, _MM_HINT_T0);
       wd[j] = bcast_half(&w[j][i].d);
       if constexpr (Q4) {
         wq[j] = q4_levels(w[j][i].qs);
@@ -348,6 +376,49 @@ RSFIQA_TARGET_AVX512VNNI inline void tile_x8_vnni(int64_t K, const void* const* 
       _mm256_store_ps(lanes, acc[g][j]);
       for (int r = 0; r < 8; ++r) out[(8 * g + r) * 4 + j] = lanes[r];
     }
+}
+
+// ---- w8 mat-vec (AVX-512 VNNI): the 16 packed bytes of one block of 8
+// rows are transposed in registers so that int32 lane j belongs to row j;
+// then one vpdpbusd against 4 broadcast activation bytes advances all 8 row
+// dots and the float work (convert, scale, accumulate) is done once per 8
+// rows. The weight stream is prefetched ahead.
+RSFIQA_TARGET_AVX512VNNI inline void gemv8_q4_0_vnni(int64_t K, const uint8_t* w0, int64_t row_bytes,
+                                                     const BlockQ8_0* a, const int32_t* corr, float* out) {
+  const int64_t nb = K / 32;
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < nb; ++i) {
+    // The 8 rows together advance 8*18 bytes per block: prefetch that much.
+    const char* pf = (const char*)w0 + 8 * (int64_t)sizeof(BlockQ4_0) * i + kPrefetchBytes;
+    _mm_prefetch(pf, _MM_HINT_T0);
+    _mm_prefetch(pf + 64, _MM_HINT_T0);
+    _mm_prefetch(pf + 128, _MM_HINT_T0);
+    const BlockQ4_0* b[8];
+    for (int j = 0; j < 8; ++j) b[j] = (const BlockQ4_0*)(w0 + j * row_bytes) + i;
+    // Y_j = [row j | row j+4] dwords; two unpack rounds give V_c: lane j =
+    // dword c of row j (lanes 0..3 rows 0..3, lanes 4..7 rows 4..7).
+    __m256i y[4];
+    for (int j = 0; j < 4; ++j)
+      y[j] = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i*)b[j]->qs)),
+                                     _mm_loadu_si128((const __m128i*)b[j + 4]->qs), 1);
+    const __m256i t0 = _mm256_unpacklo_epi32(y[0], y[1]), t1 = _mm256_unpackhi_epi32(y[0], y[1]);
+    const __m256i t2 = _mm256_unpacklo_epi32(y[2], y[3]), t3 = _mm256_unpackhi_epi32(y[2], y[3]);
+    const __m256i v[4] = {_mm256_unpacklo_epi64(t0, t2), _mm256_unpackhi_epi64(t0, t2), _mm256_unpacklo_epi64(t1, t3),
+                          _mm256_unpackhi_epi64(t1, t3)};
+    __m256i p = _mm256_set1_epi32(corr[i]);
+    for (int c = 0; c < 4; ++c) {
+      int32_t lo, hi;
+      std::memcpy(&lo, a[i].qs + 4 * c, 4);       // elements 4c..4c+3
+      std::memcpy(&hi, a[i].qs + 16 + 4 * c, 4);  // elements 16+4c..
+      p = _mm256_dpbusd_epi32(p, _mm256_and_si256(v[c], m4), _mm256_set1_epi32(lo));
+      p = _mm256_dpbusd_epi32(p, _mm256_and_si256(_mm256_srli_epi16(v[c], 4), m4), _mm256_set1_epi32(hi));
+    }
+    const __m256 dx = _mm256_cvtph_ps(_mm_setr_epi16((short)b[0]->d, (short)b[1]->d, (short)b[2]->d, (short)b[3]->d,
+                                                     (short)b[4]->d, (short)b[5]->d, (short)b[6]->d, (short)b[7]->d));
+    acc = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(p), bcast_half(&a[i].d)), dx, acc);
+  }
+  _mm256_storeu_ps(out, acc);
 }
 
 // ---- Attention helpers (AVX-512): 16 head elements per register, masked
@@ -507,6 +578,19 @@ inline QTileX8Fn qtile_x8_fn(DType w, int groups, Isa isa) {
   (void)isa;
   RSFIQA_QTILE_X8_PICK(qtile_x8_ref)
 #undef RSFIQA_QTILE_X8_PICK
+}
+
+// The w8 Q4_0 mat-vec: AVX-512 VNNI where available, else nullptr (callers
+// use the 1 x 4 tiles); the reference twin is gemv8_q4_0_ref.
+using Gemv8Fn = void (*)(int64_t K, const uint8_t* w0, int64_t row_bytes, const BlockQ8_0* a, const int32_t* corr,
+                         float* out);
+
+inline Gemv8Fn gemv8_q4_0_fn(Isa isa) {
+#if RSFIQA_X86_SIMD
+  if (qtile_x8_available(isa)) return qtile_detail::gemv8_q4_0_vnni;
+#endif
+  (void)isa;
+  return nullptr;
 }
 
 // Q8_0 activation quantizer dispatch: the AVX-512 version where available
