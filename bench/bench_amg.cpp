@@ -128,7 +128,7 @@ void BM_amg_end_to_end(benchmark::State& state) {
   state.counters["masks"] = (double)n_masks;
   set_num_threads(0);
 }
-BENCHMARK(BM_amg_end_to_end)->Arg(2)->Unit(benchmark::kMillisecond)->Iterations(1)->UseRealTime();
+BENCHMARK(BM_amg_end_to_end)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->Iterations(1)->UseRealTime();
 
 }  // namespace
 

@@ -39,6 +39,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <numeric>
 #include <string>
@@ -597,6 +598,9 @@ class AmgModel {
   virtual ~AmgModel() = default;
   virtual Status set_image(const io::Image& image) = 0;
   virtual Status predict_points(const float* xy, int n, AmgLowRes* out) = 0;
+  // The generator's predicted-IoU filter: masks with IoU not above it are
+  // dropped unread, so a model may skip computing their logits. Optional.
+  virtual void set_iou_filter(float min_iou) { (void)min_iou; }
 };
 
 struct AmgParams {
@@ -1045,6 +1049,8 @@ class AutomaticMaskGenerator {
                                                                             p_.crop_n_points_downscale_factor)
                                               : p_.point_grids;
     const CropBoxes crops = generate_crop_boxes(H, W, p_.crop_n_layers, p_.crop_overlap_ratio);
+    // SAM applies the predicted-IoU filter only when the threshold is > 0.
+    model_->set_iou_filter(p_.pred_iou_thresh > 0.f ? p_.pred_iou_thresh : -std::numeric_limits<float>::infinity());
 
     std::vector<detail::AmgCandidate> all;
     for (size_t ci = 0; ci < crops.boxes.size(); ++ci) {
@@ -1305,18 +1311,29 @@ class PredictorAmgModel : public AmgModel {
     std::vector<Point> pts((size_t)n);
     for (int i = 0; i < n; ++i) pts[(size_t)i] = Point{xy[2 * i], xy[2 * i + 1]};
     const std::vector<int> labels((size_t)n, kLabelForeground);
-    RSFIQA_ASSIGN_OR_RETURN(DecodeOutput d, pred_->predict_batch(pts, labels, MaskOutput::kMultimask));
-    out->n = d.num_prompts;
-    out->m = d.masks_per_prompt;
+    DecodeOptions opt;
+    opt.workspace = &ws_;
+    opt.upscale_min_iou = min_iou_;
+    // The previous batch's logits tensor is reused when the caller handed
+    // it back untouched (same shape); else a new one is made.
+    dec_.low_res = std::move(out->tensor);
+    RSFIQA_RETURN_IF_ERROR(pred_->predict_batch(pts, labels, MaskOutput::kMultimask, &dec_, opt));
+    out->n = dec_.num_prompts;
+    out->m = dec_.masks_per_prompt;
     out->side = kLowResSide;
     out->logits.clear();
-    out->iou.assign(d.iou.f32(), d.iou.f32() + d.iou.numel());
-    out->tensor = std::move(d.low_res);
+    out->iou.assign(dec_.iou.f32(), dec_.iou.f32() + dec_.iou.numel());
+    out->tensor = std::move(dec_.low_res);
     return Status();
   }
 
+  void set_iou_filter(float min_iou) override { min_iou_ = min_iou; }
+
  private:
   Predictor* pred_;
+  DecodeWorkspace ws_;  // decoder buffers kept across batches
+  DecodeOutput dec_;
+  float min_iou_ = -std::numeric_limits<float>::infinity();
   ImageEmbedding pre_;
   bool has_pre_ = false;
 };

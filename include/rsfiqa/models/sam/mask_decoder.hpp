@@ -38,9 +38,11 @@
 // image size (predictor.hpp does both) or run the image encoder.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -330,6 +332,9 @@ inline constexpr int kMaxSparseRows = 256;
 
 struct DecodeWorkspace;
 
+// Low-res logit written for masks DecodeOptions::upscale_min_iou skipped.
+inline constexpr float kSkippedMaskLogit = -1.0e4f;
+
 struct DecodeOptions {
   // Prompts whose transformer state is held at once (each holds two
   // [256, 4096] float image-token buffers, 8 MiB). Token-side GEMMs have
@@ -342,6 +347,12 @@ struct DecodeOptions {
   // Optional caller-owned buffers reused across calls (one per concurrent
   // caller); nullptr: allocated per call.
   DecodeWorkspace* workspace = nullptr;
+  // Masks whose predicted IoU is not above this are not upscaled: their
+  // low-res planes are filled with kSkippedMaskLogit (an empty mask). The
+  // automatic mask generator passes its pred_iou_thresh, a filter that drops
+  // those masks anyway, and so skips most of the per-prompt work of prompts
+  // that yield no candidate. Default: every mask is computed.
+  float upscale_min_iou = -std::numeric_limits<float>::infinity();
 };
 
 // Decoder outputs for B prompts with m masks each.
@@ -474,6 +485,74 @@ inline void value_out_heads(int64_t R, const float* v, const float* Wo, float* U
   for (int64_t h = 0; h < kHeads; ++h)
     gemm(R, kEmbedDim, kCrossHeadDim, v + h * kCrossHeadDim, kCrossDim, Wo + h * kCrossHeadDim, kCrossDim,
          U + h * kEmbedDim, kHeads * kEmbedDim, /*trans_b=*/true);
+}
+
+// Output upscaling and mask products of one prompt, threads splitting the
+// pixels. Kb: the prompt's image tokens after the transformer, channels-first
+// [256, 4096]; hsel [mk, 32]: the hypernetwork outputs of the mk masks to
+// compute; mask jsel[i] is written to plane jsel[i] of lr [*, 256, 256].
+// Tokens-major, both transposed convolutions are GEMMs against weights packed
+// at load time: stage 1 y1[p, (ky, kx, o)] = Kᵀ[p, :] · up0 + b, i.e. rows
+// (p, ky, kx) of 64 channels, each one output pixel of the first
+// ConvTranspose, so LayerNorm2d is a LayerNorm of every row.
+inline void upscale_masks(const MaskDecoderWeights& D, const float* Kb, const float* hsel, const int* jsel, int mk,
+                          bool bf16, std::vector<ImageScratch>& pool, float* lr) {
+  const int64_t P = kEmbedTokens, C = kEmbedDim;
+  ImageScratch& s0 = pool[0];
+  // Blocked transpose [256, 4096] -> [4096, 256].
+  parallel_for(P / 64, [&](int64_t q0, int64_t q1) {
+    for (int64_t p0 = q0 * 64; p0 < q1 * 64; p0 += 64)
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t p = p0; p < p0 + 64; ++p) s0.kt[p * C + c] = Kb[c * P + p];
+  });
+  kernels::GemmParams g1;
+  g1.bias = D.up0_bias.f32();
+  if (bf16)
+    (void)kernels::gemm_bf16_f32acc_packed(P, s0.kt, C, D.up0_pb, s0.y1, 4 * kUpDim1, g1);
+  else
+    (void)kernels::gemm_f32_packed(P, s0.kt, C, D.up0_p, s0.y1, 4 * kUpDim1, g1);
+  const float* y1 = s0.y1;
+  // LayerNorm2d + GELU, then stage 2 and the masks, one block of stage-1
+  // rows per step; block i goes to thread i / per_thread.
+  const int64_t blocks = 4 * P / kUpBlock;
+  const int threads = get_num_threads() > 0 ? get_num_threads() : 1;
+  const int64_t per_thread = (blocks + threads - 1) / threads;
+  kernels::GemmParams g2;
+  g2.bias = D.up3_bias.f32();
+  parallel_for_chunks(blocks, per_thread, [&](int64_t t, int64_t k0, int64_t k1) {
+    ImageScratch& s = pool[(size_t)t];
+    for (int64_t kb = k0; kb < k1; ++kb) {
+      const int64_t r0 = kb * kUpBlock;
+      float* y1b = s0.y1 + r0 * kUpDim1;
+      ops::layer_norm_f32(kUpBlock, kUpDim1, y1b, D.up1_w.f32(), D.up1_b.f32(), kLayerNorm2dEps, y1b);
+      ops::gelu_f32(kUpBlock * kUpDim1, y1b, y1b);
+      // Stage 2: y2[(r), (ky2, kx2, o2)], GELU.
+      if (bf16)
+        (void)kernels::gemm_bf16_f32acc_packed(kUpBlock, y1 + r0 * kUpDim1, kUpDim1, D.up3_pb, s.y2, 4 * kUpDim2, g2);
+      else
+        (void)kernels::gemm_f32_packed(kUpBlock, y1 + r0 * kUpDim1, kUpDim1, D.up3_p, s.y2, 4 * kUpDim2, g2);
+      ops::gelu_f32(kUpBlock * 4 * kUpDim2, s.y2, s.y2);
+      // masks [mk, (r, ky2, kx2)] = hyper [mk, 32] · y2 rows of 32 (NT, M = mk <= 4).
+      const int64_t ncol = kUpBlock * 4;
+      gemm(mk, ncol, kUpDim2, hsel, kUpDim2, s.y2, kUpDim2, s.m4, ncol, true);
+      // Column (r, ky2, kx2), r = (iy·64 + ix)·4 + ky·2 + kx, lands at
+      // (4iy + 2ky + ky2, 4ix + 2kx + kx2).
+      for (int i = 0; i < mk; ++i) {
+        float* lj = lr + (int64_t)jsel[i] * kLowResSide * kLowResSide;
+        const float* mj = s.m4 + i * ncol;
+        // The block holds whole pixels: r0 / 4 .. r0 / 4 + kUpBlock / 4.
+        for (int64_t pix = r0 / 4; pix < (r0 + kUpBlock) / 4; ++pix) {
+          const int64_t iy = pix / kEmbedSide, ix = pix % kEmbedSide;
+          const float* src = mj + (pix - r0 / 4) * 16;  // 16 columns (ky, kx, ky2, kx2)
+          for (int64_t k1 = 0; k1 < 4; ++k1)
+            for (int64_t k2 = 0; k2 < 4; ++k2) {
+              const int64_t y = 4 * iy + 2 * (k1 >> 1) + (k2 >> 1), x = 4 * ix + 2 * (k1 & 1) + (k2 & 1);
+              lj[y * kLowResSide + x] = src[k1 * 4 + k2];
+            }
+        }
+      }
+    }
+  });
 }
 
 }  // namespace detail
@@ -740,62 +819,29 @@ inline Status decode(const SamDecoderWeights& w, const ImageSide& img, const flo
         out->iou.f32()[(c0 + b) * m + j] = iou4[sb[j]];
       }
     }
-    // ---- output upscaling and masks, per prompt ----
-    // Tokens-major, so both transposed convolutions are GEMMs against weights
-    // packed at load time: stage 1 y1[p, (ky, kx, o)] = K[p, :] · up0 + b,
-    // i.e. rows (p, ky, kx) of 64 channels, each one output pixel of the
-    // first ConvTranspose; LayerNorm2d is then a LayerNorm of every row.
-    const bool bf16 = opt.bf16_upscaling;
-    detail::for_each_prompt(nb, ws.scratch, [&](int64_t b, detail::ImageScratch& s) {
-      const float* Kb = K + b * C * P;
-      for (int64_t p0 = 0; p0 < P; p0 += 64)  // blocked transpose [256, 4096] -> [4096, 256]
-        for (int64_t c = 0; c < C; ++c)
-          for (int64_t p = p0; p < p0 + 64; ++p) s.kt[p * C + c] = Kb[c * P + p];
-      kernels::GemmParams g1;
-      g1.bias = D.up0_bias.f32();
-      if (bf16)
-        (void)kernels::gemm_bf16_f32acc_packed(P, s.kt, C, D.up0_pb, s.y1, 4 * kUpDim1, g1);
-      else
-        (void)kernels::gemm_f32_packed(P, s.kt, C, D.up0_p, s.y1, 4 * kUpDim1, g1);
-      ops::layer_norm_f32(4 * P, kUpDim1, s.y1, D.up1_w.f32(), D.up1_b.f32(), kLayerNorm2dEps, s.y1);
-      ops::gelu_f32(4 * P * kUpDim1, s.y1, s.y1);
-      float* lr = out->low_res.f32() + (c0 + b) * m * kLowResSide * kLowResSide;
+    // ---- output upscaling and masks ----
+    // Masks the caller will drop (predicted IoU not above
+    // upscale_min_iou) are not computed: their planes get kSkippedMaskLogit.
+    // Prompts are upscaled one after the other, each split over the threads
+    // by pixel blocks, so skipped prompts cannot unbalance the threads.
+    for (int64_t b = 0; b < nb; ++b) {
       const int* sb = sel.data() + b * m;
       float hsel[kNumMaskTokens * kUpDim2];
-      for (int j = 0; j < m; ++j)
-        std::memcpy(hsel + j * kUpDim2, hyper.data() + (b * kNumMaskTokens + sb[j]) * kUpDim2, sizeof(float) * kUpDim2);
-      kernels::GemmParams g2;
-      g2.bias = D.up3_bias.f32();
-      for (int64_t r0 = 0; r0 < 4 * P; r0 += detail::kUpBlock) {
-        // Stage 2 on a block of stage-1 rows: y2[(r), (ky2, kx2, o2)], GELU.
-        if (bf16)
-          (void)kernels::gemm_bf16_f32acc_packed(detail::kUpBlock, s.y1 + r0 * kUpDim1, kUpDim1, D.up3_pb, s.y2,
-                                                 4 * kUpDim2, g2);
-        else
-          (void)kernels::gemm_f32_packed(detail::kUpBlock, s.y1 + r0 * kUpDim1, kUpDim1, D.up3_p, s.y2, 4 * kUpDim2,
-                                         g2);
-        ops::gelu_f32(detail::kUpBlock * 4 * kUpDim2, s.y2, s.y2);
-        // masks [m, (r, ky2, kx2)] = hyper [m, 32] · y2 rows of 32 (NT, M = m <= 4).
-        const int64_t ncol = detail::kUpBlock * 4;
-        detail::gemm(m, ncol, kUpDim2, hsel, kUpDim2, s.y2, kUpDim2, s.m4, ncol, true);
-        // Column (r, ky2, kx2), r = (iy·64 + ix)·4 + ky·2 + kx, lands at
-        // (4iy + 2ky + ky2, 4ix + 2kx + kx2).
-        for (int j = 0; j < m; ++j) {
+      int jsel[kNumMaskTokens];
+      int mk = 0;
+      float* lr = out->low_res.f32() + (c0 + b) * m * kLowResSide * kLowResSide;
+      for (int j = 0; j < m; ++j) {
+        if (!(out->iou.f32()[(c0 + b) * m + j] > opt.upscale_min_iou)) {
           float* lj = lr + (int64_t)j * kLowResSide * kLowResSide;
-          const float* mj = s.m4 + j * ncol;
-          // The block holds whole pixels: r0 / 4 .. r0 / 4 + kUpBlock / 4.
-          for (int64_t pix = r0 / 4; pix < (r0 + detail::kUpBlock) / 4; ++pix) {
-            const int64_t iy = pix / kEmbedSide, ix = pix % kEmbedSide;
-            const float* src = mj + (pix - r0 / 4) * 16;  // 16 columns (ky, kx, ky2, kx2)
-            for (int64_t k1 = 0; k1 < 4; ++k1)
-              for (int64_t k2 = 0; k2 < 4; ++k2) {
-                const int64_t y = 4 * iy + 2 * (k1 >> 1) + (k2 >> 1), x = 4 * ix + 2 * (k1 & 1) + (k2 & 1);
-                lj[y * kLowResSide + x] = src[k1 * 4 + k2];
-              }
-          }
+          std::fill(lj, lj + kLowResSide * kLowResSide, kSkippedMaskLogit);
+          continue;
         }
+        std::memcpy(hsel + mk * kUpDim2, hyper.data() + (b * kNumMaskTokens + sb[j]) * kUpDim2,
+                    sizeof(float) * kUpDim2);
+        jsel[mk++] = j;
       }
-    });
+      if (mk > 0) detail::upscale_masks(D, K + b * C * P, hsel, jsel, mk, opt.bf16_upscaling, ws.scratch, lr);
+    }
   }
   return Status();
 }
