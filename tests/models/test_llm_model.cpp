@@ -4,7 +4,8 @@
 // must match the PyTorch float64 reference of tools/golden/make_llm_golden.py
 // (max abs error <= 1e-4) for a batched prompt (every row) and for single-token
 // decode steps through the KV cache; results are bit-identical run to run and
-// agree across thread counts; malformed metadata gives specific errors.
+// agree across thread counts; the f16 KV cache stays close to the f32 one;
+// malformed metadata gives specific errors.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -96,6 +97,54 @@ TEST_CASE("tiny qwen2 fixture matches the PyTorch reference (biases, NeoX RoPE, 
   CHECK(m->config().rope_theta == 1000000.0f);
   CHECK(m->tokenizer().type() == TokenizerType::kGpt2);
   CHECK(m->tokenizer().is_eog(m->tokenizer().find("<|im_end|>")));
+}
+
+// The f16 KV cache stores K and V rounded to half precision (relative error
+// <= 2^-11 per element), nothing else changes: logits must stay within a
+// few 1e-3 of the f32-cache run and of the PyTorch reference, over the
+// batched prompt and every decode step.
+TEST_CASE("f16 KV cache agrees with the f32 cache and the PyTorch reference") {
+  for (const std::string arch : {"llama", "qwen2"}) {
+    CAPTURE(arch);
+    Result<Model> m = Model::load(llm_test::golden_path("tiny_" + arch + ".gguf"));
+    REQUIRE(m.ok());
+    Result<io::JsonValue> g = llm_test::load_json(llm_test::golden_path("tiny_" + arch + ".json"));
+    REQUIRE(g.ok());
+    const int64_t V = m->config().n_vocab;
+    const std::vector<int32_t> prompt = llm_test::ids_of(*g->find("prompt"));
+    const std::vector<int32_t> steps = llm_test::ids_of(*g->find("decode_tokens"));
+    Result<Session> a = Session::create(*m, 32, KvType::kF32);
+    Result<Session> b = Session::create(*m, 32, KvType::kF16);
+    REQUIRE(a.ok());
+    REQUIRE(b.ok());
+    CHECK(b->kv_type() == KvType::kF16);
+    CHECK(b->kv_cache_bytes() * 2 == a->kv_cache_bytes());
+    REQUIRE(a->eval(prompt.data(), (int64_t)prompt.size(), true).ok());
+    REQUIRE(b->eval(prompt.data(), (int64_t)prompt.size(), true).ok());
+    double d_f32 = 0, d_ref = 0, range = 0;
+    const io::JsonValue& pre = *g->find("prefill_logits");
+    for (size_t r = 0; r < prompt.size(); ++r)
+      for (int64_t i = 0; i < V; ++i) {
+        const float x = b->logits()[r * V + i];
+        d_f32 = std::fmax(d_f32, std::fabs(x - a->logits()[r * V + i]));
+        d_ref = std::fmax(d_ref, std::fabs(x - pre[r][(size_t)i].as_double()));
+        range = std::fmax(range, std::fabs(a->logits()[r * V + i]));
+      }
+    const io::JsonValue& dec = *g->find("decode_logits");
+    for (size_t k = 0; k < steps.size(); ++k) {
+      REQUIRE(a->eval(&steps[k], 1).ok());
+      REQUIRE(b->eval(&steps[k], 1).ok());
+      for (int64_t i = 0; i < V; ++i) {
+        d_f32 = std::fmax(d_f32, std::fabs(b->logits()[i] - a->logits()[i]));
+        d_ref = std::fmax(d_ref, std::fabs(b->logits()[i] - dec[k][(size_t)i].as_double()));
+      }
+    }
+    MESSAGE(arch << ": f16 KV max |logit diff| vs f32 cache " << d_f32 << ", vs PyTorch " << d_ref << " (logits up to "
+                 << range << ")");
+    CHECK(d_f32 > 0.0);  // the cache really is f16
+    CHECK(d_f32 <= 5e-3);
+    CHECK(d_ref <= 5e-3);
+  }
 }
 
 TEST_CASE("context limit and bad token ids are errors, not crashes") {

@@ -75,6 +75,15 @@ TEST_CASE("stories260K: greedy from BOS reproduces the published text" * doctest
   // The published text is a prefix of what the model keeps writing.
   REQUIRE(text.size() >= want.size());
   CHECK(text.substr(0, want.size()) == want);
+  // The same with the KV cache in f16.
+  Result<Session> s16 = Session::create(*m, 512, KvType::kF16);
+  REQUIRE(s16.ok());
+  Sampler sampler16(sp);
+  Result<std::vector<int32_t>> out16 = generate(*s16, *m, sampler16, prompt, opt);
+  REQUIRE(out16.ok());
+  const std::string text16 = m->tokenizer().decode(*out16);
+  REQUIRE(text16.size() >= want.size());
+  CHECK(text16.substr(0, want.size()) == want);
 }
 
 TEST_CASE("stories260K: tokenizer round trips" * doctest::skip(!have_stories())) {

@@ -8,19 +8,20 @@
 //   n1, n2 = RMSNorm (attn_norm, ffn_norm), then output_norm and the head.
 //
 // Attention is causal grouped-query attention (n_head query heads share
-// n_head_kv key/value heads) over a KV cache (f32). RoPE comes in the two
+// n_head_kv key/value heads) over a KV cache in f32 or f16 (KvType). RoPE comes in the two
 // layouts GGUF uses: llama files rotate adjacent pairs (x[2i], x[2i+1])
 // because llama.cpp's converter permutes Wq/Wk rows into that order; qwen2
 // files rotate halves (x[i], x[i + n_rot/2]), the NeoX layout.
 //
 // Weights stay in the memory-mapped file (any of F32, F16, BF16, Q8_0, Q4_0,
 // Q4_K, Q6_K per tensor); only norm weights and biases (vectors) are copied
-// to f32. Activations are quantized once per row for the integer dot kernels
-// (kernels/quant_dot.hpp). Every metadata value is range-checked before use
+// to f32. Activations are quantized once per input row for the integer dot
+// kernels (kernels/quant_dot.hpp, quant_gemm.hpp), and projections of the
+// same input (Q/K/V, gate/up) run in one parallel region. Every metadata value is range-checked before use
 // and every tensor's shape is checked against the config.
 //
 // What it does not do: no rope scaling other than linear, no sliding-window
-// attention, no MoE, no f16 KV cache (f32 only), no batching of sequences.
+// attention, no MoE, no batching of sequences.
 // Follows the model definitions of llama.cpp (llama.cpp/src/llama-model.cpp)
 // and HF transformers (LlamaForCausalLM, Qwen2ForCausalLM).
 #pragma once
