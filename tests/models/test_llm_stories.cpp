@@ -130,10 +130,15 @@ std::vector<int32_t> top1(const Model& m, const std::vector<int32_t>& ids) {
 // sequences: the published text (121 tokens) and the model's own 400-token
 // greedy continuation (which starts with it). Q8_0 must agree at >= 98% on
 // both. The 4-bit copies reach ~0.876 on the short published text and ~0.905
-// on the long one with llama.cpp-identical rounding; the issue asks for 0.90
-// "over that text", so the short text checks a 0.85 floor and the long one
-// the 0.90 target (see the report). stories260K's 64-wide rows hold no
-// 256-block, so its "Q4_K" copy falls back to Q4_0 throughout.
+// on the long one with llama.cpp-identical rounding and tensor choice
+// (output.weight at Q8_0, the rest Q4_0, ffn_down F16 because 172 columns
+// are not whole 32-blocks); the issue asks for 0.90 "over that text", so the
+// short text checks a 0.85 floor and the long one the 0.90 target (see the
+// report). Keeping token_embd at Q8_0 as well does not raise it (0.868).
+// stories260K's 64- and 172-wide rows hold no 256-block, so its "Q4_K" copy
+// falls back exactly as checked below (llama.cpp would use Q5_0, which we do
+// not have): it exercises the fallback, not the Q4_K kernels (those are
+// covered by tests/kernels/test_quant.cpp and the Q4_K benchmark files).
 TEST_CASE("stories260K quantized copies agree with F32 under teacher forcing" * doctest::skip(!have_stories())) {
   Result<io::GgufFile> f = io::GgufFile::open(kStoriesPath);
   REQUIRE(f.ok());
@@ -170,6 +175,15 @@ TEST_CASE("stories260K quantized copies agree with F32 under teacher forcing" * 
     REQUIRE_MESSAGE(qf.ok(), qf.status().to_string());
     Result<Model> qm = Model::from_gguf(std::move(qf).value());
     REQUIRE_MESSAGE(qm.ok(), qm.status().to_string());
+    // Tensor types the quantizer chose: output at Q8_0, 64-wide matrices at
+    // the target (Q4_0 for the Q4_K fallback), 172-wide ffn_down at F16.
+    const DType body = c.type == DType::kQ4_K ? DType::kQ4_0 : c.type;
+    CHECK(qm->output().dtype == DType::kQ8_0);
+    CHECK(qm->token_embd().dtype == body);
+    for (const LayerWeights& l : qm->layers()) {
+      for (const Weight* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up}) CHECK(w->dtype == body);
+      CHECK(l.w_down.dtype == DType::kF16);
+    }
     for (const std::vector<int32_t>* ids : std::vector<const std::vector<int32_t>*>{&published, &greedy}) {
       const std::vector<int32_t> want = top1(*ref, *ids);
       const std::vector<int32_t> got = top1(*qm, *ids);
