@@ -7,8 +7,8 @@
 // generator shared with tools/golden/make_vit_golden.py, compared with that
 // script's float64 PyTorch reference (tests/data/golden/vit_small.safetensors):
 // embedding and last-block tokens within 1e-4 x max|value|. The same model
-// at one thread must give the same bits; with bf16 linears the embedding
-// stays within 1% relative Frobenius error.
+// at one thread must give the same bits; with bf16 linears (and bf16
+// global attention) the embedding stays within 1% relative Frobenius error.
 //
 // Loader tests: presets parse, a preset mismatch, an unknown arch, a wrong
 // model kind, a missing tensor, a wrong shape and an extra tensor are each a
@@ -133,14 +133,19 @@ TEST_CASE("vit: reduced model matches the PyTorch reference") {
     set_num_threads(threads);
     CHECK(std::memcmp(r1.embedding.data(), r.embedding.data(), r.embedding.size() * sizeof(float)) == 0);
   }
-  SUBCASE("bf16 linears stay within 1% (Frobenius)") {
+  SUBCASE("bf16 linears (and global attention) stay within 1% (Frobenius)") {
     sam::VitOptions o;
     o.bf16_linears = true;
     RunResult rb = run_model(bytes, c, o);
     const double fe = rel_frobenius(rb.embedding, want_emb);
-    MESSAGE("bf16 embedding relative Frobenius error = " << fe);
+    o.bf16_attention = true;
+    RunResult ra = run_model(bytes, c, o);
+    const double fa = rel_frobenius(ra.embedding, want_emb);
+    MESSAGE("bf16 embedding relative Frobenius error: linears " << fe << ", linears + attention " << fa);
     CHECK(fe <= 0.01);
-    CHECK(fe > 0.0);  // the option really changes the arithmetic
+    CHECK(fa <= 0.01);
+    CHECK(fe > 0.0);  // the options really change the arithmetic
+    CHECK(fa != fe);
   }
 }
 

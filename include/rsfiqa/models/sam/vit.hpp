@@ -20,9 +20,11 @@
 // does with F.interpolate.
 //
 // Memory: global attention never holds all scores; it runs per head over
-// blocks of about kGlobalQueries queries, each block's scores [Bq, 4096]
-// living in one per-thread slot (4 MB). Weights stay in the mapped file
-// (f32) unless the bf16 option packs the four linears once as bf16 pairs.
+// blocks of about kGlobalQueries queries (one grid row of 64 for ViT-B),
+// each block's scores [Bq, 4096] living in one per-thread slot (1 MB); each
+// head's K and V are packed once per layer for the GEMM. Weights stay in the
+// mapped file (f32) unless the bf16 options pack the four linears once as
+// bf16 pairs.
 //
 // This file holds the config (from the file's metadata, checked against the
 // ViT-B/L/H presets), the weight spec (one list of every tensor with its
@@ -237,6 +239,12 @@ struct VitOptions {
   // VDPBF16PS where the CPU has AVX512_BF16). Weights are packed once at
   // load; activations are rounded to bf16 (relative 2^-9). Off by default.
   bool bf16_linears = false;
+  // Run the global-attention products (scale·Q·Kᵀ and P·V, about a fifth of
+  // ViT-B's flops) the same way: per layer and head, K and Vᵀ are rounded
+  // to bf16 and packed once; Q and the softmax probabilities are rounded
+  // as they enter the product. Relative-position terms, softmax and the
+  // windowed blocks stay f32. Off by default.
+  bool bf16_attention = false;
 };
 
 // ------------------------------------------------------------------ weights
@@ -364,11 +372,12 @@ inline double vit_matmul_flops(const VitConfig& c) {
 
 // Wall-clock milliseconds per part of one forward pass (when requested).
 struct VitTimings {
-  double patch_embed = 0;  // patchify, projection, pos_embed
-  double norm_qkv = 0;     // norm1 + qkv over all blocks
-  double attention = 0;    // scores, rel pos, softmax, weighted sums (windowed + global)
-  double proj = 0;         // output projection + residual
-  double mlp = 0;          // norm2, lin1, GELU, lin2 + residual
+  double patch_embed = 0;       // patchify, projection, pos_embed
+  double norm_qkv = 0;          // norm1 + qkv over all blocks
+  double attention = 0;         // scores, rel pos, softmax, weighted sums (windowed + global)
+  double attention_global = 0;  // the global blocks' share of `attention`
+  double proj = 0;              // output projection + residual
+  double mlp = 0;               // norm2, lin1, GELU, lin2 + residual
   double neck = 0;
   double total = 0;
 };
@@ -557,7 +566,7 @@ class Vit {
     VitWeights w;
   };
 
-  static constexpr int64_t kGlobalQueries = 256;  // queries per global-attention work item (about)
+  static constexpr int64_t kGlobalQueries = 64;  // queries per global-attention work item (about)
 
   static int64_t fbytes(int64_t floats) { return align_up(floats * (int64_t)sizeof(float), (int64_t)kAlignment); }
 
@@ -591,7 +600,9 @@ class Vit {
       const int64_t f = fbytes(slot_floats(c, g));
       slot = f > slot ? f : slot;
     }
-    const int64_t block = fbytes(L * D) + fbytes(L * 3 * D) + fbytes(L * D) + fbytes(L * c.mlp_dim) + S * slot;
+    // ln, qkv, ao, hidden, the slots, and bf16 K and Vᵀ of all heads (bf16_attention).
+    const int64_t block =
+        fbytes(L * D) + fbytes(L * 3 * D) + fbytes(L * D) + fbytes(L * c.mlp_dim) + S * slot + fbytes(L * D);
     const int64_t patch = fbytes(L * P);
     const int64_t neck = fbytes(c.out_chans * L);
     int64_t sc = block > patch ? block : patch;
@@ -734,6 +745,8 @@ inline Status Vit::forward(const TensorView& image, VitWorkspace* ws, VitOutput*
   float* qkv = take(L * 3 * D);      // [L, 3D] columns s·D + h·hd + c (s: q, k, v)
   float* ao = take(L * D);           // [L, D] attention output, heads concatenated
   float* hid = take(L * c.mlp_dim);  // [L, mlp_dim]
+  // bf16_attention: K [heads, L, hd] then Vᵀ [heads, hd, L] as bf16 bits.
+  uint16_t* kv16 = reinterpret_cast<uint16_t*>(take(L * D));
   int64_t slot_max = 0;
   for (int64_t i = 0; i < c.depth; ++i) {
     const int64_t f = fbytes(slot_floats(c, c.is_global(i) || c.window_size <= 0));
@@ -744,7 +757,7 @@ inline Status Vit::forward(const TensorView& image, VitWorkspace* ws, VitOutput*
     slot[(size_t)sl] = take(slot_max / (int64_t)sizeof(float));
     RSFIQA_RETURN_IF_ERROR(planned(slot[(size_t)sl]));
   }
-  RSFIQA_RETURN_IF_ERROR(planned(hid));
+  RSFIQA_RETURN_IF_ERROR(planned(kv16));
   const float scale = 1.0f / std::sqrt((float)hd);
   kernels::GemmParams nt;  // C = A · Bᵀ, B rows of length K
   nt.alpha = scale;
@@ -767,6 +780,35 @@ inline Status Vit::forward(const TensorView& image, VitWorkspace* ws, VitOutput*
       // (+ rel pos), softmax per row, O = P·V into ao. K and V are read in
       // place from qkv (row stride 3D).
       const int64_t rows = global_rows(c), qblocks = (G + rows - 1) / rows;
+      // bf16_attention: per head, K and Vᵀ rounded and packed once for all query blocks.
+      std::vector<kernels::PackedB> kpack, vpack;
+      if (s_->options.bf16_attention) {
+        uint16_t* k16 = kv16;          // [H, L, hd]
+        uint16_t* v16 = kv16 + L * D;  // [H, hd, L]
+        parallel_for(L, [&](int64_t l0, int64_t l1) {
+          for (int64_t l = l0; l < l1; ++l)
+            for (int64_t h = 0; h < H; ++h)
+              for (int64_t ch = 0; ch < hd; ++ch) {
+                k16[(h * L + l) * hd + ch] = f32_to_bf16(qkv[l * 3 * D + D + h * hd + ch]);
+                v16[(h * hd + ch) * L + l] = f32_to_bf16(qkv[l * 3 * D + 2 * D + h * hd + ch]);
+              }
+        });
+        kpack.resize((size_t)H);
+        vpack.resize((size_t)H);
+        for (int64_t h = 0; h < H; ++h) {
+          RSFIQA_ASSIGN_OR_RETURN(kpack[(size_t)h], kernels::pack_b_bf16_pairs(L, hd, k16 + h * L * hd, hd));
+          RSFIQA_ASSIGN_OR_RETURN(vpack[(size_t)h], kernels::pack_b_bf16_pairs(hd, L, v16 + h * hd * L, L));
+        }
+      } else {
+        // f32: K (N x K = L x hd) and V (K x N = L x hd) of each head packed once.
+        kpack.resize((size_t)H);
+        vpack.resize((size_t)H);
+        for (int64_t h = 0; h < H; ++h) {
+          RSFIQA_ASSIGN_OR_RETURN(kpack[(size_t)h], kernels::pack_b(L, hd, qkv + D + h * hd, 3 * D, true));
+          RSFIQA_ASSIGN_OR_RETURN(vpack[(size_t)h], kernels::pack_b(hd, L, qkv + 2 * D + h * hd, 3 * D, false));
+        }
+      }
+      const bool bf16_att = s_->options.bf16_attention;
       detail::vit_dynamic_for(H * qblocks, slots, [&](int sl, int64_t item) {
         const int64_t h = item / qblocks, r0 = (item % qblocks) * rows;
         const int64_t nr = r0 + rows <= G ? rows : G - r0, bq = nr * G;
@@ -774,12 +816,17 @@ inline Status Vit::forward(const TensorView& image, VitWorkspace* ws, VitOutput*
         float* relh = sc + rows * G * L;    // [bq, G]
         float* relw = relh + rows * G * G;  // [bq, G]
         const float* q = qkv + r0 * G * 3 * D + h * hd;
-        const float* k = qkv + D + h * hd;
-        const float* v = qkv + 2 * D + h * hd;
-        kernels::gemm_f32(bq, L, hd, q, 3 * D, k, 3 * D, sc, L, nt);
+        float* o = ao + r0 * G * D + h * hd;  // [bq, hd] with row stride D
+        if (bf16_att)
+          (void)kernels::gemm_bf16_f32acc_packed(bq, q, 3 * D, kpack[(size_t)h], sc, L, nt);
+        else
+          (void)kernels::gemm_f32_packed(bq, q, 3 * D, kpack[(size_t)h], sc, L, nt);
         if (rh) detail::vit_add_rel_pos(q, 3 * D, nr, r0, G, G, G, hd, rh, rw, relh, relw, sc, L);
         for (int64_t r = 0; r < bq; ++r) kernels::softmax_f32(L, sc + r * L, nullptr, nullptr, sc + r * L);
-        kernels::gemm_f32(bq, hd, L, sc, L, v, 3 * D, ao + r0 * G * D + h * hd, D, nn);
+        if (bf16_att)
+          (void)kernels::gemm_bf16_f32acc_packed(bq, sc, L, vpack[(size_t)h], o, D, kernels::GemmParams());
+        else
+          (void)kernels::gemm_f32_packed(bq, sc, L, vpack[(size_t)h], o, D, kernels::GemmParams());
       });
     } else {
       // Per (window, head): gather the window's q, k, v (padding tokens are
@@ -825,7 +872,9 @@ inline Status Vit::forward(const TensorView& image, VitWorkspace* ws, VitOutput*
         }
       });
     }
-    tm.attention += detail::vit_ms_since(t0);
+    const double att_ms = detail::vit_ms_since(t0);
+    tm.attention += att_ms;
+    if (global) tm.attention_global += att_ms;
 
     // x = x + proj(ao)
     t0 = Clock::now();
