@@ -180,10 +180,9 @@ double proc_status_mb(const char* key) {
 }
 
 // Read bandwidth (bytes/s) of `threads` threads summing a 512 MB buffer;
-// the best of a few passes.
+// the best of a few passes. Measured again for every decode case, right
+// after it, because a shared machine's bandwidth drifts.
 double measure_read_bandwidth(int threads) {
-  static std::vector<double> cache(8, 0.0);
-  if (cache[(size_t)threads] > 0) return cache[(size_t)threads];
   const size_t n = (512u << 20) / 8;
   std::vector<uint64_t> buf(n, 1);
   double best = 0;
@@ -209,7 +208,6 @@ double measure_read_bandwidth(int threads) {
     if (total.load() != n) return 0;
     best = std::max(best, n * 8.0 / s);
   }
-  cache[(size_t)threads] = best;
   return best;
 }
 

@@ -572,10 +572,12 @@ class Session {
       const int64_t head_bytes = D * kv_elem_;
       // Causal attention over (token, head) items, split into P contiguous
       // parts, one per thread, each with its own row of scores_ (so memory
-      // does not grow with the batch). At least ~32K multiply-adds per part.
+      // does not grow with the batch). At least ~128K multiply-adds per part:
+      // decode at a short context stays on one thread (a parallel region
+      // costs more than that work, far more on a loaded machine).
       const int64_t n_items = T * H;
       const int64_t item_work = n_kv_end * D * 2;
-      const int64_t min_items = item_work >= (1 << 15) ? 1 : ((1 << 15) + item_work - 1) / item_work;
+      const int64_t min_items = item_work >= (1 << 17) ? 1 : ((1 << 17) + item_work - 1) / item_work;
       int64_t P = std::min<int64_t>(get_num_threads(), n_items / min_items);
       if (P < 1) P = 1;
       parallel_for(P, [&](int64_t pb, int64_t pe) {
