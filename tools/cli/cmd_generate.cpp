@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // `rsfiqa generate`: text generation with a GGUF llama/qwen2 model.
 //   rsfiqa generate -m FILE.gguf [-p TEXT | -f FILE] [-n N] [--temp F] [--top-k K] [--top-p F]
-//                   [--min-p F] [--repeat-penalty F] [--seed S] [-t N] [-c CTX] [--chat]
+//                   [--min-p F] [--repeat-penalty F] [--seed S] [-t N] [-c CTX] [--kv f32|f16] [--chat]
 // stdout holds the prompt followed by the generated text and nothing else
 // (streamed token by token, no trailing newline); the system line, load time and prompt /
 // generation speeds go to stderr. --chat wraps the prompt in the model's chat
@@ -29,12 +29,13 @@ void usage(FILE* out) {
   std::fprintf(out,
                "usage: rsfiqa generate -m FILE.gguf [-p TEXT | -f FILE] [-n N] [--temp F] [--top-k K]\n"
                "                       [--top-p F] [--min-p F] [--repeat-penalty F] [--seed S] [-t N]\n"
-               "                       [-c CTX] [--chat]\n"
+               "                       [-c CTX] [--kv f32|f16] [--chat]\n"
                "  -n N          tokens to generate (default 128)\n"
                "  --temp F      temperature, 0 = greedy (default 0.8)\n"
                "  --top-k K     (default 40, 0 = off)   --top-p F (default 0.95)   --min-p F (default 0.05)\n"
                "  --repeat-penalty F (default 1.0 = off, last 64 tokens)   --seed S (default 0)\n"
-               "  -t N          threads   -c CTX context size (default: the model's)\n");
+               "  -t N          threads   -c CTX context size (default: the model's)\n"
+               "  --kv T        KV cache element type, f32 (default) or f16 (half the memory)\n");
 }
 
 bool parse_num(const char* s, double* out) {
@@ -46,6 +47,7 @@ bool parse_num(const char* s, double* out) {
 int run(int argc, char** argv) {
   std::string model_path, prompt;
   bool have_prompt = false, chat = false;
+  rsfiqa::llm::KvType kv_type = rsfiqa::llm::KvType::kF32;
   double n_predict = 128, ctx = 0, threads = 0, seed = 0;
   rsfiqa::llm::SamplerParams sp;
   for (int i = 1; i < argc; ++i) {
@@ -110,6 +112,10 @@ int run(int argc, char** argv) {
       ok = num(&threads);
     } else if (a == "-c") {
       ok = num(&ctx);
+    } else if (a == "--kv") {
+      const char* t = next();
+      ok = t && (!std::strcmp(t, "f32") || !std::strcmp(t, "f16"));
+      if (ok) kv_type = !std::strcmp(t, "f16") ? rsfiqa::llm::KvType::kF16 : rsfiqa::llm::KvType::kF32;
     } else if (a == "--chat") {
       chat = true;
     } else {
@@ -163,7 +169,7 @@ int run(int argc, char** argv) {
     std::fprintf(stderr, "rsfiqa generate: the prompt is empty and the model adds no BOS token\n");
     return rsfiqa::cli::kExitUsage;
   }
-  rsfiqa::Result<rsfiqa::llm::Session> s = rsfiqa::llm::Session::create(*m, (int64_t)ctx);
+  rsfiqa::Result<rsfiqa::llm::Session> s = rsfiqa::llm::Session::create(*m, (int64_t)ctx, kv_type);
   if (!s.ok()) {
     std::fprintf(stderr, "rsfiqa generate: %s\n", s.status().to_string().c_str());
     return rsfiqa::cli::kExitModelError;
