@@ -12,7 +12,9 @@
 //     relative to the working directory; directories in a list are walked
 //     too). A path that appears twice is kept once, at its first position.
 //   * JsonlWriter: appends "line\n" with write(2) and fsync(2)s it before
-//     returning, so a crash loses at most the image being processed.
+//     returning, so a crash loses at most the image being processed. A write
+//     that fails part way (ENOSPC, EFBIG) is cut back (ftruncate) to the
+//     previous end of the file, so an error leaves only whole lines behind.
 //   * load_resume: reads an existing JSONL output and returns the files it
 //     already holds (from "image"."file", result and error records alike:
 //     "present in the output" is done). A last line cut short by a crash
@@ -30,6 +32,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -197,20 +200,24 @@ class JsonlWriter {
       return make_error(ErrorCode::kInvalidArgument, "JSONL line for '%s' contains a newline", path_.c_str());
     const std::string data = line + "\n";
 #if RSFIQA_BATCH_POSIX
+    // Where this line starts (O_APPEND writes at the end). A write that fails
+    // part way (disk full, file size limit) is cut back to here, so the file
+    // keeps only whole lines; on a pipe or a device there is nothing to cut.
+    const off_t start = ::lseek(fd_, 0, SEEK_END);
+    auto fail = [&](const std::string& message) {
+      if (start >= 0) (void)!::ftruncate(fd_, start);
+      return Status(ErrorCode::kIoError, message);
+    };
     size_t done = 0;
     while (done < data.size()) {
       const ssize_t k = ::write(fd_, data.data() + done, data.size() - done);
       if (k < 0) {
         if (errno == EINTR) continue;
-        const int err = errno;
-        return Status(ErrorCode::kIoError, "cannot write to '" + path_ + "': " + std::strerror(err));
+        return fail("cannot write to '" + path_ + "': " + std::strerror(errno));
       }
       done += (size_t)k;
     }
-    if (::fsync(fd_) != 0) {
-      const int err = errno;
-      return Status(ErrorCode::kIoError, "cannot flush '" + path_ + "' to disk: " + std::strerror(err));
-    }
+    if (::fsync(fd_) != 0) return fail("cannot flush '" + path_ + "' to disk: " + std::strerror(errno));
 #else
     if (std::fwrite(data.data(), 1, data.size(), file_) != data.size() || std::fflush(file_) != 0)
       return Status(ErrorCode::kIoError, "cannot write to '" + path_ + "'");
