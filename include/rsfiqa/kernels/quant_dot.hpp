@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: MIT
 // Dot products of weight rows (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K) with
-// activation rows, the inner loop of LLM decode, and the row-parallel
-// matrix-times-activations built on them (mul_mat_rows).
+// activation rows, and the row-parallel matrix-times-activations of the LLM
+// (mul_mat_rows, mul_mat_multi). For Q8_0/Q4_0 weights the products use the
+// register tiles of kernels/quant_gemm.hpp (prefill GEMM, decode mat-vec);
+// the single-row dots here serve the other types and are the tiles'
+// references.
 //
 // Quantized weights meet 8-bit activations: Q8_0 and Q4_0 rows are dotted
 // with activations quantized once per row to Q8_0 blocks, Q4_K and Q6_K rows

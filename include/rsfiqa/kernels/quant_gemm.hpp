@@ -228,6 +228,8 @@ RSFIQA_TARGET_AVX512VNNI inline void tile_vnni(int64_t K, const void* const* wv,
   for (int r = 0; r < MR; ++r)
     for (int j = 0; j < 4; ++j) acc[r][j] = _mm256_setzero_ps();
   const __m256i zero = _mm256_setzero_si256();
+  // Block i: load/unpack the 4 weight blocks once, then each activation row's
+  // block meets all 4; acc[r][j] sums dx·dy·(exact int block sum) over blocks.
   for (int64_t i = 0; i < nb; ++i) {
     if (Prefetch) prefetch_rows4(w[0], i);
     __m256i wq[4], wcorr[4];
@@ -327,6 +329,8 @@ RSFIQA_TARGET_AVX512VNNI inline void tile_x8_vnni(int64_t K, const void* const* 
   for (int g = 0; g < G; ++g)
     for (int j = 0; j < 4; ++j) acc[g][j] = _mm256_setzero_ps();
   const __m256i m4 = _mm256_set1_epi8(0x0F);
+  // Block i: per weight row j, unpack its 8 dwords of levels once, then run
+  // them against every packed group; acc[g][j] lane r = dot(row j, row 8g+r).
   for (int64_t i = 0; i < nb; ++i) {
     for (int j = 0; j < 4; ++j) {
       const WB& wb = w[j][i];

@@ -529,16 +529,16 @@ class Session {
     auto grow = [](std::vector<float>& v, int64_t n) {
       if ((int64_t)v.size() < n) v.resize((size_t)n);
     };
-    grow(x_, T * E);
-    grow(xn_, T * E);
-    grow(q_, T * H * D);
-    grow(k_, T * kvd);
-    grow(v_, T * kvd);
-    grow(attn_, T * H * D);
-    grow(gate_, T * F);
-    grow(up_, T * F);
-    grow(tmp_, T * E);
-    grow(scores_, (int64_t)get_num_threads() * n_kv_end);
+    grow(x_, T * E);        // residual stream       [T, E]
+    grow(xn_, T * E);       // normed input          [T, E]
+    grow(q_, T * H * D);    // queries               [T, H, D]
+    grow(k_, T * kvd);      // new keys              [T, Hkv, D]
+    grow(v_, T * kvd);      // new values            [T, Hkv, D]
+    grow(attn_, T * H * D); // attention output      [T, H, D]
+    grow(gate_, T * F);     // MLP gate, then silu(gate)*up [T, F]
+    grow(up_, T * F);       // MLP up                [T, F]
+    grow(tmp_, T * E);      // projection back to E  [T, E]
+    grow(scores_, (int64_t)get_num_threads() * n_kv_end);  // one score row per thread part
     // cos/sin of every (position, frequency) of this batch, shared by all layers.
     grow(rope_cs_, T * 2 * half);
     for (int64_t t = 0; t < T; ++t) {
