@@ -14,7 +14,10 @@
 //   * wrong alignment types and values;
 //   * images with huge declared sizes (PNG, JPEG, BMP headers), invalid PNG
 //     headers (bit depth, colour type, 16-bit palette, interlace method, zero
-//     size), and 16-bit / grey / grey+alpha / RGBA PNGs cut short.
+//     size), and 16-bit / grey / grey+alpha / RGBA PNGs cut short;
+//   * NaN and infinite weights in the quality network (the committed
+//     weights/rsfiqa-quality-v1.safetensors with one value overwritten),
+//     refused at load since they would poison every score.
 //
 // Every input is built here byte by byte (no writer involved), so a bug in a
 // writer cannot hide a reader bug. Valid twins of the forged PNGs decode, so a
@@ -29,6 +32,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -37,6 +41,7 @@
 #include "rsfiqa/io/gguf.hpp"
 #include "rsfiqa/io/image.hpp"
 #include "rsfiqa/io/safetensors.hpp"
+#include "rsfiqa/models/quality/quality_net.hpp"
 
 using rsfiqa::ErrorCode;
 using Bytes = std::vector<uint8_t>;
@@ -509,4 +514,44 @@ TEST_CASE("the builders make valid files when nothing is forged") {
   }
   const Bytes bmp = make_bmp(4, 4, 24, 48);
   CHECK(rsfiqa::io::decode_image(bmp.data(), bmp.size()).ok());
+}
+
+// NaN/Inf weights where they would poison every score: the quality network
+// (the committed weights/rsfiqa-quality-v1.safetensors) refuses them at load.
+// One F32 element of a real tensor is overwritten in a copy of the file.
+TEST_CASE("quality weights with a NaN or an infinity are refused at load") {
+  auto bytes = rsfiqa::io::read_file_bytes(std::string(RSFIQA_SOURCE_DIR) + "/weights/rsfiqa-quality-v1.safetensors",
+                                           size_t(64) << 20);
+  REQUIRE_MESSAGE(bytes.ok(), bytes.status().to_string());
+  auto st = rsfiqa::io::SafeTensorsFile::from_memory(bytes->data(), bytes->size());
+  REQUIRE(st.ok());
+  REQUIRE(rsfiqa::quality::QualityNet::from_file(*st).ok());
+  const rsfiqa::io::SafeTensorInfo* target = nullptr;
+  for (const auto& t : st->tensors())
+    if (t.dtype == rsfiqa::DType::kF32 && t.nbytes >= 16) {
+      target = &t;
+      break;
+    }
+  REQUIRE(target != nullptr);
+  const size_t at = (size_t)(target->data - bytes->data());
+  const std::string name = target->name;
+  const struct {
+    float value;
+    int64_t index;
+  } poisons[] = {{std::numeric_limits<float>::quiet_NaN(), 0},
+                 {std::numeric_limits<float>::infinity(), 3},
+                 {-std::numeric_limits<float>::infinity(), 1}};
+  for (const auto& p : poisons) {
+    CAPTURE(p.index);
+    Bytes copy = *bytes;
+    std::memcpy(copy.data() + at + 4 * (size_t)p.index, &p.value, 4);
+    auto f = rsfiqa::io::SafeTensorsFile::from_memory(copy.data(), copy.size());
+    REQUIRE(f.ok());  // the container is fine; the values are not
+    auto net = rsfiqa::quality::QualityNet::from_file(*f);
+    REQUIRE_FALSE(net.ok());
+    CHECK(net.status().code() == ErrorCode::kMalformed);
+    CHECK_MESSAGE(net.status().message().find("tensor '" + name + "' has a non-finite value at " +
+                                              std::to_string(p.index)) != std::string::npos,
+                  net.status().message());
+  }
 }
