@@ -12,6 +12,8 @@
 //   BM_decode_batch64_up/threads    the same plus every mask upsampled to the
 //                                   original size and thresholded (area count)
 //   BM_decode_batch64_bf16/threads  BM_decode_batch64 with DecodeOptions::bf16_upscaling
+//   BM_decode_batch64_direct/threads  BM_decode_batch64 with the first upscaling
+//                                   stage in direct form (factored_upscaling off)
 //
 // Counter ms_per_prompt = wall time / prompts. The reference figure is
 // onnxruntime's single-prompt decoder run (~40 ms on the development machines,
@@ -140,7 +142,7 @@ void BM_decode_single(benchmark::State& state) {
   set_num_threads(0);
 }
 
-void run_batch(benchmark::State& state, bool upscale, bool bf16 = false) {
+void run_batch(benchmark::State& state, bool upscale, bool bf16 = false, bool factored = true) {
   Fixture& f = fixture();
   if (!f.pred) {
     state.SkipWithError(f.error.c_str());
@@ -159,6 +161,7 @@ void run_batch(benchmark::State& state, bool upscale, bool bf16 = false) {
   sam::DecodeOutput dec;
   sam::DecodeOptions dopt;
   dopt.bf16_upscaling = bf16;
+  dopt.factored_upscaling = factored;
   dopt.workspace = &ws;
   for (auto _ : state) {
     Status bst = f.pred->predict_batch(pts, lab, sam::MaskOutput::kMultimask, &dec, dopt);
@@ -188,6 +191,7 @@ void run_batch(benchmark::State& state, bool upscale, bool bf16 = false) {
 void BM_decode_batch64(benchmark::State& state) { run_batch(state, false); }
 void BM_decode_batch64_up(benchmark::State& state) { run_batch(state, true); }
 void BM_decode_batch64_bf16(benchmark::State& state) { run_batch(state, false, true); }
+void BM_decode_batch64_direct(benchmark::State& state) { run_batch(state, false, false, false); }
 
 }  // namespace
 
@@ -195,5 +199,6 @@ BENCHMARK(BM_decode_single)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMil
 BENCHMARK(BM_decode_batch64)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_decode_batch64_up)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_decode_batch64_bf16)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_decode_batch64_direct)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 BENCHMARK_MAIN();

@@ -15,6 +15,7 @@
 // ctest-labels: weights
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -367,6 +368,67 @@ TEST_CASE("sam decoder: a batch of single clicks equals one-by-one decoding") {
   int64_t differ = 0;
   for (size_t i = 0; i < up.size(); ++i) differ += (up[i] > 0.0f) != (first.value().masks[i] != 0) ? 1 : 0;
   CHECK(differ <= 3);
+}
+
+TEST_CASE("sam decoder: factored upscaling equals the direct form; the IoU skip leaves the rest unchanged") {
+  auto w = weights_or_skip();
+  sam::Predictor pred(w);
+  REQUIRE(pred.set_embedding(chelsea_embedding()).ok());
+  std::vector<sam::Point> pts;
+  std::vector<int> lab;
+  for (int i = 0; i < 6; ++i) {
+    pts.push_back({30.0f + 61.0f * (float)i, 260.0f - 41.0f * (float)i});
+    lab.push_back(1);
+  }
+  sam::DecodeOptions direct, factored;
+  direct.factored_upscaling = false;
+  factored.factored_upscaling = true;
+  direct.chunk = factored.chunk = 4;
+  Result<sam::DecodeOutput> a = pred.predict_batch(pts, lab, sam::MaskOutput::kAll, direct);
+  Result<sam::DecodeOutput> b = pred.predict_batch(pts, lab, sam::MaskOutput::kAll, factored);
+  REQUIRE(a.ok());
+  REQUIRE(b.ok());
+  const int64_t n = 6 * 4 * 65536;
+  double max_diff = 0.0, max_abs = 0.0;
+  int64_t sign_flips = 0;
+  for (int64_t j = 0; j < n; ++j) {
+    const double x = a.value().low_res.f32()[j], y = b.value().low_res.f32()[j];
+    max_diff = std::max(max_diff, std::fabs(x - y));
+    max_abs = std::max(max_abs, std::fabs(x));
+    sign_flips += (x > 0.0) != (y > 0.0) ? 1 : 0;
+  }
+  CAPTURE(max_diff);
+  CAPTURE(max_abs);
+  // Same math in another order: float rounding only.
+  CHECK(max_diff <= 1e-3 * std::max(1.0, max_abs));
+  CHECK(sign_flips <= 16);
+  for (int64_t j = 0; j < 6 * 4; ++j) CHECK(a.value().iou.f32()[j] == b.value().iou.f32()[j]);
+
+  // Masks at or below the IoU floor are skipped (kSkippedMaskLogit), the
+  // others are exactly what a full decode computes.
+  std::vector<float> ious(a.value().iou.f32(), a.value().iou.f32() + 24);
+  std::vector<float> sorted = ious;
+  std::sort(sorted.begin(), sorted.end());
+  sam::DecodeOptions skip = factored;
+  skip.upscale_min_iou = sorted[12];  // about half of the masks
+  Result<sam::DecodeOutput> c = pred.predict_batch(pts, lab, sam::MaskOutput::kAll, skip);
+  REQUIRE(c.ok());
+  int skipped = 0;
+  for (int64_t k = 0; k < 24; ++k) {
+    CAPTURE(k);
+    const float* got = c.value().low_res.f32() + k * 65536;
+    const float* full = b.value().low_res.f32() + k * 65536;
+    if (ious[(size_t)k] > skip.upscale_min_iou) {
+      // Fewer masks per hypernetwork product may pick another GEMM tile.
+      float d = 0.0f;
+      for (int64_t j = 0; j < 65536; ++j) d = std::max(d, std::fabs(got[j] - full[j]));
+      CHECK(d <= 1e-4f);
+    } else {
+      ++skipped;
+      CHECK(std::all_of(got, got + 65536, [](float v) { return v == sam::kSkippedMaskLogit; }));
+    }
+  }
+  CHECK(skipped >= 12);
 }
 
 TEST_CASE("sam decoder: bad prompts are errors, not crashes") {

@@ -135,6 +135,12 @@ struct MaskDecoderWeights {
   Tensor up0_bias, up3_bias;        // biases repeated per (ky, kx): [256], [128]
   kernels::PackedB up0_p, up3_p;    // up0_a / up3_a packed as NT GEMM weights (f32)
   kernels::PackedB up0_pb, up3_pb;  // the same as bf16 pairs (DecodeOptions::bf16_upscaling)
+  // Derived for the factored first upscaling stage (upscale_masks_factored):
+  // with W = up0_a, G1/G2 = diag of layers.0/1.norm4.weight, b1/b2 their biases,
+  //   up_m2  = W·G2, up_m21 = W·G2·G1                               [256, 256]
+  //   up_vec = rows e1 = up_m21·1, e2 = up_m2·1, h1 = up_m2·b1,
+  //            h2 = W·b2 + up0_bias                                 [4, 256]
+  Tensor up_m2, up_m21, up_vec;
 
   static Result<MaskDecoderWeights> load(const io::SafeTensorsFile& f) {
     MaskDecoderWeights w;
@@ -201,6 +207,31 @@ struct MaskDecoderWeights {
     for (size_t i = 0; i < h3.size(); ++i) h3[i] = f32_to_bf16(w.up3_a.f32()[i]);
     RSFIQA_ASSIGN_OR_RETURN(w.up0_pb, kernels::pack_b_bf16_pairs(4 * kUpDim1, kEmbedDim, h0.data(), kEmbedDim));
     RSFIQA_ASSIGN_OR_RETURN(w.up3_pb, kernels::pack_b_bf16_pairs(4 * kUpDim2, kUpDim1, h3.data(), kUpDim1));
+    RSFIQA_ASSIGN_OR_RETURN(w.up_m2, Tensor::create(DType::kF32, Shape{4 * kUpDim1, kEmbedDim}));
+    RSFIQA_ASSIGN_OR_RETURN(w.up_m21, Tensor::create(DType::kF32, Shape{4 * kUpDim1, kEmbedDim}));
+    RSFIQA_ASSIGN_OR_RETURN(w.up_vec, Tensor::create(DType::kF32, Shape{4, 4 * kUpDim1}));
+    const float* g1 = w.layers[0].norm_w[3].f32();
+    const float* b1 = w.layers[0].norm_b[3].f32();
+    const float* g2 = w.layers[1].norm_w[3].f32();
+    const float* b2 = w.layers[1].norm_b[3].f32();
+    for (int i = 0; i < 4 * kUpDim1; ++i) {
+      double e1 = 0, e2 = 0, h1 = 0, h2 = w.up0_bias.f32()[i];
+      for (int c = 0; c < kEmbedDim; ++c) {
+        const double wic = w.up0_a.f32()[i * kEmbedDim + c];
+        const double m2 = wic * g2[c], m21 = m2 * g1[c];
+        w.up_m2.f32()[i * kEmbedDim + c] = (float)m2;
+        w.up_m21.f32()[i * kEmbedDim + c] = (float)m21;
+        e1 += m21;
+        e2 += m2;
+        h1 += m2 * b1[c];
+        h2 += wic * b2[c];
+      }
+      float* v = w.up_vec.f32();
+      v[0 * 4 * kUpDim1 + i] = (float)e1;
+      v[1 * 4 * kUpDim1 + i] = (float)e2;
+      v[2 * 4 * kUpDim1 + i] = (float)h1;
+      v[3 * 4 * kUpDim1 + i] = (float)h2;
+    }
     return w;
   }
 };
@@ -246,6 +277,7 @@ struct ImageSide {
   Tensor t2i_k;  // layer-0 token-to-image keys   k_proj(src + pe)      [128, 4096]
   Tensor t2i_v;  // layer-0 token-to-image values v_proj(src)           [128, 4096]
   Tensor i2t_q;  // layer-0 image-to-token queries q_proj(src + pe)/√16 [128, 4096]
+  Tensor up_src;  // up_m21 · src, the image's share of the first upscaling stage [256, 4096]
 };
 
 namespace detail {
@@ -295,6 +327,8 @@ inline Result<ImageSide> prepare_image_side(const SamDecoderWeights& w, const fl
   const TwoWayLayerWeights& L = w.decoder.layers[0];
   detail::project_cf(L.t2i.k_w.f32(), L.t2i.k_b.f32(), kCrossDim, kp.f32(), P, s.t2i_k.f32(), 1.0f);
   detail::project_cf(L.t2i.v_w.f32(), L.t2i.v_b.f32(), kCrossDim, s.src.f32(), P, s.t2i_v.f32(), 1.0f);
+  RSFIQA_ASSIGN_OR_RETURN(s.up_src, Tensor::create(DType::kF32, Shape{4 * kUpDim1, P}));
+  detail::gemm(4 * kUpDim1, P, kEmbedDim, w.decoder.up_m21.f32(), kEmbedDim, s.src.f32(), P, s.up_src.f32(), P, false);
   detail::project_cf(L.i2t.q_w.f32(), L.i2t.q_b.f32(), kCrossDim, kp.f32(), P, s.i2t_q.f32(),
                      1.0f / std::sqrt((float)kCrossHeadDim));
   return s;
@@ -353,6 +387,10 @@ struct DecodeOptions {
   // those masks anyway, and so skips most of the per-prompt work of prompts
   // that yield no candidate. Default: every mask is computed.
   float upscale_min_iou = -std::numeric_limits<float>::infinity();
+  // The first upscaling stage in factored form (upscale_masks_factored:
+  // exact algebra, fewer operations); false: the direct form, also used
+  // with bf16_upscaling.
+  bool factored_upscaling = true;
 };
 
 // Decoder outputs for B prompts with m masks each.
@@ -555,6 +593,126 @@ inline void upscale_masks(const MaskDecoderWeights& D, const float* Kb, const fl
   });
 }
 
+// Per-prompt data of the factored first upscaling stage, kept from the two
+// image-to-token attentions until the upscaling (kk = 8T + 1 rows: the
+// attention weights of 8 heads x T tokens plus a row of ones for out_proj's
+// bias):
+//   coef [2kk + 3, 4096]: rows r1·A0, A1, -r1·μ1, -μ2, 1
+//   ut0, ut1 [256, kk]:   the value·out_proj columns U of layers 0 and 1
+//   r1, r2 [4096]:        1/σ of the tokens before norm4 of layers 0 and 1
+// (A, U as in the i2t attention: image tokens += U·A; μ, σ: LayerNorm
+// mean and deviation over the 256 channels of every pixel).
+struct FactoredPrompt {
+  float* coef;
+  float* ut0;
+  float* ut1;
+  float* r1;
+  float* r2;
+  static int64_t kk_of(int64_t T) { return kHeads * T + 1; }
+  static int64_t floats(int64_t T) {
+    const int64_t kk = kk_of(T);
+    return (2 * kk + 3) * kEmbedTokens + 2 * kEmbedDim * kk + 2 * kEmbedTokens;
+  }
+  static FactoredPrompt at(float* base, int64_t b, int64_t T) {
+    const int64_t kk = kk_of(T);
+    FactoredPrompt f;
+    f.coef = base + b * floats(T);
+    f.ut0 = f.coef + (2 * kk + 3) * kEmbedTokens;
+    f.ut1 = f.ut0 + kEmbedDim * kk;
+    f.r1 = f.ut1 + kEmbedDim * kk;
+    f.r2 = f.r1 + kEmbedTokens;
+    return f;
+  }
+};
+
+// LayerNorm statistics over the C channels of each of P pixels of a
+// channels-first [C, P] matrix: mean mu[p] and 1/sqrt(var + eps) rs[p]
+// (two passes, like kernels::channel_norm_f32_ref).
+inline void channel_stats(int64_t C, int64_t P, const float* x, float eps, float* mu, float* rs) {
+  for (int64_t p = 0; p < P; ++p) mu[p] = 0.0f, rs[p] = 0.0f;
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t p = 0; p < P; ++p) mu[p] += x[c * P + p];
+  for (int64_t p = 0; p < P; ++p) mu[p] /= (float)C;
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t p = 0; p < P; ++p) {
+      const float d = x[c * P + p] - mu[p];
+      rs[p] += d * d;
+    }
+  for (int64_t p = 0; p < P; ++p) rs[p] = 1.0f / std::sqrt(rs[p] / (float)C + eps);
+}
+
+// Pixels per block of the factored upscaling (4 rows of the 64 x 64 grid).
+inline constexpr int64_t kFactoredBlock = 256;
+
+// upscale_masks with the first stage factored. The first ConvTranspose is
+// linear in the final image tokens K2 = norm4_1(K1 + U1·A1), and
+// K1 = norm4_0(src + U0·A0), where each LayerNorm is a per-pixel affine map
+// (x - μ)/σ ⊙ g + b. Pushing W = up0 through both norms gives, per pixel p,
+//   W·K2 + bias = r2 [ r1 (up_src + V0·A0 - μ1 e1) + V1·A1 - μ2 e2 + h1 ] + h2
+// with V0 = up_m21·U0, V1 = up_m2·U1 (see MaskDecoderWeights), r = 1/σ. The
+// image's up_src is computed once per image, so a prompt costs a GEMM with
+// 2kk + 3 (about 117) inner terms instead of 256. The stages after it are as
+// in upscale_masks, channels-first and one pixel block at a time:
+// LayerNorm2d over each (ky, kx) group of 64 rows, GELU, the second
+// ConvTranspose per group (rows (ky2, kx2, o2)), GELU, hypernetwork products.
+inline void upscale_masks_factored(const MaskDecoderWeights& D, const ImageSide& img, const FactoredPrompt& fp,
+                                   int64_t T, const float* hsel, const int* jsel, int mk,
+                                   std::vector<ImageScratch>& pool, float* lr) {
+  const int64_t P = kEmbedTokens, C = kEmbedDim, R1 = 4 * kUpDim1, R2 = 4 * kUpDim2;
+  const int64_t k1 = FactoredPrompt::kk_of(T), KK = 2 * k1 + 3;
+  // Acat [256, KK] = [V0 | V1 | e1 | e2 | h1].
+  std::vector<float> acat((size_t)(R1 * KK));
+  gemm(R1, k1, C, D.up_m21.f32(), C, fp.ut0, k1, acat.data(), KK, false);
+  gemm(R1, k1, C, D.up_m2.f32(), C, fp.ut1, k1, acat.data() + k1, KK, false);
+  const float* vec = D.up_vec.f32();
+  for (int64_t i = 0; i < R1; ++i)
+    for (int j = 0; j < 3; ++j) acat[(size_t)(i * KK + 2 * k1 + j)] = vec[j * R1 + i];
+  const float* h2 = vec + 3 * R1;
+  const float* us = img.up_src.f32();
+  const int64_t B = kFactoredBlock, blocks = P / B;
+  const int threads = get_num_threads() > 0 ? get_num_threads() : 1;
+  const int64_t per_thread = (blocks + threads - 1) / threads;
+  parallel_for_chunks(blocks, per_thread, [&](int64_t t, int64_t q0, int64_t q1) {
+    ImageScratch& s = pool[(size_t)t];
+    float* Z = s.y1;   // [256, B] stage 1, rows (ky, kx, o)
+    float* Y2 = s.y2;  // [128, B] stage 2 of one (ky, kx) group, rows (ky2, kx2, o2)
+    for (int64_t q = q0; q < q1; ++q) {
+      const int64_t p0 = q * B;
+      gemm(R1, B, KK, acat.data(), KK, fp.coef + p0, P, Z, B, false);
+      const float* r1 = fp.r1 + p0;
+      const float* r2 = fp.r2 + p0;
+      for (int64_t i = 0; i < R1; ++i) {
+        float* z = Z + i * B;
+        const float* u = us + i * P + p0;
+        for (int64_t j = 0; j < B; ++j) z[j] = r2[j] * (z[j] + r1[j] * u[j]) + h2[i];
+      }
+      for (int64_t g = 0; g < 4; ++g)
+        kernels::channel_norm_f32(kUpDim1, B, B, Z + g * kUpDim1 * B, D.up1_w.f32(), D.up1_b.f32(), kLayerNorm2dEps,
+                                  Z + g * kUpDim1 * B);
+      ops::gelu_f32(R1 * B, Z, Z);
+      for (int64_t g = 0; g < 4; ++g) {
+        fill_rows(R2, B, D.up3_bias.f32(), Y2);
+        gemm(R2, B, kUpDim1, D.up3_a.f32(), kUpDim1, Z + g * kUpDim1 * B, B, Y2, B, false, 1.0f, nullptr, true);
+        ops::gelu_f32(R2 * B, Y2, Y2);
+        const int64_t ky = g >> 1, kx = g & 1;
+        for (int64_t g2 = 0; g2 < 4; ++g2) {
+          gemm(mk, B, kUpDim2, hsel, kUpDim2, Y2 + g2 * kUpDim2 * B, B, s.m4, B, false);
+          const int64_t ky2 = g2 >> 1, kx2 = g2 & 1;
+          // Pixel p = iy·64 + ix lands at (4iy + 2ky + ky2, 4ix + 2kx + kx2).
+          for (int i = 0; i < mk; ++i) {
+            float* lj = lr + (int64_t)jsel[i] * kLowResSide * kLowResSide;
+            const float* mrow = s.m4 + i * B;
+            for (int64_t j = 0; j < B; ++j) {
+              const int64_t p = p0 + j, iy = p / kEmbedSide, ix = p % kEmbedSide;
+              lj[(4 * iy + 2 * ky + ky2) * kLowResSide + 4 * ix + 2 * kx + kx2] = mrow[j];
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
 }  // namespace detail
 
 // Buffers of decode() kept between calls: the token-side matrices, the
@@ -563,9 +721,13 @@ inline void upscale_masks(const MaskDecoderWeights& D, const float* Kb, const fl
 struct DecodeWorkspace {
   Buffer tokens;
   Buffer image;
+  Buffer factors;  // per prompt of a chunk: FactoredPrompt data
   std::vector<detail::ImageScratch> scratch;
 
-  Status reserve(int64_t token_bytes, int64_t image_bytes, int64_t T, int threads) {
+  Status reserve(int64_t token_bytes, int64_t image_bytes, int64_t factor_bytes, int64_t T, int threads) {
+    if (factors.size() < factor_bytes) {
+      RSFIQA_ASSIGN_OR_RETURN(factors, Buffer::allocate(factor_bytes));
+    }
     if (tokens.size() < token_bytes) {
       RSFIQA_ASSIGN_OR_RETURN(tokens, Buffer::allocate(token_bytes));
     }
@@ -619,9 +781,11 @@ inline Status decode(const SamDecoderWeights& w, const ImageSide& img, const flo
   DecodeWorkspace local;
   DecodeWorkspace& ws = opt.workspace ? *opt.workspace : local;
   const int threads = get_num_threads() > 0 ? get_num_threads() : 1;
+  const bool factored = opt.factored_upscaling && !opt.bf16_upscaling;
   RSFIQA_RETURN_IF_ERROR(
       ws.reserve((6 * n_tok + Rmax * kMlpDim + 2 * Rmax * kHeads * C + Rmax * P) * (int64_t)sizeof(float),
-                 2 * Bc * C * P * (int64_t)sizeof(float), T, threads));
+                 2 * Bc * C * P * (int64_t)sizeof(float),
+                 factored ? Bc * detail::FactoredPrompt::floats(T) * (int64_t)sizeof(float) : 0, T, threads));
   float* tok = static_cast<float*>(ws.tokens.data());  // queries       [R, 256]
   float* qpe = tok + n_tok;                            // query PE      [R, 256]
   float* a = qpe + n_tok;                              // scratch       [R, 256]
@@ -749,6 +913,32 @@ inline Status decode(const SamDecoderWeights& w, const ImageSide& img, const flo
         if (layer0) std::memcpy(Kb, img.src.f32(), sizeof(float) * C * P);
         detail::gemm(C, P, kk, s.ut, kk, At, P, Kb, P, false, 1.0f, nullptr, true);
         // norm4 over channels (LayerNorm of every image token), then K + PE.
+        if (factored) {
+          // Keep what the factored upscaling needs: this layer's weights,
+          // values and the LayerNorm statistics of the pre-norm tokens.
+          detail::FactoredPrompt fp = detail::FactoredPrompt::at(static_cast<float*>(ws.factors.data()), b, T);
+          const int layer = layer0 ? 0 : 1;
+          float* mu = fp.coef + (2 * kk + layer) * P;
+          float* rs = layer0 ? fp.r1 : fp.r2;
+          detail::channel_stats(C, P, Kb, kLayerNormEps, mu, rs);
+          std::memcpy(fp.coef + layer * kk * P, At, sizeof(float) * kk * P);
+          std::memcpy(layer0 ? fp.ut0 : fp.ut1, s.ut, sizeof(float) * C * kk);
+          if (layer0) {
+            // Rows r1·A0 and -r1·μ1.
+            for (int64_t r = 0; r < kk; ++r) {
+              float* row = fp.coef + r * P;
+              for (int64_t p = 0; p < P; ++p) row[p] *= rs[p];
+            }
+            for (int64_t p = 0; p < P; ++p) mu[p] = -mu[p] * rs[p];
+          } else {
+            // Rows -μ2 and ones.
+            float* ones = fp.coef + (2 * kk + 2) * P;
+            for (int64_t p = 0; p < P; ++p) {
+              mu[p] = -mu[p];
+              ones[p] = 1.0f;
+            }
+          }
+        }
         ops::layer_norm_2d_f32(1, C, P, Kb, nw, nbias, kLayerNormEps, Kb);
         float* KPb = KP + b * C * P;
         for (int64_t i = 0; i < C * P; ++i) KPb[i] = Kb[i] + pe[i];
@@ -840,7 +1030,12 @@ inline Status decode(const SamDecoderWeights& w, const ImageSide& img, const flo
                     sizeof(float) * kUpDim2);
         jsel[mk++] = j;
       }
-      if (mk > 0) detail::upscale_masks(D, K + b * C * P, hsel, jsel, mk, opt.bf16_upscaling, ws.scratch, lr);
+      if (mk == 0) continue;
+      if (factored)
+        detail::upscale_masks_factored(D, img, detail::FactoredPrompt::at(static_cast<float*>(ws.factors.data()), b, T),
+                                       T, hsel, jsel, mk, ws.scratch, lr);
+      else
+        detail::upscale_masks(D, K + b * C * P, hsel, jsel, mk, opt.bf16_upscaling, ws.scratch, lr);
     }
   }
   return Status();
