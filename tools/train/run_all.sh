@@ -8,16 +8,18 @@
 #
 # Environment: RSFIQA_BIN (the rsfiqa binary, default build/tools/rsfiqa),
 # TRAIN_N / VAL_N / TEST_N (samples per photo incl. the pristine one,
-# defaults 8 / 4 / 10), AMG_PPS (AMG points per side, default 8: 64 prompts,
+# defaults 24 / 4 / 10), AMG_PPS (AMG points per side, default 8: 64 prompts,
 # coarser regions than SAM's 32 but about 16x cheaper), JOBS (parallel photos,
 # default 2), STAGES (default "photos splits dataset train eval").
+# The AMG partition of each photo is cached next to its samples
+# (<photo>.partition), so raising TRAIN_N later only adds encoder passes.
 # It does not build the binary (cmake --build build --target rsfiqa_cli).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$ROOT"
 CACHE="${RSFIQA_CACHE:-$ROOT/.cache}"
 BIN="${RSFIQA_BIN:-$ROOT/build/tools/rsfiqa}"
-TRAIN_N="${TRAIN_N:-8}"
+TRAIN_N="${TRAIN_N:-24}"
 VAL_N="${VAL_N:-4}"
 TEST_N="${TEST_N:-10}"
 AMG_PPS="${AMG_PPS:-8}"
@@ -54,7 +56,9 @@ PY
     "$BIN" dataset "$CACHE/photos/rgb/$1" -o "$CACHE/samples/$0" -n "$2" --weights weights \
       --points-per-side "$AMG_PPS" $extra' < "$CACHE/dataset_jobs.txt"
 fi
-# v1 was trained with a fixed schedule (7 epochs, last epoch kept, 8-minute cap).
+# v1 was trained with a fixed schedule (8 epochs, last epoch kept, 512
+# tokens per sample per step, 12-minute cap), with the in-image region
+# ranking and dimension losses of train.py.
 has train && $PY tools/train/train.py --samples "$CACHE/samples" --out weights/rsfiqa-quality-v1.safetensors \
-  --epochs 7 --select last --max-minutes "${TRAIN_MINUTES:-8}"
+  --epochs 8 --select last --tokens 512 --max-minutes "${TRAIN_MINUTES:-12}"
 has eval && $PY tools/train/evaluate.py --samples "$CACHE/samples/test" --weights weights/rsfiqa-quality-v1.safetensors

@@ -11,13 +11,20 @@ The shipped size is smaller than model.default_config() (dim 96, depth 1,
 heads 4; the config travels in the weights file) because the machine it was
 trained on gave the job a fraction of two cores; see the model card.
 
-Loss per sample (all on 0..1 scales):
+Loss per sample (all on 0..1 scales; the last two were added for the
+localisation and dimension targets):
   region quality   smooth-L1(q_k / 100, target_k / 100), regions with tokens,
                    weighted by sqrt(token count) so tiny slivers count less
   global quality   smooth-L1(Q / 100, target / 100), weight 2
   profile          BCE(p_k, severity_k) per region + BCE(P, global severity)
   ranking          within each mini-batch, a margin ranking loss on the
                    global quality of every pair whose targets differ by > 2
+  region ranking   inside each image, the same margin loss on region
+                   quality for every pair of regions whose targets differ
+                   by > 2 (weight --region-rank, 1.0)
+  dimension        for touched regions, softmax cross-entropy over the five
+                   profile logits towards the applied dimension (weight
+                   --dim-ce, 0.3)
 AdamW (lr 1e-3, weight decay 1e-2, cosine decay), mini-batches of 8
 samples (one forward per sample, gradients summed), each sample seen as a
 random subset of about --tokens tokens per step (all tokens at validation
@@ -60,6 +67,10 @@ def token_subset(s, n_tokens, gen):
     return s.feats[keep], s.labels[keep]
 
 
+region_rank_weight = 1.0
+dim_weight = 0.3
+
+
 def sample_loss(net, s, n_tokens=0, gen=None):
     feats, labels = token_subset(s, n_tokens, gen)
     out = net(feats, labels, s.K)
@@ -74,7 +85,40 @@ def sample_loss(net, s, n_tokens=0, gen=None):
     rp = out["region_profile"][present].clamp(1e-6, 1 - 1e-6)
     l_rp = (w[:, None] * F.binary_cross_entropy(rp, s.region_severity[present], reduction="none")).sum() / 5
     l_gp = F.binary_cross_entropy(out["profile"].clamp(1e-6, 1 - 1e-6), s.global_severity)
-    return l_rq + 2 * l_gq + 0.5 * (l_rp + l_gp), out["quality"]
+    loss = l_rq + 2 * l_gq + 0.5 * (l_rp + l_gp)
+    loss = loss + region_rank_weight * region_rank_loss(out, s, present) + dim_weight * dimension_loss(out, s, present)
+    return loss, out["quality"]
+
+
+def region_rank_loss(out, s, present):
+    """Margin ranking of region quality inside one image: for every pair of
+    present regions whose full-reference targets differ by more than 2
+    points, the better region must score at least 2 points higher. This is
+    what localisation asks (the distorted region is the worst one)."""
+    idx = torch.nonzero(present)[:, 0]
+    if idx.numel() < 2:
+        return torch.zeros(())
+    q = out["region_quality"][idx] / 100  # [G]
+    t = s.region_quality[idx] / 100
+    better = (t[:, None] - t[None, :]) > 0.02  # [G, G]: i better than j
+    if not bool(better.any()):
+        return torch.zeros(())
+    m = F.relu(0.02 - (q[:, None] - q[None, :]))
+    return m[better].mean()
+
+
+def dimension_loss(out, s, present):
+    """Which dimension: for every touched region (severity > 0), a softmax
+    cross-entropy over the five profile logits towards the applied
+    distortion's dimension, so the right dimension is the top entry of the
+    region's profile (the BCE alone treats the five entries independently)."""
+    sev = s.region_severity  # [K, 5]
+    rows = present & (sev.max(1).values > 0)
+    if not bool(rows.any()):
+        return torch.zeros(())
+    p = out["region_profile"][rows].clamp(1e-6, 1 - 1e-6)
+    logits = torch.log(p) - torch.log1p(-p)  # back to the head's logits
+    return F.cross_entropy(logits, sev[rows].argmax(1))
 
 
 def evaluate(net, samples):
@@ -105,7 +149,11 @@ def main():
     ap.add_argument("--dim", type=int, default=96)
     ap.add_argument("--depth", type=int, default=1)
     ap.add_argument("--heads", type=int, default=4)
+    ap.add_argument("--region-rank", type=float, default=1.0, help="weight of the in-image region ranking loss")
+    ap.add_argument("--dim-ce", type=float, default=0.3, help="weight of the dimension cross-entropy")
     a = ap.parse_args()
+    global region_rank_weight, dim_weight
+    region_rank_weight, dim_weight = a.region_rank, a.dim_ce
     torch.manual_seed(a.seed)
     random.seed(a.seed)
     torch.set_num_threads(a.threads)
