@@ -216,7 +216,7 @@ Bytes make_bmp(int32_t w, int32_t h, uint16_t bpp, size_t data_bytes) {
 
 // ------------------------------------------------------------------ the table
 
-enum class Reader { kSafetensors, kGguf, kImage };
+enum class Reader { kSafetensors, kGguf, kImage, kImageInfo };  // kImageInfo: io::image_info (header only)
 
 struct Row {
   std::string rule;
@@ -234,6 +234,8 @@ rsfiqa::Status read_with(Reader r, const Bytes& b) {
       return rsfiqa::io::GgufFile::from_memory(b.data(), b.size()).status();
     case Reader::kImage:
       return rsfiqa::io::decode_image(b.data(), b.size()).status();
+    case Reader::kImageInfo:
+      return rsfiqa::io::image_info(b.data(), b.size()).status();
   }
   return rsfiqa::Status();
 }
@@ -461,6 +463,13 @@ std::vector<Row> build_rows() {
       "100000x100000");
   add("bmp declaring -2^31 rows", IM, make_bmp(4, INT32_MIN, 24, 48), ErrorCode::kLimitExceeded,
       "BMP image is 4x2147483648");
+  // Fuzzer finding (image target): a BMP whose header, as stb reads it,
+  // declares a top-down height of -2^31; negating it was undefined behaviour.
+  add("bmp height -2^31 seen by stb (fuzzer finding)", Reader::kImageInfo,
+      Bytes{0x42, 0x4d, 0x46, 0x20, 0x00, 0x89, 0x7a, 0x4e, 0x47, 0x0d, 0x0a, 0x00, 0x00,
+            0x00, 0x28, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x80,
+            0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x27, 0x00},
+      ErrorCode::kMalformed, "BMP header declares a height of -2147483648");
   add("bmp with 7 bits per pixel", IM, make_bmp(4, 4, 7, 64), ErrorCode::kMalformed, "cannot decode BMP image (4x4");
   // --- images: invalid PNG headers.
   add("png zero width", IM, make_png(0, 4, 8, 2), ErrorCode::kMalformed, "cannot read the PNG header");

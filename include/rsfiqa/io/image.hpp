@@ -865,7 +865,11 @@ inline Result<ImageInfo> image_info(const uint8_t* data, size_t size) {
   if (!::rsfiqa::detail::stbapi::info_from_memory(data, (int)size, &w, &h, &c))
     return make_error(ErrorCode::kMalformed, "cannot read the %s header (%zu bytes): %s",
                       image_format_name(info.format), size, detail::stb_reason(info.format == ImageFormat::kPng));
-  if (h < 0) h = -h;  // stb reports top-down BMPs with a negative height
+  // stb reports top-down BMPs with a negative height; -2^31 has no positive
+  // int (a fuzzer finding: negating it was undefined behaviour).
+  if (h == INT_MIN)
+    return make_error(ErrorCode::kMalformed, "%s header declares a height of %d", image_format_name(info.format), h);
+  if (h < 0) h = -h;
   if (w <= 0 || h <= 0)
     return make_error(ErrorCode::kEmptyInput, "%s image has zero size (%dx%d)", image_format_name(info.format), w, h);
   info.width = w;
