@@ -353,4 +353,3 @@ TEST_CASE("the C API: one context used by 4 threads, errors stay per thread") {
     CHECK(out[(size_t)t].own_errors);
   }
 }
-
