@@ -29,6 +29,8 @@
 //   exp        max 1 ulp over [-87, 88]                       (test bound 3 ulp)
 //   gelu erf   max 1.1e-7 · max(1, |y|) over [-12, 12]        (bound 1e-6)
 //   gelu tanh  max 1.3e-7 · max(1, |y|)                       (bound 1e-6)
+//   gelu erf, fast variant (rational erf, no exp/division)
+//              max 8.5e-7 · max(1, |y|) over [-12, 12]        (bound 1e-6)
 //   silu       max 1.4e-7 · max(1, |y|)                       (bound 1e-6)
 // and against PyTorch's F.gelu / F.silu by tests/ops/test_torch_golden.cpp.
 //
@@ -86,6 +88,19 @@ constexpr float kExpC7 = 1.0f / 5040.0f;
 // erfc(z) ≈ t·exp(-z² + P(t)), P(t) = sum_k kErfcP[k] t^k, t = 1/(1 + z/2).
 constexpr float kErfcP[10] = {-1.26551223f, 1.00002368f,  0.37409196f, 0.09678418f,  -0.18628806f,
                               0.27886807f,  -1.13520398f, 1.48851587f, -0.82215223f, 0.17087277f};
+// Fast GELU: erf(x/√2) ≈ x·P(x²)/Q(x²) for |x| <= kGeluFastClamp, a (5, 5)
+// rational fitted (Lawson-weighted least squares towards minimax, in double)
+// to the absolute error of erf(x/√2) on [0, 5.6]: 1.9e-8 before rounding
+// the coefficients to float. Beyond the clamp erf(x/√2) rounds to ±1.
+constexpr float kGeluFastClamp = 5.6f;
+constexpr float kGeluFastP[6] = {0.797884464263916f,     0.06874936819076538f,   0.00941427145153284f,
+                                 0.0003476609708741307f, 1.2711764611594845e-05f, 4.428683908486164e-08f};
+constexpr float kGeluFastQ[6] = {1.0f,
+                                 0.25283026695251465f,
+                                 0.028939176350831985f,
+                                 0.0019128690473735332f,
+                                 7.509264105465263e-05f,
+                                 1.180107119580498e-06f};
 }  // namespace detail
 
 // ------------------------------------------------------------ scalar references
@@ -119,6 +134,31 @@ inline void vec_exp_f32_ref(int64_t n, const float* x, float* y) {
 // GELU, erf form: 0.5·x·(1 + erf(x/√2)).
 inline void vec_gelu_erf_f32_ref(int64_t n, const float* x, float* y) {
   for (int64_t i = 0; i < n; ++i) y[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * detail::kInvSqrt2));
+}
+// GELU, erf form, fast variant: the same function through the rational
+// approximation of erf in detail::kGeluFastP / kGeluFastQ (no exp, no
+// division in the SIMD paths), evaluated as h + h·erf with h = x/2. Absolute
+// error ≤ 1e-6·max(1, |y|), but not relative accuracy in the negative tail
+// (for x < -5.6 it returns 0, or NaN at -inf like the exact form). For
+// networks whose tolerance is far above 1e-6; the exact form stays the default.
+inline void vec_gelu_erf_fast_f32_ref(int64_t n, const float* x, float* y) {
+  using namespace detail;
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = x[i];
+    const float c = v < -kGeluFastClamp ? -kGeluFastClamp : (v > kGeluFastClamp ? kGeluFastClamp : v);
+    const float u = c * c;
+    float p = kGeluFastP[5], q = kGeluFastQ[5];
+    for (int k = 4; k >= 0; --k) {
+      p = p * u + kGeluFastP[k];
+      q = q * u + kGeluFastQ[k];
+    }
+    float e = c * p / q;
+    e = e > 1.0f ? 1.0f : (e < -1.0f ? -1.0f : e);
+    if (v <= -kGeluFastClamp) e = -1.0f;  // exactly, so h + h·e is 0 for any large negative x
+    if (v >= kGeluFastClamp) e = 1.0f;
+    const float h = 0.5f * v;
+    y[i] = h + h * e;
+  }
 }
 // GELU, tanh form: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
 inline void vec_gelu_tanh_f32_ref(int64_t n, const float* x, float* y) {
@@ -205,6 +245,29 @@ RSFIQA_TARGET_AVX2 inline __m256 gelu_erf_ps(__m256 x) {
   return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), x), one_plus_erf);
 }
 
+// Fast GELU (erf form) on 8 lanes: the rational erf of vec_gelu_erf_fast_f32_ref,
+// the division as a reciprocal estimate refined by one Newton step.
+RSFIQA_TARGET_AVX2 inline __m256 gelu_erf_fast_ps(__m256 x) {
+  using namespace rsfiqa::kernels::detail;
+  const __m256 one = _mm256_set1_ps(1.0f);
+  const __m256 c = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-kGeluFastClamp)), _mm256_set1_ps(kGeluFastClamp));
+  const __m256 u = _mm256_mul_ps(c, c);
+  __m256 p = _mm256_set1_ps(kGeluFastP[5]), q = _mm256_set1_ps(kGeluFastQ[5]);
+  for (int k = 4; k >= 0; --k) {
+    p = _mm256_fmadd_ps(p, u, _mm256_set1_ps(kGeluFastP[k]));
+    q = _mm256_fmadd_ps(q, u, _mm256_set1_ps(kGeluFastQ[k]));
+  }
+  __m256 r = _mm256_rcp_ps(q);                                  // 12-bit estimate
+  r = _mm256_mul_ps(r, _mm256_fnmadd_ps(q, r, _mm256_set1_ps(2.0f)));  // one Newton step: ~23 bits
+  __m256 e = _mm256_mul_ps(_mm256_mul_ps(c, p), r);
+  e = _mm256_min_ps(_mm256_max_ps(e, _mm256_set1_ps(-1.0f)), one);
+  // ±1 exactly beyond the clamp (h + h·e is then exactly 0 for large negative x).
+  e = _mm256_blendv_ps(e, _mm256_set1_ps(-1.0f), _mm256_cmp_ps(x, _mm256_set1_ps(-kGeluFastClamp), _CMP_LE_OQ));
+  e = _mm256_blendv_ps(e, one, _mm256_cmp_ps(x, _mm256_set1_ps(kGeluFastClamp), _CMP_GE_OQ));
+  const __m256 h = _mm256_mul_ps(_mm256_set1_ps(0.5f), x);
+  return _mm256_fmadd_ps(h, e, h);
+}
+
 // GELU (tanh form) on 8 lanes: x·sigmoid(2u), u = √(2/π)(x + 0.044715x³).
 RSFIQA_TARGET_AVX2 inline __m256 gelu_tanh_ps(__m256 x) {
   using namespace rsfiqa::kernels::detail;
@@ -256,6 +319,7 @@ RSFIQA_TARGET_AVX2 inline __m256i tail_mask(int64_t rem) {
 RSFIQA_AVX2_UNARY_(vec_exp_f32_avx2, avx2::vm::exp_ps(v))
 RSFIQA_AVX2_UNARY_(vec_gelu_erf_f32_avx2, avx2::vm::gelu_erf_ps(v))
 RSFIQA_AVX2_UNARY_(vec_gelu_tanh_f32_avx2, avx2::vm::gelu_tanh_ps(v))
+RSFIQA_AVX2_UNARY_(vec_gelu_erf_fast_f32_avx2, avx2::vm::gelu_erf_fast_ps(v))
 RSFIQA_AVX2_UNARY_(vec_silu_f32_avx2, _mm256_mul_ps(v, avx2::vm::sigmoid_ps(v)))
 RSFIQA_AVX2_UNARY_(vec_relu_f32_avx2, _mm256_max_ps(v, _mm256_setzero_ps()))
 #undef RSFIQA_AVX2_UNARY_
@@ -393,6 +457,29 @@ RSFIQA_TARGET_AVX512 inline __m512 gelu_erf_ps(__m512 x) {
   return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x), one_plus_erf);
 }
 
+// Fast GELU (erf form) on 16 lanes; see avx2::vm::gelu_erf_fast_ps (the
+// 14-bit rcp14 estimate plus one Newton step).
+RSFIQA_TARGET_AVX512 inline __m512 gelu_erf_fast_ps(__m512 x) {
+  using namespace rsfiqa::kernels::detail;
+  const __m512 one = _mm512_set1_ps(1.0f);
+  const __m512 c = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-kGeluFastClamp)), _mm512_set1_ps(kGeluFastClamp));
+  const __m512 u = _mm512_mul_ps(c, c);
+  __m512 p = _mm512_set1_ps(kGeluFastP[5]), q = _mm512_set1_ps(kGeluFastQ[5]);
+  for (int k = 4; k >= 0; --k) {
+    p = _mm512_fmadd_ps(p, u, _mm512_set1_ps(kGeluFastP[k]));
+    q = _mm512_fmadd_ps(q, u, _mm512_set1_ps(kGeluFastQ[k]));
+  }
+  __m512 r = _mm512_rcp14_ps(q);
+  r = _mm512_mul_ps(r, _mm512_fnmadd_ps(q, r, _mm512_set1_ps(2.0f)));
+  __m512 e = _mm512_mul_ps(_mm512_mul_ps(c, p), r);
+  e = _mm512_min_ps(_mm512_max_ps(e, _mm512_set1_ps(-1.0f)), one);
+  e = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(-kGeluFastClamp), _CMP_LE_OQ), e,
+                           _mm512_set1_ps(-1.0f));
+  e = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(kGeluFastClamp), _CMP_GE_OQ), e, one);
+  const __m512 h = _mm512_mul_ps(_mm512_set1_ps(0.5f), x);
+  return _mm512_fmadd_ps(h, e, h);
+}
+
 // GELU (tanh form) on 16 lanes: x·sigmoid(2u).
 RSFIQA_TARGET_AVX512 inline __m512 gelu_tanh_ps(__m512 x) {
   using namespace rsfiqa::kernels::detail;
@@ -437,6 +524,7 @@ inline __mmask16 tail_mask(int64_t rem) { return (__mmask16)((1u << rem) - 1u); 
 RSFIQA_AVX512_UNARY_(vec_exp_f32_avx512, avx512::vm::exp_ps(v))
 RSFIQA_AVX512_UNARY_(vec_gelu_erf_f32_avx512, avx512::vm::gelu_erf_ps(v))
 RSFIQA_AVX512_UNARY_(vec_gelu_tanh_f32_avx512, avx512::vm::gelu_tanh_ps(v))
+RSFIQA_AVX512_UNARY_(vec_gelu_erf_fast_f32_avx512, avx512::vm::gelu_erf_fast_ps(v))
 RSFIQA_AVX512_UNARY_(vec_silu_f32_avx512, _mm512_mul_ps(v, avx512::vm::sigmoid_ps(v)))
 RSFIQA_AVX512_UNARY_(vec_relu_f32_avx512, _mm512_max_ps(v, _mm512_setzero_ps()))
 #undef RSFIQA_AVX512_UNARY_
@@ -563,6 +651,9 @@ inline void vec_row_taps_f32(int64_t n, int64_t taps, const float* w, int64_t di
 inline void vec_exp_f32(int64_t n, const float* x, float* y) { RSFIQA_VEC_DISPATCH_(vec_exp_f32, n, x, y); }
 inline void vec_gelu_erf_f32(int64_t n, const float* x, float* y) { RSFIQA_VEC_DISPATCH_(vec_gelu_erf_f32, n, x, y); }
 inline void vec_gelu_tanh_f32(int64_t n, const float* x, float* y) { RSFIQA_VEC_DISPATCH_(vec_gelu_tanh_f32, n, x, y); }
+inline void vec_gelu_erf_fast_f32(int64_t n, const float* x, float* y) {
+  RSFIQA_VEC_DISPATCH_(vec_gelu_erf_fast_f32, n, x, y);
+}
 inline void vec_silu_f32(int64_t n, const float* x, float* y) { RSFIQA_VEC_DISPATCH_(vec_silu_f32, n, x, y); }
 inline void vec_relu_f32(int64_t n, const float* x, float* y) { RSFIQA_VEC_DISPATCH_(vec_relu_f32, n, x, y); }
 inline float vec_dot_f32(int64_t n, const float* a, const float* b) { RSFIQA_VEC_DISPATCH_(vec_dot_f32, n, a, b); }

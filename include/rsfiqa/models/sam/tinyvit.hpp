@@ -50,7 +50,8 @@
 #include "rsfiqa/io/safetensors.hpp"
 #include "rsfiqa/kernels/gemm.hpp"
 #include "rsfiqa/kernels/softmax.hpp"
-#include "rsfiqa/ops/activation.hpp"
+#include "rsfiqa/kernels/conv.hpp"
+#include "rsfiqa/kernels/elementwise.hpp"
 #include "rsfiqa/ops/attention.hpp"
 #include "rsfiqa/ops/conv.hpp"
 #include "rsfiqa/ops/norm.hpp"
@@ -232,6 +233,12 @@ struct TinyVitOptions {
   // bf16 (relative 2^-9), which moves the embedding by more than the
   // 1e-3 x max|value| the f32 path meets (see docs/sam.md).
   bool bf16_linears = false;
+  // Exact GELU (kernels::vec_gelu_erf_f32: erfc through exp, relative
+  // accuracy in the negative tail) instead of the default rational-erf form
+  // (kernels::vec_gelu_erf_fast_f32: absolute error <= 1e-6 · max(1, |y|),
+  // about twice as fast). Both are float32; the embedding moves by about
+  // 1e-6 of its range between them, far inside the 1e-3 parity criterion.
+  bool exact_gelu = false;
 };
 
 // ------------------------------------------------------------------ weights
@@ -256,13 +263,17 @@ struct TinyVitMBConv {
   TinyVitConv conv1;  // [hidden, dim, 1, 1]      hidden = dim · mbconv_expand_ratio
   TinyVitConv conv2;  // [hidden, 1, 3, 3]        depthwise
   TinyVitConv conv3;  // [dim, hidden, 1, 1]
+  // Channels-last forms: conv1 / conv3 as packed linears, the depthwise
+  // kernel transposed to [3·3, hidden].
+  TinyVitLinear conv1_linear, conv3_linear;
+  std::vector<float> conv2_taps;
 };
 // layers.i.downsample (PatchMerging).
 struct TinyVitPatchMerging {
   TinyVitConv conv1;  // [out, dim, 1, 1]
   TinyVitConv conv2;  // [out, 1, 3, 3]           depthwise, stride downsample_strides[i]
   TinyVitConv conv3;  // [out, out, 1, 1]
-  // Token-major forms (layers 1, 2): conv1 / conv3 as packed linears, the
+  // Token-major forms (every layer): conv1 / conv3 as packed linears, the
   // depthwise kernel transposed to [3·3, out] for the channels-last loop.
   TinyVitLinear conv1_linear, conv3_linear;
   std::vector<float> conv2_taps;
@@ -543,20 +554,21 @@ class TinyVit {
     const int64_t col0 = c.in_chans * 9 * conv_tile_rows(c.in_chans * 9, half) * half;
     const int64_t col2 = c.patch_hidden * 9 * conv_tile_rows(c.patch_hidden * 9, R0) * R0;
     phase(fbytes(c.patch_hidden * half * half) + S * fbytes(col0 > col2 ? col0 : col2));
-    // MBConv: the ping-pong map and per slot one band of each hidden map.
+    // MBConv: two channels-last maps and per slot one band of each hidden map.
+    const int64_t maps0 = 2 * fbytes(c.embed_dims[0] * R0 * R0);
     {
       const int64_t h = c.embed_dims[0] * c.mbconv_expand_ratio;
-      phase(fbytes(c.embed_dims[0] * R0 * R0) + S * (fbytes(h * (kBandRows + 2) * R0) + fbytes(h * kBandRows * R0)));
+      phase(maps0 + S * (fbytes(h * (kBandRows + 2) * R0) + fbytes(h * kBandRows * R0)));
     }
-    // Downsample of layers.0 (channels-first): conv1 at R0, conv2 and conv3 at R1.
+    // Downsample of layers.0 (token-major, reading one of the two maps): conv1 at R0, conv2 at R1.
     {
       const int64_t o = c.embed_dims[1], R1 = c.resolution(1);
-      phase(fbytes(o * R0 * R0) + 2 * fbytes(o * R1 * R1));
+      phase(maps0 + fbytes(o * R0 * R0) + fbytes(o * R1 * R1));
     }
     for (int i = 1; i < kTinyVitLayers; ++i) {
       const int64_t d = c.embed_dims[i], R = c.resolution(i), n = c.window_sizes[i] * c.window_sizes[i];
       const int64_t g = windows_per_task(c, i) * n, t = rows_per_mlp_task(c, i) * R;
-      const int64_t attn = fbytes(g * d) + fbytes(g * 3 * d) + fbytes(g * d) + fbytes(n * n);
+      const int64_t attn = fbytes(g * d) + fbytes(g * 3 * d) + fbytes(g * d) + fbytes(n * n) + fbytes(d) + fbytes(3 * d);
       const int64_t mlp = fbytes(t * d) + fbytes(t * d) + fbytes(t * d * c.mlp_ratio);
       phase(fbytes(R * R * d) + S * (attn > mlp ? attn : mlp));
       if (i + 1 < kTinyVitLayers) {
@@ -629,7 +641,18 @@ class TinyVit {
       for (int64_t ch = 0; ch < C; ++ch)
         for (int64_t t = 0; t < kk; ++t) (*out)[(size_t)(t * C + ch)] = w[ch * kk + t];
     };
-    for (int i = 1; i < kTinyVitLayers; ++i) {
+    for (TinyVitMBConv& mb : s.w.layers[0].mbconv) {
+      const int64_t d = c.embed_dims[0], h = d * c.mbconv_expand_ratio;
+      mb.conv1_linear.weight = mb.conv1.weight;  // [h, d, 1, 1] is [h, d]
+      mb.conv1_linear.bias = mb.conv1.bias;
+      mb.conv3_linear.weight = mb.conv3.weight;  // [d, h, 1, 1] is [d, h]
+      mb.conv3_linear.bias = mb.conv3.bias;
+      // Always f32: the bf16 option covers the transformer linears only.
+      RSFIQA_ASSIGN_OR_RETURN(mb.conv1_linear.packed, kernels::pack_b(h, d, mb.conv1.weight, d, /*trans_b=*/true));
+      RSFIQA_ASSIGN_OR_RETURN(mb.conv3_linear.packed, kernels::pack_b(d, h, mb.conv3.weight, h, /*trans_b=*/true));
+      taps(mb.conv2.weight, h, 9, &mb.conv2_taps);
+    }
+    for (int i = 0; i < kTinyVitLayers; ++i) {
       const int64_t d = c.embed_dims[i], h = d * c.mlp_ratio;
       for (TinyVitBlock& b : s.w.layers[i].blocks) {
         RSFIQA_RETURN_IF_ERROR(pack(&b.attn.qkv, 3 * d, d));
@@ -664,6 +687,33 @@ namespace detail {
 inline double tinyvit_ms_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
+
+// dst [cols, rows] = srcᵀ for src [rows, cols], in 32 x 32 tiles over threads.
+// Inside a tile the inner loop runs along the longer side, so the strided
+// accesses step by the short side's length: stepping by the long side
+// (e.g. 256 KiB for a 64 x 65536 map) would put every access of the inner
+// loop in the same cache set.
+inline void tinyvit_transpose(int64_t rows, int64_t cols, const float* src, float* dst) {
+  const int64_t tr = (rows + 31) / 32;
+  parallel_for(tr, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t r0 = t * 32, r1 = r0 + 32 < rows ? r0 + 32 : rows;
+      for (int64_t c0 = 0; c0 < cols; c0 += 32) {
+        const int64_t c1 = c0 + 32 < cols ? c0 + 32 : cols;
+        if (rows >= cols) {
+          for (int64_t cc = c0; cc < c1; ++cc)
+            for (int64_t r = r0; r < r1; ++r) dst[cc * rows + r] = src[r * cols + cc];
+        } else {
+          for (int64_t r = r0; r < r1; ++r)
+            for (int64_t cc = c0; cc < c1; ++cc) dst[cc * rows + r] = src[r * cols + cc];
+        }
+      }
+    }
+  });
+}
+
+// In-place GELU of n floats (x and y may alias): the exact or the fast kernel.
+using TinyVitGeluFn = void (*)(int64_t n, const float* x, float* y);
 
 // Runs fn(slot, item) for items [0, n) on up to `slots` threads; items are
 // taken from a shared counter, slot < slots names the caller's scratch.
@@ -735,7 +785,7 @@ inline void tinyvit_im2col(int64_t H, int64_t W, int64_t k, int64_t stride, int6
 // buffer and multiplies it on the calling thread.
 inline void tinyvit_conv_tiles(const ops::Conv2dGeometry& g, int64_t stride, int64_t pad, const float* x,
                                const float* w, const float* bias, float* y, int64_t tile_rows, int slots,
-                               const std::vector<float*>& cols, bool gelu) {
+                               const std::vector<float*>& cols, TinyVitGeluFn gelu) {
   const int64_t K = g.C * g.kh * g.kw, HWo = g.Ho * g.Wo, tiles = (g.Ho + tile_rows - 1) / tile_rows;
   tinyvit_dynamic_for(tiles, slots, [&](int slot, int64_t t) {
     const int64_t oy0 = t * tile_rows, oy1 = oy0 + tile_rows < g.Ho ? oy0 + tile_rows : g.Ho;
@@ -748,33 +798,8 @@ inline void tinyvit_conv_tiles(const ops::Conv2dGeometry& g, int64_t stride, int
     gp.accumulate = true;
     kernels::gemm_f32(g.O, np, K, w, K, col, np, y + p0, HWo, gp);
     if (gelu)
-      for (int64_t o = 0; o < g.O; ++o) ops::gelu_f32(np, y + o * HWo + p0, y + o * HWo + p0);
+      for (int64_t o = 0; o < g.O; ++o) gelu(np, y + o * HWo + p0, y + o * HWo + p0);
   });
-}
-
-// Channels-last depthwise convolution, output rows [oy0, oy1):
-//   y[oy, ox, c] = b[c] + sum_{ky, kx} taps[ky·k + kx][c] · x[oy·s - p + ky, ox·s - p + kx, c]
-// x [H, W, C]; y points at output row oy0 of a [Ho, Wo, C] map; zero padding. The channel loop is contiguous
-// for x, taps and y, which the compiler vectorises.
-inline void depthwise_hwc_rows(int64_t H, int64_t W, int64_t C, int64_t k, int64_t stride, int64_t pad, int64_t Wo,
-                               const float* __restrict x, const float* __restrict taps, const float* __restrict bias,
-                               float* __restrict y, int64_t oy0, int64_t oy1) {
-  for (int64_t oy = oy0; oy < oy1; ++oy)
-    for (int64_t ox = 0; ox < Wo; ++ox) {
-      float* __restrict yr = y + ((oy - oy0) * Wo + ox) * C;
-      for (int64_t c = 0; c < C; ++c) yr[c] = bias[c];
-      for (int64_t ky = 0; ky < k; ++ky) {
-        const int64_t iy = oy * stride - pad + ky;
-        if (iy < 0 || iy >= H) continue;
-        for (int64_t kx = 0; kx < k; ++kx) {
-          const int64_t ix = ox * stride - pad + kx;
-          if (ix < 0 || ix >= W) continue;
-          const float* __restrict xr = x + (iy * W + ix) * C;
-          const float* __restrict wr = taps + (ky * k + kx) * C;
-          for (int64_t c = 0; c < C; ++c) yr[c] += wr[c] * xr[c];
-        }
-      }
-    }
 }
 
 }  // namespace detail
@@ -803,6 +828,14 @@ inline Status TinyVit::forward(const TensorView& image, TinyVitWorkspace* ws, Ti
     const auto now = std::chrono::steady_clock::now();
     *acc += std::chrono::duration<double, std::milli>(now - t0).count();
     t0 = now;
+  };
+
+  // GELU as chosen at load; gelu_all splits a whole map over the threads.
+  const detail::TinyVitGeluFn gelu =
+      s_->options.exact_gelu ? &kernels::vec_gelu_erf_f32 : &kernels::vec_gelu_erf_fast_f32;
+  auto gelu_all = [&](int64_t n, float* p) {
+    parallel_for(
+        n, [&](int64_t b, int64_t e) { gelu(e - b, p + b, p + b); }, 1 << 14);
   };
 
   Arena& A = ws->arena;
@@ -839,108 +872,114 @@ inline Status TinyVit::forward(const TensorView& image, TinyVitWorkspace* ws, Ti
     }
     // seq.0 (3x3 s2) + seq.1 GELU, then seq.2 (3x3 s2).
     detail::tinyvit_conv_tiles(g0, 2, 1, image.f32(), w.patch_embed_0.weight, w.patch_embed_0.bias, s0, rows0, slots,
-                               cols, /*gelu=*/true);
+                               cols, gelu);
     detail::tinyvit_conv_tiles(g2, 2, 1, s0, w.patch_embed_2.weight, w.patch_embed_2.bias, stage[0], rows2, slots, cols,
-                               /*gelu=*/false);
+                               /*gelu=*/nullptr);
     A.release(scratch_mark);
     lap(&tm.patch_embed);
   }
 
+  // PatchMerging of layers.i on token-major input x [R·R, D] into
+  // stage[i + 1]: conv1 as a linear, GELU, depthwise 3x3 at stride s
+  // (channels-last), GELU, conv3 as a linear; the output is already
+  // flatten(2).transpose(1, 2). Scratch from the arena (released by the caller).
+  auto token_downsample = [&](int i, const float* x) -> Status {
+    const TinyVitPatchMerging& pm = w.layers[i].downsample;
+    const int64_t D = c.embed_dims[i], R = c.resolution(i), L = R * R;
+    const int64_t O = c.embed_dims[i + 1], R1 = c.resolution(i + 1), s = c.downsample_strides[i];
+    float* a = take(L * O);        // [R, R, O]
+    float* b = take(R1 * R1 * O);  // [R1, R1, O]
+    RSFIQA_RETURN_IF_ERROR(planned(a));
+    RSFIQA_RETURN_IF_ERROR(planned(b));
+    detail::tinyvit_linear(L, x, D, pm.conv1_linear, a, O);
+    gelu_all(L * O, a);
+    kernels::DepthwiseHwcGeometry g;
+    g.H = R;
+    g.W = R;
+    g.C = O;
+    g.k = 3;
+    g.stride = s;
+    g.pad = 1;
+    g.Wo = R1;
+    parallel_for(R1, [&](int64_t r0, int64_t r1) {
+      kernels::depthwise_hwc_f32(g, a, pm.conv2_taps.data(), pm.conv2.bias, b + r0 * R1 * O, r0, r1);
+    });
+    gelu_all(R1 * R1 * O, b);
+    detail::tinyvit_linear(R1 * R1, b, O, pm.conv3_linear, stage[i + 1], O);
+    return Status();
+  };
+
   // ---------------------------------------------------------------- layers.0: MBConv
-  // Each block is computed in bands of kBandRows output rows: conv1 (1x1) on
-  // the band plus one halo row above and below, GELU, the depthwise 3x3 over
-  // the band, GELU, conv3 (1x1) + shortcut, GELU. The hidden maps
-  // ([hidden, rows, R0], 4x the channels) then live only per band.
+  // Stage 0 runs channels-last ([H·W, C], like the later stages), so the
+  // 1x1 convs are linears on weights packed at load and the depthwise conv
+  // vectorises over channels. The stem's channels-first output is
+  // transposed once on the way in, the MBConv output once on the way out
+  // (stages[0] stays channels-first). Each block is computed in bands of
+  // kBandRows output rows: conv1 on the band plus one halo row above and
+  // below, GELU, the depthwise 3x3 over the band, GELU, conv3 + shortcut,
+  // GELU. The hidden maps ([rows·W, hidden], 4x the channels) then live only
+  // per band.
+  float* cur0 = nullptr;  // layers.0 output, channels-last, kept for layers.0.downsample
   {
     const int64_t H = R0, W = R0, HW = H * W, hid = C0 * c.mbconv_expand_ratio;
-    float* other = take(C0 * HW);  // [C0, R0, R0] ping-pong buffer
+    float* xa = take(HW * C0);  // [H·W, C0] channels-last, ping
+    float* xb = take(HW * C0);  // pong
+    RSFIQA_RETURN_IF_ERROR(planned(xb));
+    const int64_t band_mark = A.mark();  // the band buffers end with the MBConv blocks
     std::vector<float*> h1s((size_t)slots), h2s((size_t)slots);
     for (int sl = 0; sl < slots; ++sl) {
-      h1s[(size_t)sl] = take(hid * (kBandRows + 2) * W);  // [hid, band + 2, W]
-      h2s[(size_t)sl] = take(hid * kBandRows * W);        // [hid, band, W]
+      h1s[(size_t)sl] = take((kBandRows + 2) * W * hid);  // [(band + 2)·W, hid]
+      h2s[(size_t)sl] = take(kBandRows * W * hid);        // [band·W, hid]
       RSFIQA_RETURN_IF_ERROR(planned(h2s[(size_t)sl]));
     }
-    RSFIQA_RETURN_IF_ERROR(planned(other));
-    float* cur = stage[0];
-    float* nxt = other;
+    detail::tinyvit_transpose(C0, HW, stage[0], xa);
+    float* cur = xa;
+    float* nxt = xb;
     const int64_t bands = (H + kBandRows - 1) / kBandRows;
+    kernels::DepthwiseHwcGeometry gd;  // over one band: nr + 2 rows in, nr rows out
+    gd.W = W;
+    gd.C = hid;
+    gd.k = 3;
+    gd.stride = 1;
+    gd.pad = 1;
+    gd.Wo = W;
     for (const TinyVitMBConv& mb : w.layers[0].mbconv) {
       detail::tinyvit_dynamic_for(bands, slots, [&](int slot, int64_t b) {
         float* h1 = h1s[(size_t)slot];
         float* h2 = h2s[(size_t)slot];
         const int64_t y0 = b * kBandRows, y1 = y0 + kBandRows < H ? y0 + kBandRows : H, nr = y1 - y0;
-        const int64_t ldh = (nr + 2) * W;         // h1 holds rows [y0 - 1, y1 + 1) of every channel
-        const int64_t r0 = y0 > 0 ? y0 - 1 : y0;  // first input row that exists
-        const int64_t r1 = y1 < H ? y1 + 1 : y1;  // one past the last
-        const int64_t off = (r0 - (y0 - 1)) * W;  // where row r0 lands in h1
+        const int64_t r0 = y0 > 0 ? y0 - 1 : y0;           // first input row that exists
+        const int64_t r1 = y1 < H ? y1 + 1 : y1;           // one past the last
+        float* h1r = h1 + (r0 - (y0 - 1)) * W * hid;       // h1 holds rows [y0 - 1, y1 + 1)
         // h1 = GELU(conv1(x) + b1) on rows [r0, r1); missing halo rows are zeros (conv2's padding).
-        for (int64_t ch = 0; ch < hid; ++ch) {
-          float* hc = h1 + ch * ldh;
-          if (r0 == y0) std::fill(hc, hc + W, 0.0f);
-          if (r1 == y1) std::fill(hc + (nr + 1) * W, hc + (nr + 2) * W, 0.0f);
-          std::fill(hc + off, hc + off + (r1 - r0) * W, mb.conv1.bias[ch]);
-        }
-        kernels::GemmParams gp;
-        gp.trans_b = false;
-        gp.accumulate = true;
-        kernels::gemm_f32(hid, (r1 - r0) * W, C0, mb.conv1.weight, C0, cur + r0 * W, HW, h1 + off, ldh, gp);
-        ops::gelu_f32(hid * ldh, h1, h1);
-        // h2 = GELU(depthwise3x3(h1) + b2): the band's rows, horizontal padding 1.
-        ops::Conv2dGeometry gd{1, hid, nr + 2, W, hid, 3, 3, nr, W};
-        ops::Conv2dParams pd;
-        pd.pad_h = 0;
-        pd.pad_w = 1;
-        pd.groups = hid;
-        (void)ops::conv2d_f32(gd, pd, h1, mb.conv2.weight, mb.conv2.bias, h2);  // depthwise: no allocation
-        ops::gelu_f32(hid * nr * W, h2, h2);
+        if (r0 == y0) std::fill(h1, h1 + W * hid, 0.0f);
+        if (r1 == y1) std::fill(h1 + (nr + 1) * W * hid, h1 + (nr + 2) * W * hid, 0.0f);
+        detail::tinyvit_linear((r1 - r0) * W, cur + r0 * W * C0, C0, mb.conv1_linear, h1r, hid);
+        gelu((r1 - r0) * W * hid, h1r, h1r);
+        // h2 = GELU(depthwise3x3(h1) + b2) on the band's rows (local rows 1..nr of h1).
+        kernels::DepthwiseHwcGeometry g = gd;
+        g.H = nr + 2;
+        kernels::depthwise_hwc_f32(g, h1, mb.conv2_taps.data(), mb.conv2.bias, h2, 1, nr + 1);
+        gelu(nr * W * hid, h2, h2);
         // nxt = GELU(conv3(h2) + b3 + x) on the band.
-        for (int64_t ch = 0; ch < C0; ++ch) {
-          const float* xs = cur + ch * HW + y0 * W;
-          float* ys = nxt + ch * HW + y0 * W;
-          const float bb = mb.conv3.bias[ch];
-          for (int64_t p = 0; p < nr * W; ++p) ys[p] = xs[p] + bb;
-        }
-        kernels::gemm_f32(C0, nr * W, hid, mb.conv3.weight, hid, h2, nr * W, nxt + y0 * W, HW, gp);
-        for (int64_t ch = 0; ch < C0; ++ch) ops::gelu_f32(nr * W, nxt + ch * HW + y0 * W, nxt + ch * HW + y0 * W);
+        float* y = nxt + y0 * W * C0;
+        std::memcpy(y, cur + y0 * W * C0, (size_t)(nr * W * C0) * sizeof(float));
+        detail::tinyvit_linear(nr * W, h2, hid, mb.conv3_linear, y, C0, /*accumulate=*/true);
+        gelu(nr * W * C0, y, y);
       });
       std::swap(cur, nxt);
     }
-    if (cur != stage[0]) std::memcpy(stage[0], cur, (size_t)(C0 * HW) * sizeof(float));
-    A.release(scratch_mark);
+    detail::tinyvit_transpose(HW, C0, cur, stage[0]);
+    cur0 = cur;
+    A.release(band_mark);
     lap(&tm.layer[0]);
   }
 
   // ---------------------------------------------------------------- layers.0.downsample
-  // Channels-first PatchMerging: conv1 1x1, GELU, depthwise 3x3 stride s,
-  // GELU, conv3 1x1, then flatten(2).transpose(1, 2) into tokens.
-  {
-    const TinyVitPatchMerging& pm = w.layers[0].downsample;
-    const int64_t O = c.embed_dims[1], R1 = c.resolution(1);
-    float* a = take(O * R0 * R0);  // [O, R0, R0]
-    float* b = take(O * R1 * R1);  // [O, R1, R1]
-    float* d = take(O * R1 * R1);  // [O, R1, R1]
-    RSFIQA_RETURN_IF_ERROR(planned(d));
-    ops::Conv2dGeometry g1{1, C0, R0, R0, O, 1, 1, R0, R0};
-    RSFIQA_RETURN_IF_ERROR(ops::conv2d_f32(g1, ops::conv2d_params(1, 0), stage[0], pm.conv1.weight, pm.conv1.bias, a));
-    ops::gelu_f32(O * R0 * R0, a, a);
-    ops::Conv2dGeometry g2{1, O, R0, R0, O, 3, 3, R1, R1};
-    RSFIQA_RETURN_IF_ERROR(
-        ops::conv2d_f32(g2, ops::conv2d_params(c.downsample_strides[0], 1, O), a, pm.conv2.weight, pm.conv2.bias, b));
-    ops::gelu_f32(O * R1 * R1, b, b);
-    ops::Conv2dGeometry g3{1, O, R1, R1, O, 1, 1, R1, R1};
-    RSFIQA_RETURN_IF_ERROR(ops::conv2d_f32(g3, ops::conv2d_params(1, 0), b, pm.conv3.weight, pm.conv3.bias, d));
-    // [O, R1·R1] -> tokens [R1·R1, O], in tiles of 32 x 32.
-    const int64_t L = R1 * R1;
-    float* x1 = stage[1];
-    parallel_for((L + 31) / 32, [&](int64_t t0, int64_t t1) {
-      for (int64_t t = t0; t < t1; ++t)
-        for (int64_t o0 = 0; o0 < O; o0 += 32)
-          for (int64_t p = t * 32; p < (t + 1) * 32 && p < L; ++p)
-            for (int64_t o = o0; o < o0 + 32 && o < O; ++o) x1[p * O + o] = d[o * L + p];
-    });
-    A.release(scratch_mark);
-    lap(&tm.downsample[0]);
-  }
+  // Token-major like the later ones, from the channels-last MBConv output.
+  RSFIQA_RETURN_IF_ERROR(token_downsample(0, cur0));
+  A.release(scratch_mark);
+  lap(&tm.downsample[0]);
 
   // ---------------------------------------------------------------- layers.1..3
   for (int i = 1; i < kTinyVitLayers; ++i) {
@@ -959,7 +998,8 @@ inline Status TinyVit::forward(const TensorView& image, TinyVitWorkspace* ws, Ti
     float* other = take(L * D);  // [L, D] ping-pong buffer
     std::vector<float*> sa((size_t)slots), sb((size_t)slots), sc((size_t)slots);
     // Per-slot scratch, sized for the larger of the two passes.
-    const int64_t attn_bytes = fbytes(G * D) + fbytes(G * 3 * D) + fbytes(G * D) + fbytes(N * N);
+    const int64_t attn_bytes =
+        fbytes(G * D) + fbytes(G * 3 * D) + fbytes(G * D) + fbytes(N * N) + fbytes(D) + fbytes(3 * D);
     const int64_t mlp_bytes = fbytes(T * D) + fbytes(T * D) + fbytes(T * hid);
     const int64_t slot_floats = (attn_bytes > mlp_bytes ? attn_bytes : mlp_bytes) / (int64_t)sizeof(float);
     std::vector<float*> slot_base((size_t)slots);
@@ -980,53 +1020,107 @@ inline Status TinyVit::forward(const TensorView& image, TinyVitWorkspace* ws, Ti
         float* qkv = win + fbytes(G * D) / (int64_t)sizeof(float);     // [G, 3D] per head (q | k | v)
         float* ao = qkv + fbytes(G * 3 * D) / (int64_t)sizeof(float);  // [G, D] heads concatenated
         float* sc = ao + fbytes(G * D) / (int64_t)sizeof(float);       // [N, N] scores of one head
+        float* pad_in = sc + fbytes(N * N) / (int64_t)sizeof(float);   // [1, D] a padding token after the norm
+        float* pad_qkv = pad_in + fbytes(D) / (int64_t)sizeof(float);  // [1, 3D] its qkv row
         const int64_t w0 = task * gwin, w1 = w0 + gwin < windows ? w0 + gwin : windows, nwin = w1 - w0;
-        const int64_t rows = nwin * N;
-        auto token = [&](int64_t wi, int64_t t) -> int64_t {  // grid index of window token, or -1 (padding)
-          const int64_t wy = wi / nw, wx = wi % nw, gy = wy * ws_ + t / ws_, gx = wx * ws_ + t % ws_;
-          return gy < R && gx < R ? gy * R + gx : -1;
+        // Window wi covers grid rows [wy·ws, +ws) and columns [wx·ws, +ws);
+        // its real tokens are the top-left vh x vw block, the rest is padding.
+        auto extent = [&](int64_t wi, int64_t* gy0, int64_t* gx0, int64_t* vh, int64_t* vw) {
+          *gy0 = (wi / nw) * ws_;
+          *gx0 = (wi % nw) * ws_;
+          *vh = R - *gy0 < ws_ ? R - *gy0 : ws_;
+          *vw = R - *gx0 < ws_ ? R - *gx0 : ws_;
         };
-        for (int64_t wi = w0; wi < w1; ++wi)
-          for (int64_t t = 0; t < N; ++t) {
-            const int64_t g = token(wi, t);
-            float* dst = win + ((wi - w0) * N + t) * D;
-            if (g >= 0)
-              std::memcpy(dst, cur + g * D, (size_t)D * sizeof(float));
-            else
-              std::fill(dst, dst + D, 0.0f);
+        // Real tokens only, compact (window by window, row-major): norm and qkv.
+        int64_t nreal = 0;
+        bool padded = false;
+        for (int64_t wi = w0; wi < w1; ++wi) {
+          int64_t gy0, gx0, vh, vw;
+          extent(wi, &gy0, &gx0, &vh, &vw);
+          padded = padded || vh < ws_ || vw < ws_;
+          for (int64_t ty = 0; ty < vh; ++ty, nreal += vw)
+            std::memcpy(win + nreal * D, cur + ((gy0 + ty) * R + gx0) * D, (size_t)(vw * D) * sizeof(float));
+        }
+        ops::layer_norm_f32(nreal, D, win, blk.attn.norm.weight, blk.attn.norm.bias, c.layer_norm_eps, win);
+        detail::tinyvit_linear(nreal, win, D, blk.attn.qkv, qkv, 3 * D);
+        if (padded) {
+          // A padding token is zero, so the norm makes it exactly the norm's
+          // bias and every padding token has the same qkv row.
+          std::memcpy(pad_in, blk.attn.norm.bias, (size_t)D * sizeof(float));
+          detail::tinyvit_linear(1, pad_in, D, blk.attn.qkv, pad_qkv, 3 * D);
+          // Spread the compact rows to their window positions, last first
+          // (a row's window position is never before its compact one, and
+          // moving downwards never overwrites a row still to be moved), then
+          // fill the padding positions.
+          int64_t k = nreal;
+          for (int64_t wi = w1 - 1; wi >= w0; --wi) {
+            int64_t gy0, gx0, vh, vw;
+            extent(wi, &gy0, &gx0, &vh, &vw);
+            for (int64_t ty = vh - 1; ty >= 0; --ty)
+              for (int64_t tx = vw - 1; tx >= 0; --tx) {
+                --k;
+                const int64_t dst = (wi - w0) * N + ty * ws_ + tx;
+                if (dst != k) std::memmove(qkv + dst * 3 * D, qkv + k * 3 * D, (size_t)(3 * D) * sizeof(float));
+              }
           }
-        ops::layer_norm_f32(rows, D, win, blk.attn.norm.weight, blk.attn.norm.bias, c.layer_norm_eps, win);
-        detail::tinyvit_linear(rows, win, D, blk.attn.qkv, qkv, 3 * D);
+          for (int64_t wi = w0; wi < w1; ++wi) {
+            int64_t gy0, gx0, vh, vw;
+            extent(wi, &gy0, &gx0, &vh, &vw);
+            for (int64_t t = 0; t < N; ++t)
+              if (t / ws_ >= vh || t % ws_ >= vw)
+                std::memcpy(qkv + ((wi - w0) * N + t) * 3 * D, pad_qkv, (size_t)(3 * D) * sizeof(float));
+          }
+        }
         // Head h reads q, k, v at columns h·3kd + {0, kd, 2kd} of each qkv row.
-        // Per window and head: S = scale · Q Kᵀ [N, N], S = softmax(S + bias_h)
-        // row by row, O = S V [N, kd] into the head's columns of ao. The
+        // Per window and head: S = scale · Q Kᵀ [nq, N], S = softmax(S + bias_h)
+        // row by row, O = S V [nq, kd] into the head's columns of ao. The
         // same steps as ops::attention_f32 with one query block per head,
-        // without its per-call workspace allocation.
+        // without its per-call workspace allocation. Padding tokens are keys
+        // and values; as queries their output is dropped, so only the first
+        // nq = vh·ws query rows (those that hold real tokens) are computed.
         kernels::GemmParams sp;
         sp.trans_b = true;
         sp.alpha = scale;
         kernels::GemmParams op;
         op.trans_b = false;
-        for (int64_t wi = 0; wi < nwin; ++wi)
+        for (int64_t wi = 0; wi < nwin; ++wi) {
+          int64_t gy0, gx0, vh, vw;
+          extent(w0 + wi, &gy0, &gx0, &vh, &vw);
+          const int64_t nq = vh * ws_;
           for (int64_t hh = 0; hh < heads; ++hh) {
             const float* q = qkv + wi * N * 3 * D + hh * 3 * kd;             // [N, kd], row stride 3D
             const float* kk = q + kd;                                        // [N, kd]
             const float* vv = q + 2 * kd;                                    // [N, kd]
             const float* bias = blk.attn.attention_bias_table + hh * N * N;  // [N, N]
-            kernels::gemm_f32(N, N, kd, q, 3 * D, kk, 3 * D, sc, N, sp);
-            for (int64_t r = 0; r < N; ++r) kernels::softmax_f32(N, sc + r * N, bias + r * N, nullptr, sc + r * N);
-            kernels::gemm_f32(N, kd, N, sc, N, vv, 3 * D, ao + wi * N * D + hh * kd, D, op);
+            kernels::gemm_f32(nq, N, kd, q, 3 * D, kk, 3 * D, sc, N, sp);
+            for (int64_t r = 0; r < nq; ++r) kernels::softmax_f32(N, sc + r * N, bias + r * N, nullptr, sc + r * N);
+            kernels::gemm_f32(nq, kd, N, sc, N, vv, 3 * D, ao + wi * N * D + hh * kd, D, op);
           }
-        detail::tinyvit_linear(rows, ao, D, blk.attn.proj, win, D);
+        }
+        // Back to the compact real rows (first to last: a row's compact
+        // position is never after its window one), proj on those only.
+        if (padded) {
+          int64_t k = 0;
+          for (int64_t wi = w0; wi < w1; ++wi) {
+            int64_t gy0, gx0, vh, vw;
+            extent(wi, &gy0, &gx0, &vh, &vw);
+            for (int64_t ty = 0; ty < vh; ++ty)
+              for (int64_t tx = 0; tx < vw; ++tx, ++k) {
+                const int64_t src = (wi - w0) * N + ty * ws_ + tx;
+                if (src != k) std::memmove(ao + k * D, ao + src * D, (size_t)D * sizeof(float));
+              }
+          }
+        }
+        detail::tinyvit_linear(nreal, ao, D, blk.attn.proj, win, D);
         // Residual into the real tokens (windows never share a token).
-        for (int64_t wi = w0; wi < w1; ++wi)
-          for (int64_t t = 0; t < N; ++t) {
-            const int64_t g = token(wi, t);
-            if (g < 0) continue;
-            const float* src = win + ((wi - w0) * N + t) * D;
-            float* dst = cur + g * D;
-            for (int64_t ch = 0; ch < D; ++ch) dst[ch] += src[ch];
-          }
+        int64_t k = 0;
+        for (int64_t wi = w0; wi < w1; ++wi) {
+          int64_t gy0, gx0, vh, vw;
+          extent(wi, &gy0, &gx0, &vh, &vw);
+          for (int64_t ty = 0; ty < vh; ++ty, k += vw)
+            kernels::vec_add_f32(vw * D, cur + ((gy0 + ty) * R + gx0) * D, win + k * D,
+                                 cur + ((gy0 + ty) * R + gx0) * D);
+        }
       });
       tm.attention += detail::tinyvit_ms_since(ta);
 
@@ -1038,11 +1132,18 @@ inline Status TinyVit::forward(const TensorView& image, TinyVitWorkspace* ws, Ti
         float* ln = t + fbytes(T * D) / (int64_t)sizeof(float);  // [T, D] normed
         float* h = ln + fbytes(T * D) / (int64_t)sizeof(float);  // [T, hid]
         const int64_t y0 = task * mrows, y1 = y0 + mrows < R ? y0 + mrows : R, rows = (y1 - y0) * R;
-        detail::depthwise_hwc_rows(R, R, D, kc, 1, kc / 2, R, cur, blk.local_conv_taps.data(), blk.local_conv.bias, t,
-                                   y0, y1);
+        kernels::DepthwiseHwcGeometry lg;
+        lg.H = R;
+        lg.W = R;
+        lg.C = D;
+        lg.k = kc;
+        lg.stride = 1;
+        lg.pad = kc / 2;
+        lg.Wo = R;
+        kernels::depthwise_hwc_f32(lg, cur, blk.local_conv_taps.data(), blk.local_conv.bias, t, y0, y1);
         ops::layer_norm_f32(rows, D, t, blk.mlp.norm.weight, blk.mlp.norm.bias, c.layer_norm_eps, ln);
         detail::tinyvit_linear(rows, ln, D, blk.mlp.fc1, h, hid);
-        ops::gelu_f32(rows * hid, h, h);
+        gelu(rows * hid, h, h);
         float* y = nxt + y0 * R * D;
         std::memcpy(y, t, (size_t)(rows * D) * sizeof(float));
         detail::tinyvit_linear(rows, h, hid, blk.mlp.fc2, y, D, /*accumulate=*/true);
@@ -1055,21 +1156,9 @@ inline Status TinyVit::forward(const TensorView& image, TinyVitWorkspace* ws, Ti
     tm.layer[i] += detail::tinyvit_ms_since(layer_t0);
     t0 = std::chrono::steady_clock::now();
 
-    // ---- layers.i.downsample, token-major: linear, GELU, depthwise, GELU, linear.
+    // ---- layers.i.downsample, token-major.
     if (layer.has_downsample) {
-      const TinyVitPatchMerging& pm = layer.downsample;
-      const int64_t O = c.embed_dims[i + 1], R1 = c.resolution(i + 1), s = c.downsample_strides[i];
-      float* a = take(L * O);        // [R, R, O]
-      float* b = take(R1 * R1 * O);  // [R1, R1, O]
-      RSFIQA_RETURN_IF_ERROR(planned(b));
-      detail::tinyvit_linear(L, stage[i], D, pm.conv1_linear, a, O);
-      ops::gelu_f32(L * O, a, a);
-      parallel_for(R1, [&](int64_t r0, int64_t r1) {
-        detail::depthwise_hwc_rows(R, R, O, 3, s, 1, R1, a, pm.conv2_taps.data(), pm.conv2.bias, b + r0 * R1 * O, r0,
-                                   r1);
-      });
-      ops::gelu_f32(R1 * R1 * O, b, b);
-      detail::tinyvit_linear(R1 * R1, b, O, pm.conv3_linear, stage[i + 1], O);
+      RSFIQA_RETURN_IF_ERROR(token_downsample(i, stage[i]));
       A.release(scratch_mark);
       lap(&tm.downsample[i]);
     }
@@ -1095,7 +1184,7 @@ inline Status TinyVit::forward(const TensorView& image, TinyVitWorkspace* ws, Ti
       cols[(size_t)sl] = take(E * 9 * rows * EW);
       RSFIQA_RETURN_IF_ERROR(planned(cols[(size_t)sl]));
     }
-    detail::tinyvit_conv_tiles(g, 1, 1, n0, w.neck.conv2, nullptr, emb, rows, slots, cols, /*gelu=*/false);
+    detail::tinyvit_conv_tiles(g, 1, 1, n0, w.neck.conv2, nullptr, emb, rows, slots, cols, /*gelu=*/nullptr);
     ops::layer_norm_2d_f32(1, E, L, emb, w.neck.norm3.weight, w.neck.norm3.bias, c.neck_layer_norm_eps, emb);
     A.release(scratch_mark);
     lap(&tm.neck);
