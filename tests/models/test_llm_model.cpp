@@ -41,10 +41,15 @@ void check_fixture(const std::string& arch) {
   const io::JsonValue& pre = *g->find("prefill_logits");
   const io::JsonValue& dec = *g->find("decode_logits");
   std::vector<float> first_run;
-  for (int threads : {1, 2}) {
+  // Runs 1 and 2 use the per-projection path; run 3 (2 threads) forces the
+  // single-token steps through the thread-team path (forward_decode).
+  for (int run : {1, 2, 3}) {
+    const int threads = run == 1 ? 1 : 2;
+    CAPTURE(run);
     set_num_threads(threads);
     Result<Session> s = Session::create(*m, 32);
     REQUIRE(s.ok());
+    if (run == 3) s->set_team_min_bytes(0);
     REQUIRE(s->eval(prompt.data(), (int64_t)prompt.size(), true).ok());
     REQUIRE(s->logits().size() == prompt.size() * (size_t)V);
     for (size_t r = 0; r < prompt.size(); ++r) CHECK(max_abs_diff(s->logits().data() + r * V, pre[r]) <= 1e-4);
@@ -63,8 +68,14 @@ void check_fixture(const std::string& arch) {
     }
     // Same thread count again: bit-identical.
     Result<Session> s2 = Session::create(*m, 32);
+    if (run == 3) s2->set_team_min_bytes(0);
     REQUIRE(s2->eval(prompt.data(), (int64_t)prompt.size(), true).ok());
     CHECK(std::equal(s2->logits().begin(), s2->logits().end(), all.begin()));
+    for (size_t i = 0; i < steps.size(); ++i) {
+      REQUIRE(s2->eval(&steps[i], 1).ok());
+      const float* want = all.data() + (prompt.size() + i) * (size_t)V;
+      CHECK(std::equal(s2->logits().begin(), s2->logits().end(), want));
+    }
   }
   set_num_threads(0);
 }

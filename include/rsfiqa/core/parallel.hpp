@@ -10,6 +10,11 @@
 // (we never nest teams), and kernels that are called from a parallel_for body
 // must not start their own threads.
 //
+// `parallel_team` is the one long-lived alternative: a single parallel region
+// whose threads run the same body and meet at a cheap TeamBarrier, for work
+// made of many short dependent steps (an LLM decode step has ~150 of them;
+// a fork/join per step would cost more than the step).
+//
 // Built without OpenMP (or with RSFIQA_NO_OPENMP) every loop runs on the
 // calling thread and the thread count is 1.
 #pragma once
@@ -137,6 +142,73 @@ inline T parallel_reduce_chunks(int64_t n, int64_t chunk, T init, Partial&& part
   T acc = init;
   for (const T& p : parts) acc = combine(acc, p);
   return acc;
+}
+
+// The barrier of one parallel_team call: wait() returns once every thread of
+// the team has called it (the same number of times). Waiters spin on an
+// atomic for a short while, then yield their core, so a team on a loaded
+// machine does not burn the time slice its partner needs.
+class TeamBarrier {
+ public:
+  explicit TeamBarrier(int n = 1) : n_(n) {}
+  TeamBarrier(const TeamBarrier&) = delete;
+  TeamBarrier& operator=(const TeamBarrier&) = delete;
+
+  int size() const { return n_; }
+  // Sets the team size; only while no thread is waiting.
+  void reset(int n) {
+    n_ = n;
+    arrived_.store(0);
+  }
+
+  void wait() {
+    if (n_ <= 1) return;
+    const unsigned gen = gen_.load(std::memory_order_acquire);
+    if (arrived_.fetch_add(1, std::memory_order_acq_rel) == n_ - 1) {
+      // Last to arrive: reset the count, then release the others.
+      arrived_.store(0, std::memory_order_relaxed);
+      gen_.store(gen + 1, std::memory_order_release);
+      return;
+    }
+    for (int spin = 0; gen_.load(std::memory_order_acquire) == gen; ++spin)
+      if (spin >= kSpins) std::this_thread::yield();
+  }
+
+ private:
+  static constexpr int kSpins = 4000;  // ~ a few microseconds of polling
+  int n_;
+  std::atomic<int> arrived_{0};
+  std::atomic<unsigned> gen_{0};
+};
+
+// Runs fn(t, nt, barrier) once on each of nt threads (t = 0 .. nt-1) of one
+// parallel region; nt is the team actually obtained (at most `threads`, or
+// get_num_threads() when threads <= 0). The body splits its work by t and
+// calls barrier.wait() between dependent steps; every thread must make the
+// same sequence of wait() calls. Inside another parallel region, or without
+// OpenMP, fn(0, 1, b) runs on the calling thread and wait() is a no-op.
+template <typename Fn>
+inline void parallel_team(Fn&& fn, int threads = 0) {
+  const int T = threads > 0 ? threads : get_num_threads();
+  if (T <= 1 || in_parallel_region()) {
+    TeamBarrier single(1);
+    fn(0, 1, single);
+    return;
+  }
+#if RSFIQA_HAS_OPENMP
+  TeamBarrier bar(T);
+#pragma omp parallel num_threads(T)
+  {
+    // The team may be smaller than asked: size the barrier by the real one
+    // (the end of `single` is an OpenMP barrier, so all threads see it).
+#pragma omp single
+    bar.reset(omp_get_num_threads());
+    fn(omp_get_thread_num(), bar.size(), bar);
+  }
+#else
+  TeamBarrier single(1);
+  fn(0, 1, single);
+#endif
 }
 
 }  // namespace rsfiqa

@@ -934,6 +934,34 @@ inline bool mul_mat_multi(const MatMulJob* jobs, int njobs, int threads = 0) {
   return true;
 }
 
+// ---- Decode building blocks for callers that run their own thread team
+// (parallel_team): one activation row, a caller-chosen row range, no
+// threads started here.
+
+// True when a single activation row against weights of type wt uses the
+// w8 Q4_0 mat-vec, which needs the per-block offsets of q4_0_act_corr.
+inline bool matvec_needs_corr(DType wt, Isa isa) { return wt == DType::kQ4_0 && gemv8_q4_0_fn(isa) != nullptr; }
+
+// Rows [n0, n1) of jb (jb.M must be 1) on the calling thread. `corr`: the
+// q4_0_act_corr offsets of jb.act when matvec_needs_corr(jb.wt), else
+// ignored. When n0 and n1 are multiples of 8 (or n1 is the row count) every
+// row's result equals that of one mul_mat_rows call over the whole matrix.
+// Returns false (computing nothing) for a type without a dot kernel.
+inline bool matvec_rows(const MatMulJob& jb, int64_t n0, int64_t n1, const int32_t* corr, Isa isa) {
+  if (jb.M != 1 || !row_dot_fn(jb.wt, isa)) return false;
+  if (n0 >= n1) return true;
+  if (!matvec_needs_corr(jb.wt, isa)) corr = nullptr;
+  if (corr && n0 % 8 != 0) {
+    // Leading rows up to the next multiple of 8 through the 1 x 4 tiles.
+    const int64_t head_end = (n0 / 8 + 1) * 8 < n1 ? (n0 / 8 + 1) * 8 : n1;
+    quant_detail::run_row_tile(jb, n0, head_end, isa, nullptr, nullptr);
+    n0 = head_end;
+    if (n0 == n1) return true;
+  }
+  quant_detail::run_row_tile(jb, n0, n1, isa, nullptr, corr);
+  return true;
+}
+
 // One product (see MatMulJob): y[m*ldy + n] = dot(W row n, activation row m).
 inline bool mul_mat_rows(DType wt, const void* W, int64_t w_row_bytes, int64_t N, int64_t K, const void* act,
                          int64_t M, float* y, int64_t ldy, int threads = 0) {

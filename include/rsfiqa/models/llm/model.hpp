@@ -27,6 +27,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -426,12 +427,19 @@ class Session {
       if (tokens[i] < 0 || tokens[i] >= c.n_vocab)
         return make_error(ErrorCode::kInvalidArgument, "LLM: token id %d outside the %lld-token vocabulary",
                           tokens[i], (long long)c.n_vocab);
-    forward(tokens, n, all_logits);
+    if (n == 1 && use_team()) forward_decode(tokens[0]);
+    else forward(tokens, n, all_logits);
     n_past_ += n;
     return Status();
   }
 
   const std::vector<float>& logits() const { return logits_; }
+
+  // Single-token steps of a model with at least this many weight bytes per
+  // thread run as one thread team per token (forward_decode); smaller ones
+  // use the per-projection path, where tiny matrices stay on one thread.
+  // Tests lower it to exercise the team path on KB-sized fixtures.
+  void set_team_min_bytes(int64_t b) { team_min_bytes_ = b; }
 
  private:
   // One output of project(): y[T, w.rows] = x · wᵀ (+ bias).
@@ -518,6 +526,214 @@ class Session {
       uint16_t* d = (uint16_t*)(cache.data() + off * 2);
       for (int64_t i = 0; i < n; ++i) d[i] = f32_to_f16(src[i]);
     }
+  }
+
+  // Whether a single-token step uses forward_decode: every matrix type has a
+  // dot kernel with Q8_0/Q8_K/f32 activations (always, for loadable
+  // models) and there is enough weight traffic per thread to split.
+  bool use_team() const {
+    const int64_t T = get_num_threads();
+    return T > 1 && !in_parallel_region() && model_->weight_bytes() >= team_min_bytes_ * T;
+  }
+
+  // Per-thread scratch of forward_decode: each thread normalizes and
+  // quantizes the (shared) input vector of a step itself, which costs a few
+  // hundred nanoseconds and saves a barrier per step.
+  struct ThreadScratch {
+    std::vector<float> xn;           // RMSNorm output        [E]
+    std::vector<uint8_t> q8_0, q8_k; // input quantized to Q8_0 / Q8_K blocks
+    std::vector<int32_t> corr;       // Q4_0 level offsets of q8_0 (w8 mat-vec)
+    std::vector<float> scores;       // attention scores      [n_ctx]
+    std::vector<float> out;          // Wo / W_down output; this thread's rows [E]
+  };
+
+  // Quantizes x [K] into s for the activation formats the weights ws need.
+  static void prep_input(ThreadScratch& s, const float* x, int64_t K, std::initializer_list<const Weight*> ws,
+                         Isa isa) {
+    bool q80 = false, q8k = false, corr = false;
+    for (const Weight* w : ws) {
+      const kernels::ActFormat f = kernels::act_format(w->dtype);
+      q80 |= f == kernels::ActFormat::kQ8_0;
+      q8k |= f == kernels::ActFormat::kQ8_K;
+      corr |= kernels::matvec_needs_corr(w->dtype, isa);
+    }
+    if (q80) {
+      const int64_t b = kernels::act_row_bytes(kernels::ActFormat::kQ8_0, K);
+      if ((int64_t)s.q8_0.size() < b) s.q8_0.resize((size_t)b);
+      kernels::quantize_act_row(kernels::ActFormat::kQ8_0, x, s.q8_0.data(), K);
+      if (corr) {
+        if ((int64_t)s.corr.size() < K / 32) s.corr.resize((size_t)(K / 32));
+        kernels::q4_0_act_corr((const kernels::BlockQ8_0*)s.q8_0.data(), K / 32, s.corr.data());
+      }
+    }
+    if (q8k) {
+      const int64_t b = kernels::act_row_bytes(kernels::ActFormat::kQ8_K, K);
+      if ((int64_t)s.q8_k.size() < b) s.q8_k.resize((size_t)b);
+      kernels::quantize_act_row(kernels::ActFormat::kQ8_K, x, s.q8_k.data(), K);
+    }
+  }
+
+  // y[r] = dot(w row r, x) for rows r in [n0, n1), x prepared by prep_input.
+  static void matvec(const ThreadScratch& s, const Weight& w, const float* x, int64_t n0, int64_t n1, float* y,
+                     Isa isa) {
+    if (n0 >= n1) return;
+    kernels::MatMulJob jb;
+    jb.wt = w.dtype;
+    jb.W = w.data;
+    jb.w_row_bytes = w.row_bytes;
+    jb.N = w.rows;
+    jb.K = w.cols;
+    const kernels::ActFormat f = kernels::act_format(w.dtype);
+    jb.act = f == kernels::ActFormat::kQ8_0 ? (const void*)s.q8_0.data()
+             : f == kernels::ActFormat::kQ8_K ? (const void*)s.q8_k.data()
+                                              : (const void*)x;
+    jb.M = 1;
+    jb.y = y;
+    jb.ldy = w.rows;
+    kernels::matvec_rows(jb, n0, n1, s.corr.empty() ? nullptr : s.corr.data(), isa);
+  }
+
+  // One token at position n_past, as forward() with T = 1 but in a single
+  // thread team: the steps meet at 5 spin barriers per layer instead of a
+  // fork/join per projection, and within a step the threads take chunks of
+  // rows from a shared counter (a thread slowed by another process simply
+  // takes fewer chunks; with a static split its partner would wait at the
+  // barrier). Chunks are whole multiples of 8 rows, so results do not depend
+  // on which thread took which chunk. Q/K/V rows go by whole heads so that
+  // the thread computing a head also adds its bias, rotates it and stores it
+  // in the cache; gate/up rows by the same range of F so the SwiGLU product
+  // is local; Wo and W_down chunks add into their rows of the residual.
+  void forward_decode(int32_t token) {
+    const Model& m = *model_;
+    const LlmConfig& c = m.config();
+    const int64_t E = c.n_embd, H = c.n_head, Hkv = c.n_head_kv, D = c.head_dim, F = c.n_ff, V = c.n_vocab;
+    const int64_t kvd = Hkv * D, group = H / Hkv, half = c.n_rot / 2;
+    const int64_t pos = n_past_, n_keys = n_past_ + 1;
+    const Isa isa = active_isa();
+    auto grow = [](std::vector<float>& v, int64_t n) {
+      if ((int64_t)v.size() < n) v.resize((size_t)n);
+    };
+    grow(x_, E);
+    grow(q_, H * D);
+    grow(k_, kvd);
+    grow(v_, kvd);
+    grow(attn_, H * D);
+    grow(gate_, F);
+    grow(up_, F);
+    grow(rope_cs_, 2 * half);
+    logits_.resize((size_t)V);
+    const int nt_max = get_num_threads();
+    if ((int)team_.size() < nt_max) team_.resize((size_t)nt_max);
+    for (ThreadScratch& s : team_) {
+      grow(s.xn, std::max(E, F));
+      grow(s.scores, n_ctx_);
+      grow(s.out, E);
+    }
+    for (int64_t i = 0; i < half; ++i) {
+      const float theta = (float)pos * c.rope_freq_scale * inv_freq_[(size_t)i];
+      rope_cs_[(size_t)i] = std::cos(theta);
+      rope_cs_[(size_t)(half + i)] = std::sin(theta);
+    }
+    const Weight& te = m.token_embd();
+    kernels::dequantize_row_ref(te.dtype, te.data + token * te.row_bytes, x_.data(), E);
+    const float att_scale = 1.0f / std::sqrt((float)D);
+    const bool f16 = kv_type_ == KvType::kF16;
+    const int64_t head_bytes = D * kv_elem_;
+    // Chunk counters, one per step (5 per layer and the head).
+    const int64_t n_steps = 5 * c.n_layer + 1;
+    if (n_counters_ < n_steps) {
+      counters_.reset(new std::atomic<int64_t>[(size_t)n_steps]);
+      n_counters_ = n_steps;
+    }
+    for (int64_t i = 0; i < n_steps; ++i) counters_[(size_t)i].store(0, std::memory_order_relaxed);
+    // Calls body(b, e) for the chunks [b, e) of n items this thread takes
+    // from step `step`'s counter.
+    auto chunks = [&](int64_t step, int64_t n, int64_t chunk, auto&& body) {
+      std::atomic<int64_t>& next = counters_[(size_t)step];
+      for (;;) {
+        const int64_t b = next.fetch_add(1, std::memory_order_relaxed) * chunk;
+        if (b >= n) return;
+        body(b, std::min(n, b + chunk));
+      }
+    };
+    // Rows per chunk: ~64 KB of weights (whole w8 groups), at least 16 rows.
+    auto rows_per_chunk = [](const Weight& w) {
+      const int64_t r = ((int64_t)65536 / std::max<int64_t>(w.row_bytes, 1)) / 16 * 16;
+      return std::max<int64_t>(r, 16);
+    };
+
+    parallel_team([&](int t, int, TeamBarrier& bar) {
+      ThreadScratch& s = team_[(size_t)t];
+      float* xn = s.xn.data();
+      for (int64_t il = 0; il < c.n_layer; ++il) {
+        const int64_t step = 5 * il;
+        const LayerWeights& L = m.layers()[(size_t)il];
+        const int64_t layer_off = il * n_ctx_ * kvd;
+        // ---- Q/K/V: heads [hb, he) of the H + 2*Hkv heads (q, then k, then v).
+        kernels::rms_norm_f32(E, x_.data(), L.attn_norm.data(), c.rms_eps, xn);
+        prep_input(s, xn, E, {&L.wq, &L.wk, &L.wv}, isa);
+        const int64_t seg_start[3] = {0, H, H + Hkv};
+        const Weight* seg_w[3] = {&L.wq, &L.wk, &L.wv};
+        const std::vector<float>* seg_bias[3] = {&L.bq, &L.bk, &L.bv};
+        float* seg_y[3] = {q_.data(), k_.data(), v_.data()};
+        chunks(step, H + 2 * Hkv, 1, [&](int64_t hb, int64_t) {
+          const int g = hb < H ? 0 : hb < H + Hkv ? 1 : 2;
+          const int64_t h = hb - seg_start[g];
+          matvec(s, *seg_w[g], xn, h * D, (h + 1) * D, seg_y[g], isa);
+          float* y = seg_y[g] + h * D;
+          if (!seg_bias[g]->empty()) kernels::vec_add_f32(D, y, seg_bias[g]->data() + h * D, y);
+          if (g < 2) rope(y, 1, 0);
+          if (g > 0) store_kv(g == 1 ? k_cache_ : v_cache_, layer_off + pos * kvd + h * D, y, D);
+        });
+        bar.wait();
+        // ---- Attention: query heads [b, e).
+        const uint8_t* kc = k_cache_.data() + layer_off * kv_elem_;
+        const uint8_t* vc = v_cache_.data() + layer_off * kv_elem_;
+        float* sc = s.scores.data();
+        chunks(step + 1, H, 1, [&](int64_t h, int64_t) {
+          const int64_t hk = h / group;
+          kernels::attn_scores(n_keys, D, q_.data() + h * D, kc + hk * head_bytes, kvd, f16, att_scale, sc);
+          const float mx = kernels::vec_max_f32(n_keys, sc);
+          for (int64_t j = 0; j < n_keys; ++j) sc[j] -= mx;
+          kernels::vec_exp_f32(n_keys, sc, sc);
+          const float inv = 1.0f / kernels::vec_sum_f32(n_keys, sc);
+          float* o = attn_.data() + h * D;
+          kernels::attn_wsum(n_keys, D, sc, vc + hk * head_bytes, kvd, f16, o);
+          kernels::vec_scale_f32(D, o, inv, o);
+        });
+        bar.wait();
+        // ---- x[b:e] += Wo[b:e] · attn
+        prep_input(s, attn_.data(), H * D, {&L.wo}, isa);
+        chunks(step + 2, E, rows_per_chunk(L.wo), [&](int64_t b, int64_t e) {
+          matvec(s, L.wo, attn_.data(), b, e, s.out.data(), isa);
+          kernels::vec_add_f32(e - b, x_.data() + b, s.out.data() + b, x_.data() + b);
+        });
+        bar.wait();
+        // ---- SwiGLU over hidden units [b, e): gate, up, silu(gate) * up.
+        kernels::rms_norm_f32(E, x_.data(), L.ffn_norm.data(), c.rms_eps, xn);
+        prep_input(s, xn, E, {&L.w_gate, &L.w_up}, isa);
+        chunks(step + 3, F, rows_per_chunk(L.w_gate), [&](int64_t b, int64_t e) {
+          matvec(s, L.w_gate, xn, b, e, gate_.data(), isa);
+          matvec(s, L.w_up, xn, b, e, up_.data(), isa);
+          kernels::vec_silu_f32(e - b, gate_.data() + b, gate_.data() + b);
+          kernels::vec_mul_f32(e - b, gate_.data() + b, up_.data() + b, gate_.data() + b);
+        });
+        bar.wait();
+        // ---- x[b:e] += W_down[b:e] · h
+        prep_input(s, gate_.data(), F, {&L.w_down}, isa);
+        chunks(step + 4, E, rows_per_chunk(L.w_down), [&](int64_t b, int64_t e) {
+          matvec(s, L.w_down, gate_.data(), b, e, s.out.data(), isa);
+          kernels::vec_add_f32(e - b, x_.data() + b, s.out.data() + b, x_.data() + b);
+        });
+        bar.wait();
+      }
+      // ---- Head: logits[b:e] = output[b:e] · output_norm(x).
+      kernels::rms_norm_f32(E, x_.data(), m.output_norm().data(), c.rms_eps, xn);
+      prep_input(s, xn, E, {&m.output()}, isa);
+      chunks(n_steps - 1, V, 4 * rows_per_chunk(m.output()), [&](int64_t b, int64_t e) {
+        matvec(s, m.output(), xn, b, e, logits_.data(), isa);
+      });
+    });
   }
 
   void forward(const int32_t* tokens, int64_t T, bool all_logits) {
@@ -625,6 +841,10 @@ class Session {
   std::vector<float> inv_freq_, rope_cs_;
   std::vector<float> x_, xn_, q_, k_, v_, attn_, gate_, up_, tmp_, scores_, logits_;
   std::vector<uint8_t> act_buf_[3];        // quantized activations, one per format in use
+  std::vector<ThreadScratch> team_;        // forward_decode scratch, one per thread
+  std::unique_ptr<std::atomic<int64_t>[]> counters_;  // forward_decode chunk counters
+  int64_t n_counters_ = 0;
+  int64_t team_min_bytes_ = (int64_t)1 << 20;
 };
 
 // Options of generate().
