@@ -4,15 +4,21 @@
 // updated) — what `rsfiqa quantize IN OUT TYPE` runs.
 //
 // Which tensors: every 2-D tensor whose name ends in ".weight"; 1-D tensors
-// (norms, biases) stay as they are. A matrix whose rows do not hold whole
-// blocks of the target falls back down the chain Q4_K -> Q4_0 -> Q8_0 ->
-// F16. As in llama.cpp's Q4_0 files, the output matrix (output.weight, or the
-// tied token_embd.weight) is kept at Q8_0 for the 4-bit targets. Rounding is
-// the ggml reference rounding (kernels/quant.hpp), so the result is
-// bit-identical to llama.cpp's quantizer without an importance matrix.
+// (norms, biases) stay as they are. The type of each matrix follows the
+// rule of llama.cpp's quantizer (llama_tensor_get_type, no importance
+// matrix, no manual overrides):
+//   * the output matrix (output.weight, or token_embd.weight when the model
+//     ties its head to the embedding) gets more bits: Q6_K when its rows are
+//     whole 256-blocks, else Q8_0; a q8_0 target keeps it at Q8_0;
+//   * every other matrix (an untied token_embd too) gets the target;
+//   * a matrix whose rows do not hold whole blocks of its type falls back:
+//     Q4_K -> Q4_0 (llama.cpp picks Q5_0, which we do not have) -> Q8_0 ->
+//     F16; Q4_0 and Q8_0 need 32-blocks, so they fall back to F16.
+// Rounding is the ggml reference rounding (kernels/quant.hpp), so for the
+// same types the result is bit-identical to llama.cpp's quantizer.
 //
 // What it does not do: no importance matrix, no per-layer mixes such as
-// Q4_K_M's Q6_K layers, no K-quant fallback to Q5_0 (we have no Q5_0).
+// Q4_K_M's Q6_K layers, no Q5_0.
 #pragma once
 
 #include <cstdint>
@@ -102,6 +108,14 @@ inline DType fit_type(DType want, int64_t cols) {
   return DType::kF16;
 }
 
+// Type of the output matrix (rows of `cols` elements) for a target: more
+// bits than the body, as llama.cpp does for the head the logits come from.
+inline DType output_type(DType target, int64_t cols) {
+  if (target == DType::kQ8_0) return fit_type(DType::kQ8_0, cols);
+  if (cols % dtype_info(DType::kQ6_K).block_size == 0) return DType::kQ6_K;
+  return fit_type(DType::kQ8_0, cols);
+}
+
 }  // namespace detail
 
 struct QuantizeReport {
@@ -143,10 +157,8 @@ inline Result<std::vector<uint8_t>> quantize_gguf(const io::GgufFile& in, DType 
       continue;
     }
     const bool is_output = t.name == "output.weight" || (tied && t.name == "token_embd.weight");
-    DType want = target;
-    if (is_output && target != DType::kQ8_0) want = DType::kQ8_0;
     const int64_t cols = t.ne[0], rows = t.ne[1];
-    const DType dt = detail::fit_type(want, cols);
+    const DType dt = is_output ? detail::output_type(target, cols) : detail::fit_type(target, cols);
     const int64_t in_row = dtype_bytes(t.dtype, cols), out_row = dtype_bytes(dt, cols);
     if (in_row <= 0 || out_row <= 0)
       return make_error(ErrorCode::kMalformed, "quantize: tensor '%s' rows of %lld elements are not whole blocks",
