@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 // `rsfiqa quantize IN.gguf OUT.gguf q8_0|q4_0|q4_k`: requantizes the weight
 // matrices of a GGUF language model (models/llm/quantize.hpp): reference
-// block rounding, norms and biases kept, output matrix at Q8_0 for the 4-bit
-// targets, fallback types for rows that do not hold whole blocks. The output
+// block rounding, norms and biases kept, output matrix at Q6_K (Q8_0 when
+// its rows are not whole 256-blocks) for the 4-bit targets, fallback types
+// for rows that do not hold whole blocks, as llama.cpp chooses. The output
 // is written atomically. A summary goes to stderr.
 #include <chrono>
 #include <cstdio>
