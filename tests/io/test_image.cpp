@@ -364,6 +364,28 @@ TEST_CASE("malformed and unsupported images give specific errors") {
     CHECK_ERROR(decode_image(bad), ErrorCode::kMalformed, "declares 272 symbols (at most 256)");
     CHECK_ERROR(image_info(bad.data(), bad.size()), ErrorCode::kMalformed, "Huffman table");
   }
+  SUBCASE("JPEG marker behind fill bytes inside scan data (fuzzer finding)") {
+    // Right after the first scan header: FF FF 00 (a stuffed 0xFF after a
+    // fill byte, data to stb), two data bytes, then a DHT whose code counts
+    // add up to 272, one byte and the end-of-image marker. stb's entropy
+    // decoder stops at the DHT and builds it (writing past its tables);
+    // a walk that took "FF 00" for a marker would skip the DHT as the body
+    // of a 24-byte segment and land exactly on FF D9.
+    std::vector<uint8_t> bad = jpg;
+    size_t sos = 0;
+    for (size_t i = 2; i + 1 < bad.size(); ++i)
+      if (bad[i] == 0xFF && bad[i + 1] == 0xDA) {
+        sos = i;
+        break;
+      }
+    REQUIRE(sos > 0);
+    const size_t data = sos + 2 + (((size_t)bad[sos + 2] << 8) | bad[sos + 3]);
+    bad.resize(data);
+    for (uint8_t b : {0xFF, 0xFF, 0x00, 0x00, 0x18, 0xFF, 0xC4, 0x00, 0x13, 0x00}) bad.push_back(b);
+    for (int k = 0; k < 16; ++k) bad.push_back(17);
+    for (uint8_t b : {0x00, 0xFF, 0xD9}) bad.push_back(b);
+    CHECK_ERROR(decode_image(bad), ErrorCode::kMalformed, "declares 272 symbols (at most 256)");
+  }
   SUBCASE("JPEG scan using an undefined Huffman table (out-of-bounds read in stb 2.27)") {
     // Point the first scan's first component at DC table 3, which rocket.jpg
     // never defines.

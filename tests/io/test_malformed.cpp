@@ -470,6 +470,28 @@ std::vector<Row> build_rows() {
             0x00, 0x28, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x80,
             0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x27, 0x00},
       ErrorCode::kMalformed, "BMP header declares a height of -2147483648");
+  // Fuzzer finding (image target): inside scan data, "FF FF 00" is a
+  // stuffed 0xFF after a fill byte; a DHT with 272 code lengths follows.
+  // A marker walk that stopped at the fill byte took "FF 00 00 18" for a
+  // 24-byte segment, stepped over the DHT onto FF D9 and let stb build the
+  // table past its arrays. An 8x8 grey baseline frame with one-symbol DC/AC
+  // tables carries it.
+  {
+    Bytes j = {0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x0B, 8, 0x00, 8, 0x00, 8, 1, 1, 0x11, 0};
+    for (uint8_t tc : {0x00, 0x10}) {
+      for (uint8_t b : {0xFF, 0xC4, 0x00, 0x14}) j.push_back(b);
+      j.push_back(tc);
+      j.push_back(1);
+      j.insert(j.end(), 15, 0);
+      j.push_back(0);
+    }
+    for (uint8_t b : {0xFF, 0xDA, 0x00, 0x08, 1, 1, 0x00, 0, 63, 0}) j.push_back(b);
+    for (uint8_t b : {0xFF, 0xFF, 0x00, 0x00, 0x18, 0xFF, 0xC4, 0x00, 0x13, 0x00}) j.push_back(b);
+    j.insert(j.end(), 16, 17);
+    for (uint8_t b : {0x00, 0xFF, 0xD9}) j.push_back(b);
+    add("jpeg DHT hidden behind a fill byte in scan data (fuzzer finding)", IM, j, ErrorCode::kMalformed,
+        "declares 272 symbols (at most 256)");
+  }
   add("bmp with 7 bits per pixel", IM, make_bmp(4, 4, 7, 64), ErrorCode::kMalformed, "cannot decode BMP image (4x4");
   // --- images: invalid PNG headers.
   add("png zero width", IM, make_png(0, 4, 8, 2), ErrorCode::kMalformed, "cannot read the PNG header");

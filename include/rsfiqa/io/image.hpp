@@ -641,9 +641,30 @@ inline std::string jpeg_structure_problem(const uint8_t* d, size_t n) {
     }
     pos += 2 + len;
     if (m == 0xDA) {  // start of scan: skip entropy-coded bytes up to the next marker
-      while (pos + 1 < n && !(d[pos] == 0xFF && d[pos + 1] != 0x00 && !(d[pos + 1] >= 0xD0 && d[pos + 1] <= 0xD7)))
-        ++pos;
-      if (pos + 1 >= n) {
+      // Read the way stb's entropy decoder reads: 0xFF, any number of 0xFF
+      // fill bytes, then 0x00 is one stuffed data byte, and then a restart
+      // marker continues the scan; 0xFF, fill, then anything else is the
+      // next marker (pos is left on the 0xFF just before it). Stopping at
+      // the first fill byte instead would let "FF FF 00 00 xx" pass as a
+      // segment of length xx and hide a marker that stb does see (fuzzer
+      // finding: a DHT with 0xFF code counts hidden that way).
+      bool marker = false;
+      while (pos < n && !marker) {
+        if (d[pos] != 0xFF) {
+          ++pos;
+          continue;
+        }
+        size_t q = pos + 1;
+        while (q < n && d[q] == 0xFF) ++q;
+        if (q >= n) break;
+        if (d[q] == 0x00 || (d[q] >= 0xD0 && d[q] <= 0xD7)) {
+          pos = q + 1;
+        } else {
+          pos = q - 1;
+          marker = true;
+        }
+      }
+      if (!marker) {
         std::snprintf(msg, sizeof(msg), "truncated: the scan data end at byte %zu without an end-of-image marker", n);
         return msg;
       }
