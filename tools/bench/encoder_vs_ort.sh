@@ -71,7 +71,7 @@ EOF
 : >"$tmp/ort.txt"
 for ((r = 1; r <= rounds; ++r)); do
   echo "round $r/$rounds" >&2
-  OMP_WAIT_POLICY=passive "$bench" --benchmark_filter='threads:2' --benchmark_format=json \
+  OMP_WAIT_POLICY=passive "$bench" --benchmark_filter='^BM_TinyVitEncoder/threads:2' --benchmark_format=json \
     --benchmark_out="$tmp/ours_$r.json" --benchmark_out_format=json >/dev/null
   node -e '
     const j = JSON.parse(require("fs").readFileSync(process.argv[1]));
