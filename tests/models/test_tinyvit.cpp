@@ -9,7 +9,8 @@
 // (exact float32) within 1e-3 x max|value| (issue 3's criterion), channels
 // 0..31 against the f16 copy and the whole tensor against the int8 copy
 // (each within that bound plus its own rounding), and the statistics; a
-// second run at one thread must give the same bits.
+// second run at one thread must give the same bits, and the exact-GELU
+// option (TinyVitOptions::exact_gelu) must meet the same bound.
 // Without the file that case is skipped with a printed reason (doctest has
 // no exit code 77, so the other cases still run).
 //
@@ -307,4 +308,20 @@ TEST_CASE("tinyvit: chelsea embedding matches onnxruntime" * doctest::skip(!have
   set_num_threads(0);
   REQUIRE(st.ok());
   CHECK(std::memcmp(two.data(), out.embedding.f32(), (size_t)n * sizeof(float)) == 0);
+
+  // 6. The exact-tail GELU (TinyVitOptions::exact_gelu) meets the same
+  // criterion; the difference from the default rational-erf GELU is reported.
+  sam::TinyVitOptions exact;
+  exact.exact_gelu = true;
+  auto model_exact = sam::TinyVit::load(kWeights, exact);
+  REQUIRE_MESSAGE(model_exact.ok(), model_exact.status().message());
+  st = model_exact->forward(input->pixels.view(), &*ws, &out, nullptr);
+  REQUIRE(st.ok());
+  const float* ex = out.embedding.f32();
+  double err_exact = 0, fast_vs_exact = 0;
+  for (size_t i = 0; i < sample.size(); ++i)
+    err_exact = std::max(err_exact, std::fabs((double)ex[(int64_t)i * stride] - sample[i].as_double()));
+  for (int64_t i = 0; i < n; ++i) fast_vs_exact = std::max(fast_vs_exact, std::fabs((double)ex[i] - two[(size_t)i]));
+  MESSAGE("exact GELU: sample max abs error " << err_exact << "; max |fast - exact| " << fast_vs_exact);
+  CHECK(err_exact <= tol);
 }
