@@ -20,6 +20,9 @@ Reported metrics:
                    region quality among the regions present on the grid
   right dimension  the same samples: the distortion's dimension is the
                    largest entry of the distorted region's predicted profile
+  intervals        95% bootstrap interval of the global SRCC (resampling
+                   whole test photos) and 95% Wilson intervals of the two
+                   top-1 proportions
   BRISQUE          OpenCV's BRISQUE (opencv-data's LIVE model, python3-opencv
                    cv2.quality) on the same distorted images; its score is
                    0 best .. 100 worst, so SRCC uses -score
@@ -56,6 +59,32 @@ def brisque_scores(samples):
         img = cv2.imread(png)
         out.append(float(cv2.quality.QualityBRISQUE_compute(img, BRISQUE_MODEL, BRISQUE_RANGE)[0]))
     return out, ""
+
+
+def wilson(k, n, z=1.96):
+    """95% Wilson score interval of a proportion k / n."""
+    if n == 0:
+        return [float("nan"), float("nan")]
+    p = k / n
+    c = (p + z * z / (2 * n)) / (1 + z * z / n)
+    h = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return [float(c - h), float(c + h)]
+
+
+def boot_srcc(pred, tgt, photos, reps=1000, seed=0):
+    """95% percentile interval of the global SRCC under a bootstrap that
+    resamples whole test photos (samples of one photo are not independent)."""
+    rng = np.random.default_rng(seed)
+    names = sorted(set(photos))
+    idx = {p: [i for i, q in enumerate(photos) if q == p] for p in names}
+    pred, tgt = np.asarray(pred), np.asarray(tgt)
+    vals = []
+    for _ in range(reps):
+        pick = np.concatenate([idx[names[j]] for j in rng.integers(0, len(names), len(names))])
+        v = common.srcc(pred[pick], tgt[pick])
+        if not np.isnan(v):
+            vals.append(v)
+    return [float(np.percentile(vals, 2.5)), float(np.percentile(vals, 97.5))] if vals else [float("nan")] * 2
 
 
 def main():
@@ -118,6 +147,9 @@ def main():
     res["one_region_samples"] = n1
     res["localisation_top1"] = loc / n1 if n1 else float("nan")
     res["dimension_top1"] = dim / n1 if n1 else float("nan")
+    res["localisation_top1_wilson95"] = wilson(loc, n1)
+    res["dimension_top1_wilson95"] = wilson(dim, n1)
+    res["global_srcc_boot95"] = boot_srcc(pred_q, tgt, [s.photo for s in samples])
 
     if not a.no_brisque:
         b, why = brisque_scores(samples)
@@ -130,8 +162,11 @@ def main():
     print("test photos %d, samples %d" % (len(res["photos"]), res["samples"]))
     print("%-40s %s" % ("metric", "value"))
     for k in ("global_srcc", "global_mae", "level_srcc_median", "level_srcc_types", "one_region_samples",
-              "localisation_top1", "dimension_top1", "brisque_global_srcc"):
+              "localisation_top1", "dimension_top1", "brisque_global_srcc", "global_srcc_boot95",
+              "localisation_top1_wilson95", "dimension_top1_wilson95"):
         v = res.get(k)
+        if isinstance(v, list):
+            v = "[%.3f, %.3f]" % tuple(v)
         print("%-40s %s" % (k, "%.4f" % v if isinstance(v, float) else v))
     with open(a.json, "w") as f:
         json.dump(res, f, indent=1)

@@ -8,7 +8,9 @@
 #
 # Environment: RSFIQA_BIN (the rsfiqa binary, default build/tools/rsfiqa),
 # TRAIN_N / VAL_N / TEST_N (samples per photo incl. the pristine one,
-# defaults 24 / 4 / 10), AMG_PPS (AMG points per side, default 8: 64 prompts,
+# defaults 24 / 20 / 26; the test photos of the model card have 26 samples
+# each, the validation photos 20 so that selection on validation has ~100
+# samples), AMG_PPS (AMG points per side, default 8: 64 prompts,
 # coarser regions than SAM's 32 but about 16x cheaper), JOBS (parallel photos,
 # default 2), STAGES (default "photos splits dataset train eval").
 # The AMG partition of each photo is cached next to its samples
@@ -20,8 +22,8 @@ cd "$ROOT"
 CACHE="${RSFIQA_CACHE:-$ROOT/.cache}"
 BIN="${RSFIQA_BIN:-$ROOT/build/tools/rsfiqa}"
 TRAIN_N="${TRAIN_N:-24}"
-VAL_N="${VAL_N:-4}"
-TEST_N="${TEST_N:-10}"
+VAL_N="${VAL_N:-20}"
+TEST_N="${TEST_N:-26}"
 AMG_PPS="${AMG_PPS:-8}"
 JOBS="${JOBS:-2}"
 STAGES="${STAGES:-photos splits dataset train eval}"

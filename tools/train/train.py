@@ -151,6 +151,9 @@ def main():
     ap.add_argument("--heads", type=int, default=4)
     ap.add_argument("--region-rank", type=float, default=1.0, help="weight of the in-image region ranking loss")
     ap.add_argument("--dim-ce", type=float, default=0.3, help="weight of the dimension cross-entropy")
+    ap.add_argument("--save-every", action="store_true", help="also write OUT.epochN after every epoch")
+    ap.add_argument("--init", default="",
+                    help="start from these weights (their config and feature standardisation are kept)")
     a = ap.parse_args()
     global region_rank_weight, dim_weight
     region_rank_weight, dim_weight = a.region_rank, a.dim_ce
@@ -164,14 +167,20 @@ def main():
         sys.exit("no training samples in %s/train" % a.samples)
     print("train samples %d (photos %d), val samples %d" % (len(train), len({s.photo for s in train}), len(val)))
 
-    cfg = M.default_config(dim=a.dim, depth=a.depth, heads=a.heads)
     gen = torch.Generator().manual_seed(a.seed)
-    net = common.fast_model(cfg)
-    # Standardisation constants from the training tokens.
-    allf = torch.cat([s.feats for s in train], 0).double()
-    net.feat_mean.copy_(allf.mean(0).float())
-    net.feat_std.copy_(allf.std(0).clamp_min(1e-3).float())
-    del allf
+    if a.init:
+        # Warm start: the earlier model's parameters and its standardisation
+        # constants (changing those would shift every input it learned on).
+        net = common.load_weights(a.init)
+        net.train()
+        print("initialised from %s" % a.init)
+    else:
+        net = common.fast_model(M.default_config(dim=a.dim, depth=a.depth, heads=a.heads))
+        # Standardisation constants from the training tokens.
+        allf = torch.cat([s.feats for s in train], 0).double()
+        net.feat_mean.copy_(allf.mean(0).float())
+        net.feat_std.copy_(allf.std(0).clamp_min(1e-3).float())
+        del allf
 
     opt = torch.optim.AdamW(net.parameters(), lr=a.lr, weight_decay=1e-2)
     steps = a.epochs * math.ceil(len(train) / a.batch)
@@ -207,6 +216,8 @@ def main():
         v_srcc, v_mae = evaluate(net, val) if val else evaluate(net, train)
         print("epoch %d loss %.4f val SRCC %.4f MAE %.2f (%.0f s)" % (ep, tot / len(train), v_srcc, v_mae,
                                                                      time.time() - t0), flush=True)
+        if a.save_every:
+            M.save_weights(net, "%s.epoch%d" % (a.out, ep))
         if v_srcc > best or a.select == "last":
             best, bad = v_srcc, 0
             best_state = {k: v.clone() for k, v in net.state_dict().items()}
