@@ -16,7 +16,9 @@
 // backed by the mapped file: KV cache, scratch, tokenizer), kv_MB and
 // rss_file_MB (mapped weights resident).
 //
-// Decode cases take a second argument, the KV cache type (0 = f32, 1 = f16).
+// Decode cases take a second argument, the KV cache type (0 = f32, 1 = f16),
+// and a third, the decode path (0 = the default thread-team step, 1 = the
+// per-projection parallel_for path it replaced, for a same-run comparison).
 // Memory/<shape>/<type>/<kv> measures the RSS budget (see BM_Memory).
 #include <benchmark/benchmark.h>
 
@@ -26,6 +28,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -231,6 +234,8 @@ void BM_Decode(benchmark::State& state, const Shape_* sh, DType t) {
   // time (the cache restarts every 64 tokens, so attention stays short and
   // the weights dominate, as in the reference figures).
   Result<llm::Session> s = llm::Session::create(*m, 64, kv);
+  const bool per_projection = state.range(2) != 0;
+  if (per_projection) s->set_team_min_bytes(std::numeric_limits<int64_t>::max() / 64);
   int32_t tok = 2;
   int64_t n = 0;
   double cpu = 0, wall = 0;
@@ -254,7 +259,7 @@ void BM_Decode(benchmark::State& state, const Shape_* sh, DType t) {
   state.counters["rss_anon_MB"] = proc_status_mb("RssAnon") * 1.048576;
   state.counters["rss_file_MB"] = proc_status_mb("RssFile") * 1.048576;
   state.SetLabel(std::string(sh->name) + " " + dtype_name(t) + " kv " + llm::kv_type_name(kv) + " " +
-                 kernels::row_dot_kernel_name(active_isa()));
+                 kernels::row_dot_kernel_name(active_isa()) + (per_projection ? " per-projection" : " team"));
   set_num_threads(0);
 }
 
@@ -327,7 +332,7 @@ int register_all() {
     for (DType t : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K}) {
       const std::string tag = std::string(sh.name) + "/" + dtype_name(t);
       benchmark::RegisterBenchmark(("Decode/" + tag).c_str(), BM_Decode, &sh, t)
-          ->Args({1, 0})->Args({2, 0})->Args({2, 1})->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(2.0);
+          ->Args({1, 0, 0})->Args({2, 0, 0})->Args({2, 1, 0})->Args({2, 0, 1})->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(2.0);
       benchmark::RegisterBenchmark(("Memory/" + tag).c_str(), BM_Memory, &sh, t)
           ->Arg(0)->Arg(1)->Iterations(1)->Unit(benchmark::kMillisecond);
       benchmark::RegisterBenchmark(("Prefill128/" + tag).c_str(), BM_Prefill128, &sh, t)

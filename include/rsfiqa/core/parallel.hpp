@@ -11,17 +11,19 @@
 // must not start their own threads.
 //
 // `parallel_team` is the one long-lived alternative: a single parallel region
-// whose threads run the same body and meet at a cheap TeamBarrier, for work
-// made of many short dependent steps (an LLM decode step has ~150 of them;
-// a fork/join per step would cost more than the step).
+// whose threads run the same body and meet at a TeamBarrier (poll, then
+// sleep), for work made of many short dependent steps (an LLM decode step
+// has ~150 of them; a fork/join per step would cost more than the step).
 //
 // Built without OpenMP (or with RSFIQA_NO_OPENMP) every loop runs on the
 // calling thread and the thread count is 1.
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <fstream>
+#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
@@ -145,9 +147,11 @@ inline T parallel_reduce_chunks(int64_t n, int64_t chunk, T init, Partial&& part
 }
 
 // The barrier of one parallel_team call: wait() returns once every thread of
-// the team has called it (the same number of times). Waiters spin on an
-// atomic for a short while, then yield their core, so a team on a loaded
-// machine does not burn the time slice its partner needs.
+// the team has called it (the same number of times). Waiters first poll an
+// atomic (a barrier on an idle machine completes within a few microseconds),
+// then sleep on a condition variable: on a loaded machine, where two team
+// threads may share one core, a waiter that kept polling or yielding would
+// take the time slices its partner needs to reach the barrier.
 class TeamBarrier {
  public:
   explicit TeamBarrier(int n = 1) : n_(n) {}
@@ -163,22 +167,38 @@ class TeamBarrier {
 
   void wait() {
     if (n_ <= 1) return;
-    const unsigned gen = gen_.load(std::memory_order_acquire);
-    if (arrived_.fetch_add(1, std::memory_order_acq_rel) == n_ - 1) {
-      // Last to arrive: reset the count, then release the others.
-      arrived_.store(0, std::memory_order_relaxed);
-      gen_.store(gen + 1, std::memory_order_release);
+    const unsigned gen = gen_.load();
+    if (arrived_.fetch_add(1) == n_ - 1) {
+      // Last to arrive: reset the count, release the pollers, wake sleepers.
+      // (gen_ is stored before sleepers_ is read, and a sleeper counts
+      // itself before it reads gen_, so either it sees the new generation
+      // or this thread sees it and notifies under the mutex.)
+      arrived_.store(0);
+      gen_.store(gen + 1);
+      if (sleepers_.load() > 0) {
+        std::lock_guard<std::mutex> lock(mu_);
+        cv_.notify_all();
+      }
       return;
     }
-    for (int spin = 0; gen_.load(std::memory_order_acquire) == gen; ++spin)
-      if (spin >= kSpins) std::this_thread::yield();
+    for (int spin = 0; spin < kSpins; ++spin)
+      if (gen_.load(std::memory_order_acquire) != gen) return;
+    sleepers_.fetch_add(1);
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return gen_.load() != gen; });
+    }
+    sleepers_.fetch_sub(1);
   }
 
  private:
-  static constexpr int kSpins = 4000;  // ~ a few microseconds of polling
+  static constexpr int kSpins = 2000;  // a few microseconds of polling
   int n_;
   std::atomic<int> arrived_{0};
   std::atomic<unsigned> gen_{0};
+  std::atomic<int> sleepers_{0};
+  std::mutex mu_;
+  std::condition_variable cv_;
 };
 
 // Runs fn(t, nt, barrier) once on each of nt threads (t = 0 .. nt-1) of one
