@@ -39,7 +39,7 @@ TEST_CASE("depthwise_hwc_f32: SIMD vs _ref, _ref vs the formula in double") {
   struct Case {
     int64_t H, W, C, k, stride, pad;
   };
-  const Case cases[] = {{7, 9, 1, 3, 1, 1},   {8, 8, 16, 3, 1, 1},  {9, 7, 23, 3, 2, 1}, {13, 11, 64, 3, 1, 1},
+  const Case cases[] = {{7, 9, 1, 3, 1, 1},    {8, 8, 16, 3, 1, 1},  {9, 7, 23, 3, 2, 1}, {13, 11, 64, 3, 1, 1},
                         {10, 10, 37, 5, 1, 2}, {6, 5, 160, 3, 2, 1}, {5, 12, 8, 3, 1, 0}, {4, 4, 33, 3, 2, 1}};
   for (const Case& cs : cases) {
     DepthwiseHwcGeometry g;
@@ -75,7 +75,8 @@ TEST_CASE("depthwise_hwc_f32: SIMD vs _ref, _ref vs the formula in double") {
             for (int64_t kx = 0; kx < g.k; ++kx) {
               const int64_t iy = oy * g.stride - g.pad + ky, ix = ox * g.stride - g.pad + kx;
               if (iy < 0 || iy >= g.H || ix < 0 || ix >= g.W) continue;
-              const double p = (double)taps[(size_t)((ky * g.k + kx) * g.C + c)] * x[(size_t)((iy * g.W + ix) * g.C + c)];
+              const double p =
+                  (double)taps[(size_t)((ky * g.k + kx) * g.C + c)] * x[(size_t)((iy * g.W + ix) * g.C + c)];
               s += p;
               mag += std::fabs(p);
             }

@@ -39,8 +39,8 @@ struct DepthwiseHwcGeometry {
 };
 
 // Scalar oracle.
-inline void depthwise_hwc_f32_ref(const DepthwiseHwcGeometry& g, const float* x, const float* taps,
-                                  const float* bias, float* y, int64_t oy0, int64_t oy1) {
+inline void depthwise_hwc_f32_ref(const DepthwiseHwcGeometry& g, const float* x, const float* taps, const float* bias,
+                                  float* y, int64_t oy0, int64_t oy1) {
   for (int64_t oy = oy0; oy < oy1; ++oy)
     for (int64_t ox = 0; ox < g.Wo; ++ox) {
       float* yr = y + ((oy - oy0) * g.Wo + ox) * g.C;
@@ -68,9 +68,8 @@ inline void depthwise_hwc_f32_ref(const DepthwiseHwcGeometry& g, const float* x,
 
 // AVX2: 8 channels per vector; per output pixel and channel block the
 // accumulator stays in a register over all taps.
-RSFIQA_TARGET_AVX2 inline void depthwise_hwc_f32_avx2(const DepthwiseHwcGeometry& g, const float* x,
-                                                       const float* taps, const float* bias, float* y, int64_t oy0,
-                                                       int64_t oy1) {
+RSFIQA_TARGET_AVX2 inline void depthwise_hwc_f32_avx2(const DepthwiseHwcGeometry& g, const float* x, const float* taps,
+                                                      const float* bias, float* y, int64_t oy0, int64_t oy1) {
   const int64_t C = g.C;
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   for (int64_t oy = oy0; oy < oy1; ++oy) {
@@ -88,7 +87,8 @@ RSFIQA_TARGET_AVX2 inline void depthwise_hwc_f32_avx2(const DepthwiseHwcGeometry
           const float* xrow = x + ((iy0 + ky) * g.W + ix0 + kx0) * C + c;  // tap kx0 (inside the image)
           const float* wrow = taps + ky * g.k * C + c;
           for (int64_t kx = kx0; kx < kx1; ++kx)
-            acc = _mm256_fmadd_ps(_mm256_maskload_ps(wrow + kx * C, m), _mm256_maskload_ps(xrow + (kx - kx0) * C, m), acc);
+            acc = _mm256_fmadd_ps(_mm256_maskload_ps(wrow + kx * C, m), _mm256_maskload_ps(xrow + (kx - kx0) * C, m),
+                                  acc);
         }
         _mm256_maskstore_ps(yr + c, m, acc);
       }
@@ -98,8 +98,8 @@ RSFIQA_TARGET_AVX2 inline void depthwise_hwc_f32_avx2(const DepthwiseHwcGeometry
 
 // AVX-512: 16 channels per vector, masked tail.
 RSFIQA_TARGET_AVX512 inline void depthwise_hwc_f32_avx512(const DepthwiseHwcGeometry& g, const float* x,
-                                                           const float* taps, const float* bias, float* y,
-                                                           int64_t oy0, int64_t oy1) {
+                                                          const float* taps, const float* bias, float* y, int64_t oy0,
+                                                          int64_t oy1) {
   const int64_t C = g.C;
   for (int64_t oy = oy0; oy < oy1; ++oy) {
     const int64_t iy0 = oy * g.stride - g.pad;
@@ -115,8 +115,8 @@ RSFIQA_TARGET_AVX512 inline void depthwise_hwc_f32_avx512(const DepthwiseHwcGeom
           const float* xrow = x + ((iy0 + ky) * g.W + ix0 + kx0) * C + c;  // tap kx0 (inside the image)
           const float* wrow = taps + ky * g.k * C + c;
           for (int64_t kx = kx0; kx < kx1; ++kx)
-            acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, wrow + kx * C), _mm512_maskz_loadu_ps(m, xrow + (kx - kx0) * C),
-                                  acc);
+            acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, wrow + kx * C),
+                                  _mm512_maskz_loadu_ps(m, xrow + (kx - kx0) * C), acc);
         }
         _mm512_mask_storeu_ps(yr + c, m, acc);
       }
