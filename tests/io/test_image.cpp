@@ -165,6 +165,13 @@ const Status& status_of(const Result<T>& r) {
   return r.status();
 }
 
+// Offset of the first FF <marker> pair after SOI in a JPEG, or 0.
+size_t first_marker(const std::vector<uint8_t>& jpeg, uint8_t marker) {
+  for (size_t i = 2; i + 1 < jpeg.size(); ++i)
+    if (jpeg[i] == 0xFF && jpeg[i + 1] == marker) return i;
+  return 0;
+}
+
 #define CHECK_ERROR(result, code_, substr)                                                \
   do {                                                                                    \
     const auto& r_ = (result);                                                            \
@@ -353,12 +360,7 @@ TEST_CASE("malformed and unsupported images give specific errors") {
   }
   SUBCASE("JPEG Huffman table with more than 256 symbols (overflows stb 2.27)") {
     std::vector<uint8_t> bad = jpg;
-    size_t dht = 0;
-    for (size_t i = 2; i + 1 < bad.size(); ++i)
-      if (bad[i] == 0xFF && bad[i + 1] == 0xC4) {
-        dht = i;
-        break;
-      }
+    const size_t dht = first_marker(bad, 0xC4);
     REQUIRE(dht > 0);
     for (int k = 0; k < 16; ++k) bad[dht + 5 + (size_t)k] = 17;  // 16 x 17 = 272 code lengths
     CHECK_ERROR(decode_image(bad), ErrorCode::kMalformed, "declares 272 symbols (at most 256)");
@@ -372,12 +374,7 @@ TEST_CASE("malformed and unsupported images give specific errors") {
     // a walk that took "FF 00" for a marker would skip the DHT as the body
     // of a 24-byte segment and land exactly on FF D9.
     std::vector<uint8_t> bad = jpg;
-    size_t sos = 0;
-    for (size_t i = 2; i + 1 < bad.size(); ++i)
-      if (bad[i] == 0xFF && bad[i + 1] == 0xDA) {
-        sos = i;
-        break;
-      }
+    const size_t sos = first_marker(bad, 0xDA);
     REQUIRE(sos > 0);
     const size_t data = sos + 2 + (((size_t)bad[sos + 2] << 8) | bad[sos + 3]);
     bad.resize(data);
@@ -390,12 +387,7 @@ TEST_CASE("malformed and unsupported images give specific errors") {
     // Point the first scan's first component at DC table 3, which rocket.jpg
     // never defines.
     std::vector<uint8_t> bad = jpg;
-    size_t sos = 0;
-    for (size_t i = 2; i + 1 < bad.size(); ++i)
-      if (bad[i] == 0xFF && bad[i + 1] == 0xDA) {
-        sos = i;
-        break;
-      }
+    const size_t sos = first_marker(bad, 0xDA);
     REQUIRE(sos > 0);
     bad[sos + 6] = (uint8_t)((3 << 4) | (bad[sos + 6] & 15));
     CHECK_ERROR(decode_image(bad), ErrorCode::kMalformed, "uses DC Huffman table 3, which no DHT defines");
