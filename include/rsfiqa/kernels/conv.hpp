@@ -36,6 +36,14 @@ struct DepthwiseHwcGeometry {
   int64_t H = 0, W = 0, C = 0;
   int64_t k = 3, stride = 1, pad = 1;
   int64_t Wo = 0;
+
+  // The taps [k0, k1) of one axis that land inside an input of n samples
+  // for output position o; *i0 = o·stride − pad is the input index of tap 0.
+  void taps_inside(int64_t o, int64_t n, int64_t* i0, int64_t* k0, int64_t* k1) const {
+    *i0 = o * stride - pad;
+    *k0 = *i0 < 0 ? -*i0 : 0;
+    *k1 = *i0 + k > n ? n - *i0 : k;
+  }
 };
 
 // Scalar oracle.
@@ -73,12 +81,11 @@ RSFIQA_TARGET_AVX2 inline void depthwise_hwc_f32_avx2(const DepthwiseHwcGeometry
   const int64_t C = g.C;
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   for (int64_t oy = oy0; oy < oy1; ++oy) {
-    // Kernel rows inside the image for this output row.
-    const int64_t iy0 = oy * g.stride - g.pad;
-    const int64_t ky0 = iy0 < 0 ? -iy0 : 0, ky1 = iy0 + g.k > g.H ? g.H - iy0 : g.k;
+    int64_t iy0, ky0, ky1;  // kernel rows inside the image for this output row
+    g.taps_inside(oy, g.H, &iy0, &ky0, &ky1);
     for (int64_t ox = 0; ox < g.Wo; ++ox) {
-      const int64_t ix0 = ox * g.stride - g.pad;
-      const int64_t kx0 = ix0 < 0 ? -ix0 : 0, kx1 = ix0 + g.k > g.W ? g.W - ix0 : g.k;
+      int64_t ix0, kx0, kx1;
+      g.taps_inside(ox, g.W, &ix0, &kx0, &kx1);
       float* yr = y + ((oy - oy0) * g.Wo + ox) * C;
       for (int64_t c = 0; c < C; c += 8) {
         const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(C - c < 8 ? C - c : 8)), lane);
@@ -102,11 +109,11 @@ RSFIQA_TARGET_AVX512 inline void depthwise_hwc_f32_avx512(const DepthwiseHwcGeom
                                                           int64_t oy1) {
   const int64_t C = g.C;
   for (int64_t oy = oy0; oy < oy1; ++oy) {
-    const int64_t iy0 = oy * g.stride - g.pad;
-    const int64_t ky0 = iy0 < 0 ? -iy0 : 0, ky1 = iy0 + g.k > g.H ? g.H - iy0 : g.k;
+    int64_t iy0, ky0, ky1;  // kernel rows inside the image for this output row
+    g.taps_inside(oy, g.H, &iy0, &ky0, &ky1);
     for (int64_t ox = 0; ox < g.Wo; ++ox) {
-      const int64_t ix0 = ox * g.stride - g.pad;
-      const int64_t kx0 = ix0 < 0 ? -ix0 : 0, kx1 = ix0 + g.k > g.W ? g.W - ix0 : g.k;
+      int64_t ix0, kx0, kx1;
+      g.taps_inside(ox, g.W, &ix0, &kx0, &kx1);
       float* yr = y + ((oy - oy0) * g.Wo + ox) * C;
       for (int64_t c = 0; c < C; c += 16) {
         const __mmask16 m = C - c >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (C - c)) - 1u);
