@@ -6,6 +6,8 @@
 // evaluation of the formula in double precision.
 #include <doctest/doctest.h>
 
+#include "isa_test_util.hpp"
+
 #include <cmath>
 #include <random>
 #include <string>
@@ -16,21 +18,8 @@
 
 using namespace rsfiqa;
 using namespace rsfiqa::kernels;
-
-namespace {
-
-std::vector<Isa> isa_levels() {
-  std::vector<Isa> v{Isa::kScalar};
-  if ((int)cpu_best_isa() >= (int)Isa::kAvx2) v.push_back(Isa::kAvx2);
-  if ((int)cpu_best_isa() >= (int)Isa::kAvx512) v.push_back(Isa::kAvx512);
-  return v;
-}
-
-struct IsaCapGuard {
-  ~IsaCapGuard() { clear_isa_cap(); }
-};
-
-}  // namespace
+using rsfiqa::test::isa_levels;
+using rsfiqa::test::IsaCapGuard;
 
 TEST_CASE("depthwise_hwc_f32: SIMD vs _ref, _ref vs the formula in double") {
   IsaCapGuard guard;

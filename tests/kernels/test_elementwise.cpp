@@ -5,6 +5,8 @@
 // of the vectorised exp, GELU and SiLU against double-precision <cmath>.
 #include <doctest/doctest.h>
 
+#include "isa_test_util.hpp"
+
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -18,21 +20,10 @@
 
 using namespace rsfiqa;
 using namespace rsfiqa::kernels;
+using rsfiqa::test::isa_levels;
+using rsfiqa::test::IsaCapGuard;
 
 namespace {
-
-// The ISA levels to force: scalar plus whatever this CPU supports.
-std::vector<Isa> isa_levels() {
-  std::vector<Isa> v{Isa::kScalar};
-  if ((int)cpu_best_isa() >= (int)Isa::kAvx2) v.push_back(Isa::kAvx2);
-  if ((int)cpu_best_isa() >= (int)Isa::kAvx512) v.push_back(Isa::kAvx512);
-  return v;
-}
-
-// Clears the ISA cap when a test case ends, whatever happens inside.
-struct IsaCapGuard {
-  ~IsaCapGuard() { clear_isa_cap(); }
-};
 
 std::vector<float> random_vec(std::mt19937& rng, int64_t n, float lo, float hi) {
   std::uniform_real_distribution<float> d(lo, hi);

@@ -4,6 +4,8 @@
 // lengths including odd ones, with and without gamma/beta, bias and mask.
 #include <doctest/doctest.h>
 
+#include "isa_test_util.hpp"
+
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -17,17 +19,10 @@
 
 using namespace rsfiqa;
 using namespace rsfiqa::kernels;
+using rsfiqa::test::isa_levels;
+using rsfiqa::test::IsaCapGuard;
 
 namespace {
-std::vector<Isa> isa_levels() {
-  std::vector<Isa> v{Isa::kScalar};
-  if ((int)cpu_best_isa() >= (int)Isa::kAvx2) v.push_back(Isa::kAvx2);
-  if ((int)cpu_best_isa() >= (int)Isa::kAvx512) v.push_back(Isa::kAvx512);
-  return v;
-}
-struct IsaCapGuard {
-  ~IsaCapGuard() { clear_isa_cap(); }
-};
 std::vector<float> random_vec(std::mt19937& rng, int64_t n, float lo, float hi) {
   std::uniform_real_distribution<float> d(lo, hi);
   std::vector<float> v((size_t)n);
