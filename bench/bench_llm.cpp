@@ -32,6 +32,9 @@
 #include <string>
 #include <vector>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include "rsfiqa/core/parallel.hpp"
 #include "rsfiqa/io/gguf.hpp"
 #include "rsfiqa/kernels/quant.hpp"
@@ -142,6 +145,27 @@ std::string bench_path(const Shape_& sh, DType t) {
       .string();
 }
 
+// Drops the file's pages from the page cache (after flushing them), so the
+// next load reads it from disk through the loader's memory map, as after a
+// reboot or for a model file that has not been used for a while. The decode
+// figures depend on how the cached pages were created: pages brought in
+// through io::MappedFile's map (which asks for huge pages) are mapped in 2 MB
+// pieces, while pages left over from writing the file in small pieces are
+// mapped 4 KB at a time and cost TLB misses (docs/llm.md, "Speed"). Evicting
+// first makes every run measure the same state. Best effort: ignored where
+// unsupported.
+void evict_page_cache(const std::string& path) {
+#if defined(POSIX_FADV_DONTNEED)
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  (void)::fdatasync(fd);
+  (void)::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  ::close(fd);
+#else
+  (void)path;
+#endif
+}
+
 // Loads (making the file first if needed) and caches one model at a time.
 llm::Model* get_model(const Shape_& sh, DType t) {
   static std::string cached;
@@ -155,6 +179,7 @@ llm::Model* get_model(const Shape_& sh, DType t) {
       return nullptr;
     }
   }
+  evict_page_cache(path);
   Result<llm::Model> m = llm::Model::load(path);
   if (!m.ok()) {
     std::fprintf(stderr, "load: %s\n", m.status().to_string().c_str());
