@@ -6,7 +6,8 @@
 // parallel region the team degrades to the calling thread. TeamBarrier is
 // also driven by plain std::threads, so the ThreadSanitizer step of CI (built
 // without OpenMP, where parallel_team runs on one thread) checks its
-// ordering too.
+// ordering too. TeamChunks hands every chunk out exactly once, each thread's
+// own segment first and in order.
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -92,4 +93,44 @@ TEST_CASE("TeamBarrier orders the steps of std::threads (polling and sleeping wa
   for (std::thread& th : pool) th.join();
   CHECK(bad.load() == 0);
   CHECK(bar.size() == kThreads);
+}
+
+TEST_CASE("TeamChunks hands out every chunk once, own segment first and in order") {
+  TeamChunks q;
+  for (int threads : {1, 2, 3, 5}) {
+    for (int64_t n_chunks : {0, 1, 2, 7, 64, 1001}) {
+      CAPTURE(threads);
+      CAPTURE(n_chunks);
+      q.reset(threads);
+      std::vector<std::atomic<int>> hits((size_t)n_chunks);
+      std::vector<std::vector<int64_t>> order((size_t)threads);
+      std::vector<std::thread> pool;
+      for (int t = 0; t < threads; ++t)
+        pool.emplace_back([&, t] {
+          for (int64_t i = q.take(t, n_chunks); i >= 0; i = q.take(t, n_chunks)) {
+            hits[(size_t)i].fetch_add(1);
+            order[(size_t)t].push_back(i);
+            if (t == 0 && i % 5 == 0) std::this_thread::yield();  // let the others steal
+          }
+        });
+      for (std::thread& th : pool) th.join();
+      int64_t total = 0;
+      for (const std::atomic<int>& h : hits) {
+        CHECK(h.load() == 1);
+        total += h.load();
+      }
+      CHECK(total == n_chunks);
+      // A thread takes its own segment first (others may have started on it
+      // already, so not necessarily from its start), in increasing order.
+      for (int t = 0; t < threads; ++t) {
+        const int64_t b = n_chunks * t / threads, e = n_chunks * (t + 1) / threads;
+        const std::vector<int64_t>& o = order[(size_t)t];
+        size_t k = 0;
+        for (; k < o.size() && o[k] >= b && o[k] < e; ++k)
+          if (k > 0) CHECK(o[k] > o[k - 1]);
+        for (; k < o.size(); ++k) CHECK((o[k] < b || o[k] >= e));  // then only other segments
+      }
+      CHECK(q.take(0, n_chunks) == -1);
+    }
+  }
 }

@@ -82,6 +82,19 @@ inline void* aligned_malloc_default(std::size_t size, std::size_t align) {
 #define RSFIQA_X86_SIMD 0
 #endif
 
+// Unroll the next loop completely. SIMD kernels keep register tiles in small
+// arrays (`__m256 acc[4][4]`) indexed by loops with constant bounds; GCC
+// unrolls those fully only at -O3, and at -O2 the arrays live on the stack:
+// the Q8_0/Q4_0 decode kernels then ran 2-3x slower. With the hint, code
+// that embeds these headers and builds with -O2 gets the -O3 kernels.
+#if defined(__clang__)
+#define RSFIQA_UNROLL _Pragma("unroll")
+#elif defined(__GNUC__)
+#define RSFIQA_UNROLL _Pragma("GCC unroll 32")
+#else
+#define RSFIQA_UNROLL
+#endif
+
 #if defined(__aarch64__) && defined(__ARM_NEON) && !defined(RSFIQA_NO_SIMD)
 #define RSFIQA_ARM_NEON 1
 #else

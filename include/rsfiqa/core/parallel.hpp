@@ -23,6 +23,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <fstream>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
@@ -199,6 +200,60 @@ class TeamBarrier {
   std::atomic<int> sleepers_{0};
   std::mutex mu_;
   std::condition_variable cv_;
+};
+
+// Hands out the chunks [0, n) of one step of a thread team. The chunks are
+// split into one contiguous segment per thread; thread t takes the chunks of
+// its own segment in order, then helps with the other segments (from where
+// their owners have got to, in order t+1, t+2, ...). So each thread reads its
+// share of a weight matrix as one sequential stream, while a thread that
+// another process slows down still gets help from its partners. (Dealing
+// chunks out round-robin from one shared counter makes the two threads of
+// this machine alternate every 32-64 KB, which costs 15-20% of the memory
+// read bandwidth; see docs/llm.md.) Which thread runs a chunk varies, so
+// bodies must not make results depend on it.
+//
+// reset() re-arms it for the next use and must not overlap take(). A chunk
+// index is returned once in total over all threads; take() returns -1 when
+// every segment is exhausted. Counters sit on separate cache lines.
+class TeamChunks {
+ public:
+  TeamChunks() = default;
+  TeamChunks(TeamChunks&&) = default;
+  TeamChunks& operator=(TeamChunks&&) = default;
+
+  // Re-arms for a team of n_threads (>= 1) threads.
+  void reset(int n_threads) {
+    if (n_threads < 1) n_threads = 1;
+    if (n_threads > cap_) {
+      slots_.reset(new Slot[(size_t)n_threads]);
+      cap_ = n_threads;
+    }
+    n_ = n_threads;
+    for (int u = 0; u < n_; ++u) slots_[(size_t)u].taken.store(0, std::memory_order_relaxed);
+  }
+
+  // The next chunk of [0, n_chunks) for thread t (0 <= t < team size), or -1.
+  // Every caller of one step must pass the same n_chunks.
+  int64_t take(int t, int64_t n_chunks) {
+    for (int k = 0; k < n_; ++k) {
+      const int u = (t + k) % n_;
+      const int64_t b = n_chunks * u / n_, e = n_chunks * (u + 1) / n_;
+      Slot& slot = slots_[(size_t)u];
+      // A cheap read first: an exhausted segment is not written again.
+      if (b + slot.taken.load(std::memory_order_relaxed) >= e) continue;
+      const int64_t i = b + slot.taken.fetch_add(1, std::memory_order_relaxed);
+      if (i < e) return i;
+    }
+    return -1;
+  }
+
+ private:
+  struct alignas(64) Slot {
+    std::atomic<int64_t> taken{0};
+  };
+  std::unique_ptr<Slot[]> slots_;
+  int cap_ = 0, n_ = 1;
 };
 
 // Runs fn(t, nt, barrier) once on each of nt threads (t = 0 .. nt-1) of one

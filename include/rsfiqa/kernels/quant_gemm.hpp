@@ -201,6 +201,7 @@ RSFIQA_TARGET_AVX2 inline float hsum8(__m256 v) {
 template <typename WB>
 RSFIQA_TARGET_AVX2 inline void prefetch_rows4(const WB* row0, int64_t i) {
   const char* p = (const char*)row0 + 4 * (int64_t)sizeof(WB) * i + kPrefetchBytes;
+  RSFIQA_UNROLL
   for (int k = 0; k < (int)(4 * sizeof(WB) + 63) / 64; ++k) _mm_prefetch(p + 64 * k, _MM_HINT_T0);
 }
 
@@ -223,9 +224,12 @@ RSFIQA_TARGET_AVX512VNNI inline void tile_vnni(int64_t K, const void* const* wv,
   const int64_t nb = K / 32;
   const WB* w[4] = {(const WB*)wv[0], (const WB*)wv[1], (const WB*)wv[2], (const WB*)wv[3]};
   const BlockQ8_0* a[MR];
+  RSFIQA_UNROLL
   for (int r = 0; r < MR; ++r) a[r] = (const BlockQ8_0*)av[r];
   __m256 acc[MR][4];
+  RSFIQA_UNROLL
   for (int r = 0; r < MR; ++r)
+    RSFIQA_UNROLL
     for (int j = 0; j < 4; ++j) acc[r][j] = _mm256_setzero_ps();
   const __m256i zero = _mm256_setzero_si256();
   // Block i: load/unpack the 4 weight blocks once, then each activation row's
@@ -234,6 +238,7 @@ RSFIQA_TARGET_AVX512VNNI inline void tile_vnni(int64_t K, const void* const* wv,
     if (Prefetch) prefetch_rows4(w[0], i);
     __m256i wq[4], wcorr[4];
     __m256 wd[4];
+    RSFIQA_UNROLL
     for (int j = 0; j < 4; ++j) {
       wd[j] = bcast_half(&w[j][i].d);
       if constexpr (Q4) {
@@ -244,6 +249,7 @@ RSFIQA_TARGET_AVX512VNNI inline void tile_vnni(int64_t K, const void* const* wv,
         if (MR > 1) wcorr[j] = _mm256_sub_epi32(zero, _mm256_dpbusd_epi32(zero, _mm256_set1_epi8((char)0x80), wq[j]));
       }
     }
+    RSFIQA_UNROLL
     for (int r = 0; r < MR; ++r) {
       const __m256i aq = _mm256_loadu_si256((const __m256i*)a[r][i].qs);
       const __m256 ad = bcast_half(&a[r][i].d);
@@ -251,20 +257,26 @@ RSFIQA_TARGET_AVX512VNNI inline void tile_vnni(int64_t K, const void* const* wv,
       if (Q4) {
         // -8·Σa per lane, then Σ q·a on top: lane-wise Σ (q-8)·a.
         const __m256i acorr = _mm256_sub_epi32(zero, _mm256_dpbusd_epi32(zero, _mm256_set1_epi8(8), aq));
+        RSFIQA_UNROLL
         for (int j = 0; j < 4; ++j) p[j] = _mm256_dpbusd_epi32(acorr, wq[j], aq);
       } else if (MR > 1) {
         const __m256i au = _mm256_xor_si256(aq, _mm256_set1_epi8((char)0x80));  // a + 128 as unsigned
+        RSFIQA_UNROLL
         for (int j = 0; j < 4; ++j) p[j] = _mm256_dpbusd_epi32(wcorr[j], au, wq[j]);
       } else {
         // One activation row: move w's sign onto a, |w| is the unsigned side.
+        RSFIQA_UNROLL
         for (int j = 0; j < 4; ++j)
           p[j] = _mm256_dpbusd_epi32(zero, _mm256_sign_epi8(wq[j], wq[j]), _mm256_sign_epi8(aq, wq[j]));
       }
+      RSFIQA_UNROLL
       for (int j = 0; j < 4; ++j)
         acc[r][j] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(p[j]), ad), wd[j], acc[r][j]);
     }
   }
+  RSFIQA_UNROLL
   for (int r = 0; r < MR; ++r)
+    RSFIQA_UNROLL
     for (int j = 0; j < 4; ++j) out[r * 4 + j] = hsum8(acc[r][j]);
 }
 
@@ -277,15 +289,19 @@ RSFIQA_TARGET_AVX2 inline void tile_avx2(int64_t K, const void* const* wv, const
   const int64_t nb = K / 32;
   const WB* w[4] = {(const WB*)wv[0], (const WB*)wv[1], (const WB*)wv[2], (const WB*)wv[3]};
   const BlockQ8_0* a[MR];
+  RSFIQA_UNROLL
   for (int r = 0; r < MR; ++r) a[r] = (const BlockQ8_0*)av[r];
   __m256 acc[MR][4];
+  RSFIQA_UNROLL
   for (int r = 0; r < MR; ++r)
+    RSFIQA_UNROLL
     for (int j = 0; j < 4; ++j) acc[r][j] = _mm256_setzero_ps();
   const __m256i ones = _mm256_set1_epi16(1);
   for (int64_t i = 0; i < nb; ++i) {
     if (Prefetch) prefetch_rows4(w[0], i);
     __m256i wq[4], wabs[4];
     __m256 wd[4];
+    RSFIQA_UNROLL
     for (int j = 0; j < 4; ++j) {
       wd[j] = bcast_half(&w[j][i].d);
       if constexpr (Q4) {
@@ -295,23 +311,29 @@ RSFIQA_TARGET_AVX2 inline void tile_avx2(int64_t K, const void* const* wv, const
         wabs[j] = _mm256_sign_epi8(wq[j], wq[j]);
       }
     }
+    RSFIQA_UNROLL
     for (int r = 0; r < MR; ++r) {
       const __m256i aq = _mm256_loadu_si256((const __m256i*)a[r][i].qs);
       const __m256 ad = bcast_half(&a[r][i].d);
       __m256i p[4];
       if (Q4) {
         const __m256i acorr = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(8), aq), ones);
+        RSFIQA_UNROLL
         for (int j = 0; j < 4; ++j)
           p[j] = _mm256_sub_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(wq[j], aq), ones), acorr);
       } else {
+        RSFIQA_UNROLL
         for (int j = 0; j < 4; ++j)
           p[j] = _mm256_madd_epi16(_mm256_maddubs_epi16(wabs[j], _mm256_sign_epi8(aq, wq[j])), ones);
       }
+      RSFIQA_UNROLL
       for (int j = 0; j < 4; ++j)
         acc[r][j] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(p[j]), ad), wd[j], acc[r][j]);
     }
   }
+  RSFIQA_UNROLL
   for (int r = 0; r < MR; ++r)
+    RSFIQA_UNROLL
     for (int j = 0; j < 4; ++j) out[r * 4 + j] = hsum8(acc[r][j]);
 }
 
@@ -326,12 +348,15 @@ RSFIQA_TARGET_AVX512VNNI inline void tile_x8_vnni(int64_t K, const void* const* 
   const int64_t nb = K / 32;
   const WB* w[4] = {(const WB*)wv[0], (const WB*)wv[1], (const WB*)wv[2], (const WB*)wv[3]};
   __m256 acc[G][4];
+  RSFIQA_UNROLL
   for (int g = 0; g < G; ++g)
+    RSFIQA_UNROLL
     for (int j = 0; j < 4; ++j) acc[g][j] = _mm256_setzero_ps();
   const __m256i m4 = _mm256_set1_epi8(0x0F);
   // Block i: per weight row j, unpack its 8 dwords of levels once, then run
   // them against every packed group; acc[g][j] lane r = dot(row j, row 8g+r).
   for (int64_t i = 0; i < nb; ++i) {
+    RSFIQA_UNROLL
     for (int j = 0; j < 4; ++j) {
       const WB& wb = w[j][i];
       const __m256 dx = bcast_half(&wb.d);
@@ -340,6 +365,7 @@ RSFIQA_TARGET_AVX512VNNI inline void tile_x8_vnni(int64_t K, const void* const* 
       if constexpr (Q4) {
         // Dword c of the nibbles: low nibbles are elements 4c..4c+3, high
         // nibbles elements 16+4c.., i.e. positions m = c and m = c + 4.
+        RSFIQA_UNROLL
         for (int c = 0; c < 4; ++c) {
           int32_t dw;
           std::memcpy(&dw, wb.qs + 4 * c, 4);
@@ -362,6 +388,7 @@ RSFIQA_TARGET_AVX512VNNI inline void tile_x8_vnni(int64_t K, const void* const* 
         s = _mm256_add_epi32(s, _mm256_shuffle_epi32(s, 0xB1));
         init = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(s, 7));
       }
+      RSFIQA_UNROLL
       for (int g = 0; g < G; ++g) {
         const BlockQ8_0x8& ab = a[g][i];
         __m256i p = Q4 ? _mm256_loadu_si256((const __m256i*)ab.corr) : init;
@@ -374,10 +401,13 @@ RSFIQA_TARGET_AVX512VNNI inline void tile_x8_vnni(int64_t K, const void* const* 
       }
     }
   }
+  RSFIQA_UNROLL
   for (int g = 0; g < G; ++g)
+    RSFIQA_UNROLL
     for (int j = 0; j < 4; ++j) {
       alignas(32) float lanes[8];
       _mm256_store_ps(lanes, acc[g][j]);
+      RSFIQA_UNROLL
       for (int r = 0; r < 8; ++r) out[(8 * g + r) * 4 + j] = lanes[r];
     }
 }
@@ -399,10 +429,12 @@ RSFIQA_TARGET_AVX512VNNI inline void gemv8_q4_0_vnni(int64_t K, const uint8_t* w
     _mm_prefetch(pf + 64, _MM_HINT_T0);
     _mm_prefetch(pf + 128, _MM_HINT_T0);
     const BlockQ4_0* b[8];
+    RSFIQA_UNROLL
     for (int j = 0; j < 8; ++j) b[j] = (const BlockQ4_0*)(w0 + j * row_bytes) + i;
     // Y_j = [row j | row j+4] dwords; two unpack rounds give V_c: lane j =
     // dword c of row j (lanes 0..3 rows 0..3, lanes 4..7 rows 4..7).
     __m256i y[4];
+    RSFIQA_UNROLL
     for (int j = 0; j < 4; ++j)
       y[j] = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i*)b[j]->qs)),
                                      _mm_loadu_si128((const __m128i*)b[j + 4]->qs), 1);
@@ -411,6 +443,7 @@ RSFIQA_TARGET_AVX512VNNI inline void gemv8_q4_0_vnni(int64_t K, const uint8_t* w
     const __m256i v[4] = {_mm256_unpacklo_epi64(t0, t2), _mm256_unpackhi_epi64(t0, t2), _mm256_unpacklo_epi64(t1, t3),
                           _mm256_unpackhi_epi64(t1, t3)};
     __m256i p = _mm256_set1_epi32(corr[i]);
+    RSFIQA_UNROLL
     for (int c = 0; c < 4; ++c) {
       int32_t lo, hi;
       std::memcpy(&lo, a[i].qs + 4 * c, 4);       // elements 4c..4c+3
@@ -453,13 +486,16 @@ RSFIQA_TARGET_AVX512 inline void attn_wsum_avx512(int64_t n, int64_t D, const fl
                                                   int64_t stride, bool f16, float* o) {
   for (int64_t d0 = 0; d0 < D; d0 += 64) {
     __mmask16 m[4];
+    RSFIQA_UNROLL
     for (int c = 0; c < 4; ++c) m[c] = d0 + 16 * c < D ? mask16(D - d0 - 16 * c) : (__mmask16)0;
     __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
     for (int64_t j = 0; j < n; ++j) {
       const __m512 pj = _mm512_set1_ps(p[j]);
+      RSFIQA_UNROLL
       for (int c = 0; c < 4; ++c)
         if (m[c]) acc[c] = _mm512_fmadd_ps(pj, load_kv16(V, j * stride + d0 + 16 * c, f16, m[c]), acc[c]);
     }
+    RSFIQA_UNROLL
     for (int c = 0; c < 4; ++c)
       if (m[c]) _mm512_mask_storeu_ps(o + d0 + 16 * c, m[c], acc[c]);
   }

@@ -595,11 +595,12 @@ class Session {
 
   // One token at position n_past, as forward() with T = 1 but in a single
   // thread team: the steps meet at 5 spin barriers per layer instead of a
-  // fork/join per projection, and within a step the threads take chunks of
-  // rows from a shared counter (a thread slowed by another process simply
-  // takes fewer chunks; with a static split its partner would wait at the
-  // barrier). Chunks are whole multiples of 8 rows, so results do not depend
-  // on which thread took which chunk. Q/K/V rows go by whole heads so that
+  // fork/join per projection, and within a step each thread takes the chunks
+  // of rows of its own contiguous share, then helps the others (TeamChunks:
+  // each thread streams its weights sequentially, and a thread slowed by
+  // another process simply gets help; with a static split its partner would
+  // wait at the barrier). Chunks are whole multiples of 8 rows, so results do
+  // not depend on which thread took which chunk. Q/K/V rows go by whole heads so that
   // the thread computing a head also adds its bias, rotates it and stores it
   // in the cache; gate/up rows by the same range of F so the SwiGLU product
   // is local; Wo and W_down chunks add into their rows of the residual.
@@ -639,22 +640,17 @@ class Session {
     const float att_scale = 1.0f / std::sqrt((float)D);
     const bool f16 = kv_type_ == KvType::kF16;
     const int64_t head_bytes = D * kv_elem_;
-    // Chunk counters, one per step (5 per layer and the head).
+    // Chunk dispensers, one per step (5 per layer and the head).
     const int64_t n_steps = 5 * c.n_layer + 1;
-    if (n_counters_ < n_steps) {
-      counters_.reset(new std::atomic<int64_t>[(size_t)n_steps]);
-      n_counters_ = n_steps;
-    }
-    for (int64_t i = 0; i < n_steps; ++i) counters_[(size_t)i].store(0, std::memory_order_relaxed);
-    // Calls body(b, e) for the chunks [b, e) of n items this thread takes
-    // from step `step`'s counter.
-    auto chunks = [&](int64_t step, int64_t n, int64_t chunk, auto&& body) {
-      std::atomic<int64_t>& next = counters_[(size_t)step];
-      for (;;) {
-        const int64_t b = next.fetch_add(1, std::memory_order_relaxed) * chunk;
-        if (b >= n) return;
-        body(b, std::min(n, b + chunk));
-      }
+    if ((int64_t)queues_.size() < n_steps) queues_.resize((size_t)n_steps);
+    for (int64_t i = 0; i < n_steps; ++i) queues_[(size_t)i].reset(nt_max);
+    // Calls body(b, e) for the chunks [b, e) of n items that thread t takes
+    // in step `step` (its own contiguous share first, see TeamChunks).
+    auto chunks = [&](int t, int64_t step, int64_t n, int64_t chunk, auto&& body) {
+      TeamChunks& q = queues_[(size_t)step];
+      const int64_t n_chunks = (n + chunk - 1) / chunk;
+      for (int64_t i = q.take(t, n_chunks); i >= 0; i = q.take(t, n_chunks))
+        body(i * chunk, std::min(n, i * chunk + chunk));
     };
     // Rows per chunk: ~64 KB of weights (whole w8 groups), at least 16 rows.
     auto rows_per_chunk = [](const Weight& w) {
@@ -676,7 +672,7 @@ class Session {
         const Weight* seg_w[3] = {&L.wq, &L.wk, &L.wv};
         const std::vector<float>* seg_bias[3] = {&L.bq, &L.bk, &L.bv};
         float* seg_y[3] = {q_.data(), k_.data(), v_.data()};
-        chunks(step, H + 2 * Hkv, 1, [&](int64_t hb, int64_t) {
+        chunks(t, step, H + 2 * Hkv, 1, [&](int64_t hb, int64_t) {
           const int g = hb < H ? 0 : hb < H + Hkv ? 1 : 2;
           const int64_t h = hb - seg_start[g];
           matvec(s, *seg_w[g], xn, h * D, (h + 1) * D, seg_y[g], isa);
@@ -690,7 +686,7 @@ class Session {
         const uint8_t* kc = k_cache_.data() + layer_off * kv_elem_;
         const uint8_t* vc = v_cache_.data() + layer_off * kv_elem_;
         float* sc = s.scores.data();
-        chunks(step + 1, H, 1, [&](int64_t h, int64_t) {
+        chunks(t, step + 1, H, 1, [&](int64_t h, int64_t) {
           const int64_t hk = h / group;
           kernels::attn_scores(n_keys, D, q_.data() + h * D, kc + hk * head_bytes, kvd, f16, att_scale, sc);
           const float mx = kernels::vec_max_f32(n_keys, sc);
@@ -704,7 +700,7 @@ class Session {
         bar.wait();
         // ---- x[b:e] += Wo[b:e] · attn
         prep_input(s, attn_.data(), H * D, {&L.wo}, isa);
-        chunks(step + 2, E, rows_per_chunk(L.wo), [&](int64_t b, int64_t e) {
+        chunks(t, step + 2, E, rows_per_chunk(L.wo), [&](int64_t b, int64_t e) {
           matvec(s, L.wo, attn_.data(), b, e, s.out.data(), isa);
           kernels::vec_add_f32(e - b, x_.data() + b, s.out.data() + b, x_.data() + b);
         });
@@ -712,7 +708,7 @@ class Session {
         // ---- SwiGLU over hidden units [b, e): gate, up, silu(gate) * up.
         kernels::rms_norm_f32(E, x_.data(), L.ffn_norm.data(), c.rms_eps, xn);
         prep_input(s, xn, E, {&L.w_gate, &L.w_up}, isa);
-        chunks(step + 3, F, rows_per_chunk(L.w_gate), [&](int64_t b, int64_t e) {
+        chunks(t, step + 3, F, rows_per_chunk(L.w_gate), [&](int64_t b, int64_t e) {
           matvec(s, L.w_gate, xn, b, e, gate_.data(), isa);
           matvec(s, L.w_up, xn, b, e, up_.data(), isa);
           kernels::vec_silu_f32(e - b, gate_.data() + b, gate_.data() + b);
@@ -721,7 +717,7 @@ class Session {
         bar.wait();
         // ---- x[b:e] += W_down[b:e] · h
         prep_input(s, gate_.data(), F, {&L.w_down}, isa);
-        chunks(step + 4, E, rows_per_chunk(L.w_down), [&](int64_t b, int64_t e) {
+        chunks(t, step + 4, E, rows_per_chunk(L.w_down), [&](int64_t b, int64_t e) {
           matvec(s, L.w_down, gate_.data(), b, e, s.out.data(), isa);
           kernels::vec_add_f32(e - b, x_.data() + b, s.out.data() + b, x_.data() + b);
         });
@@ -730,7 +726,7 @@ class Session {
       // ---- Head: logits[b:e] = output[b:e] · output_norm(x).
       kernels::rms_norm_f32(E, x_.data(), m.output_norm().data(), c.rms_eps, xn);
       prep_input(s, xn, E, {&m.output()}, isa);
-      chunks(n_steps - 1, V, 4 * rows_per_chunk(m.output()), [&](int64_t b, int64_t e) {
+      chunks(t, n_steps - 1, V, 4 * rows_per_chunk(m.output()), [&](int64_t b, int64_t e) {
         matvec(s, m.output(), xn, b, e, logits_.data(), isa);
       });
     });
@@ -842,8 +838,7 @@ class Session {
   std::vector<float> x_, xn_, q_, k_, v_, attn_, gate_, up_, tmp_, scores_, logits_;
   std::vector<uint8_t> act_buf_[3];        // quantized activations, one per format in use
   std::vector<ThreadScratch> team_;        // forward_decode scratch, one per thread
-  std::unique_ptr<std::atomic<int64_t>[]> counters_;  // forward_decode chunk counters
-  int64_t n_counters_ = 0;
+  std::vector<TeamChunks> queues_;  // forward_decode: one chunk dispenser per step
   int64_t team_min_bytes_ = (int64_t)1 << 20;
 };
 
