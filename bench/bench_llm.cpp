@@ -197,9 +197,10 @@ double process_cpu_s() {
   return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-// A "Key:   123 kB" line of /proc/self/status, in MB (0 if absent).
-double proc_status_mb(const char* key) {
-  std::ifstream f("/proc/self/status");
+// A "Key:   123 kB" line of /proc/self/status (or another /proc file of the
+// same form), in MB (0 if absent).
+double proc_status_mb(const char* key, const char* file = "/proc/self/status") {
+  std::ifstream f(file);
   std::string line;
   const std::string k = std::string(key) + ":";
   while (std::getline(f, line))
@@ -283,6 +284,8 @@ void BM_Decode(benchmark::State& state, const Shape_* sh, DType t) {
   state.counters["kv_MB"] = (double)s->kv_cache_bytes() / 1e6;
   state.counters["rss_anon_MB"] = proc_status_mb("RssAnon") * 1.048576;
   state.counters["rss_file_MB"] = proc_status_mb("RssFile") * 1.048576;
+  // Mapped weights held in 2 MB pages (see evict_page_cache).
+  state.counters["pmd_MB"] = proc_status_mb("FilePmdMapped", "/proc/self/smaps_rollup") * 1.048576;
   state.SetLabel(std::string(sh->name) + " " + dtype_name(t) + " kv " + llm::kv_type_name(kv) + " " +
                  kernels::row_dot_kernel_name(active_isa()) + (per_projection ? " per-projection" : " team"));
   set_num_threads(0);
