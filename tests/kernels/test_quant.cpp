@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "rsfiqa/core/cpu.hpp"
@@ -59,6 +60,12 @@ std::vector<Isa> isa_levels() {
 TEST_CASE("block structs have GGUF sizes matching core dtype table") {
   CHECK(sizeof(BlockQ8_0) == (size_t)dtype_info(DType::kQ8_0).block_bytes);
   CHECK(sizeof(BlockQ4_0) == (size_t)dtype_info(DType::kQ4_0).block_bytes);
+  CHECK(sizeof(BlockQ5_0) == (size_t)dtype_info(DType::kQ5_0).block_bytes);
+  CHECK(sizeof(BlockQ5_1) == (size_t)dtype_info(DType::kQ5_1).block_bytes);
+  CHECK(dtype_info(DType::kQ5_0).block_size == 32);
+  CHECK(dtype_info(DType::kQ5_1).block_size == 32);
+  CHECK(std::string(dtype_name(DType::kQ5_0)) == "q5_0");
+  CHECK(std::string(dtype_name(DType::kQ5_1)) == "q5_1");
   CHECK(sizeof(BlockQ4_K) == (size_t)dtype_info(DType::kQ4_K).block_bytes);
   CHECK(sizeof(BlockQ6_K) == (size_t)dtype_info(DType::kQ6_K).block_bytes);
   CHECK(sizeof(BlockQ8_K) == (size_t)dtype_info(DType::kQ8_K).block_bytes);
@@ -83,6 +90,58 @@ TEST_CASE("Q4_0 layout: byte j holds element j low and element j+16 high") {
   for (int j = 0; j < 32; ++j) CHECK(y[j] == doctest::Approx(x[j]));
 }
 
+TEST_CASE("Q5_0 layout: low nibbles as Q4_0, bit 4 of element j in bit j of qh") {
+  std::vector<float> x(32, 0.0f);
+  const float d = 0.25f;
+  x[0] = 16 * d;    // largest magnitude: d = max / -16 = -0.25, level 0
+  x[1] = -7 * d;    // level 16 + 7 = 23 = 0b10111: nibble 7, bit 4 set
+  x[5] = 3 * d;     // level 16 - 3 = 13: nibble 13, bit 4 clear
+  x[20] = -15 * d;  // level 31 (high nibble of byte 4, bit 20 of qh)
+  x[30] = 0.5f * d; // 16 - 0.5 + 0.5 = 16 exactly: truncation keeps 16
+  const std::vector<uint8_t> q = quantize(DType::kQ5_0, x);
+  const BlockQ5_0* b = (const BlockQ5_0*)q.data();
+  CHECK(f16_to_f32(b->d) == -0.25f);
+  const uint32_t qh = (uint32_t)b->qh[0] | (uint32_t)b->qh[1] << 8 | (uint32_t)b->qh[2] << 16 |
+                      (uint32_t)b->qh[3] << 24;
+  CHECK((b->qs[0] & 0xF) == 0);
+  CHECK((qh & 1u) == 0);
+  CHECK((b->qs[1] & 0xF) == 7);
+  CHECK((qh >> 1 & 1u) == 1);
+  CHECK((b->qs[5] & 0xF) == 13);
+  CHECK((qh >> 5 & 1u) == 0);
+  CHECK((b->qs[4] >> 4) == 15);
+  CHECK((qh >> 20 & 1u) == 1);
+  CHECK((b->qs[14] >> 4) == 0);  // element 30: level 16 = nibble 0 with bit 30 set
+  CHECK((qh >> 30 & 1u) == 1);
+  CHECK((b->qs[2] & 0xF) == 0);  // zeros are level 16
+  CHECK((qh >> 2 & 1u) == 1);
+  const std::vector<float> y = dequantize(DType::kQ5_0, q, 32);
+  for (int j = 0; j < 32; ++j)
+    if (j != 30) CHECK(y[j] == x[j]);
+  CHECK(y[30] == 0.0f);
+}
+
+TEST_CASE("Q5_1 layout: d = (max - min) / 31, m = min, levels as Q5_0") {
+  std::vector<float> x(32);
+  // Values min + k*d for d = 0.5, min = -4: the levels are k exactly.
+  for (int j = 0; j < 32; ++j) x[j] = -4.0f + 0.5f * (float)((j * 7) % 32);
+  const std::vector<uint8_t> q = quantize(DType::kQ5_1, x);
+  const BlockQ5_1* b = (const BlockQ5_1*)q.data();
+  CHECK(f16_to_f32(b->d) == 0.5f);
+  CHECK(f16_to_f32(b->m) == -4.0f);
+  const uint32_t qh = (uint32_t)b->qh[0] | (uint32_t)b->qh[1] << 8 | (uint32_t)b->qh[2] << 16 |
+                      (uint32_t)b->qh[3] << 24;
+  for (int j = 0; j < 32; ++j) {
+    CAPTURE(j);
+    const int level = (j * 7) % 32;
+    const int nib = j < 16 ? (b->qs[j] & 0xF) : (b->qs[j - 16] >> 4);
+    CHECK(nib == (level & 0xF));
+    CHECK((int)(qh >> j & 1u) == level >> 4);
+  }
+  const std::vector<float> y = dequantize(DType::kQ5_1, q, 32);
+  for (int j = 0; j < 32; ++j) CHECK(y[j] == x[j]);
+}
+
 TEST_CASE("dequant(quant(x)) error bounds") {
   const int64_t n = 256 * 7;
   const std::vector<float> x = random_row(n, 1234, 0.7f);
@@ -91,8 +150,10 @@ TEST_CASE("dequant(quant(x)) error bounds") {
     float max_rel_rmse;  // RMSE / RMS(x)
   };
   // Typical figures for Gaussian data: q8_0 ~0.5%, q6_K ~2%, q4_0 ~11%, q4_K ~8%.
-  for (Case c : {Case{DType::kQ8_0, 0.01f}, Case{DType::kQ4_0, 0.15f}, Case{DType::kQ4_K, 0.12f},
-                 Case{DType::kQ6_K, 0.04f}, Case{DType::kF16, 0.001f}, Case{DType::kBF16, 0.005f}}) {
+  // Q5_0/Q5_1: one more bit than Q4_0, half its step: ~5%.
+  for (Case c : {Case{DType::kQ8_0, 0.01f}, Case{DType::kQ4_0, 0.15f}, Case{DType::kQ5_0, 0.08f},
+                 Case{DType::kQ5_1, 0.08f}, Case{DType::kQ4_K, 0.12f}, Case{DType::kQ6_K, 0.04f},
+                 Case{DType::kF16, 0.001f}, Case{DType::kBF16, 0.005f}}) {
     CAPTURE(dtype_name(c.t));
     const std::vector<float> y = dequantize(c.t, quantize(c.t, x), n);
     double se = 0, sx = 0;
@@ -137,7 +198,7 @@ TEST_CASE("Q8_K activations: bsums and scale") {
 
 TEST_CASE("quantizers survive zeros, NaN and infinities") {
   std::vector<float> x(256, 0.0f);
-  for (DType t : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ6_K}) {
+  for (DType t : {DType::kQ8_0, DType::kQ4_0, DType::kQ5_0, DType::kQ5_1, DType::kQ4_K, DType::kQ6_K}) {
     CAPTURE(dtype_name(t));
     const std::vector<float> y = dequantize(t, quantize(t, x), 256);
     for (float v : y) CHECK(v == 0.0f);
@@ -145,7 +206,8 @@ TEST_CASE("quantizers survive zeros, NaN and infinities") {
   x[3] = NAN;
   x[7] = INFINITY;
   x[9] = -INFINITY;
-  for (DType t : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ6_K}) (void)quantize(t, x);
+  for (DType t : {DType::kQ8_0, DType::kQ4_0, DType::kQ5_0, DType::kQ5_1, DType::kQ4_K, DType::kQ6_K})
+    (void)quantize(t, x);
   std::vector<BlockQ8_K> q8k(1);
   quantize_row_q8_K_ref(x.data(), q8k.data(), 256);
 }
@@ -164,7 +226,7 @@ TEST_CASE("reference dots equal dequantized dots") {
     std::vector<float> a8f((size_t)n), akf((size_t)n);
     dequantize_row_q8_0_ref(a8.data(), a8f.data(), n);
     dequantize_row_q8_K_ref(ak.data(), akf.data(), n);
-    for (DType t : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ6_K}) {
+    for (DType t : {DType::kQ8_0, DType::kQ4_0, DType::kQ5_0, DType::kQ5_1, DType::kQ4_K, DType::kQ6_K}) {
       CAPTURE(dtype_name(t));
       const std::vector<uint8_t> q = quantize(t, w);
       const std::vector<float> wf = dequantize(t, q, n);
@@ -184,7 +246,8 @@ TEST_CASE("SIMD dots match _ref at every ISA level, odd block counts") {
   for (Isa isa : isa_levels()) {
     CAPTURE(isa_name(isa));
     for (int64_t nblk : {1, 2, 3, 5, 9}) {
-      for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ6_K}) {
+      for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0, DType::kQ5_0, DType::kQ5_1,
+                      DType::kQ4_K, DType::kQ6_K}) {
         CAPTURE(dtype_name(t));
         CAPTURE(nblk);
         // K-quants need whole 256-blocks, Q*_0 whole 32-blocks; float types
@@ -219,7 +282,7 @@ TEST_CASE("dots on extreme quant values (all -128 / 127 activations, max levels)
     a[i] = (i % 5 == 0) ? -1.0f : 1.0f;
   }
   for (Isa isa : isa_levels()) {
-    for (DType t : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ6_K}) {
+    for (DType t : {DType::kQ8_0, DType::kQ4_0, DType::kQ5_0, DType::kQ5_1, DType::kQ4_K, DType::kQ6_K}) {
       CAPTURE(isa_name(isa));
       CAPTURE(dtype_name(t));
       const std::vector<uint8_t> q = quantize(t, w);
@@ -232,9 +295,54 @@ TEST_CASE("dots on extreme quant values (all -128 / 127 activations, max levels)
   }
 }
 
+TEST_CASE("Q5_0 / Q5_1 dots on raw extreme blocks equal _ref exactly at every ISA level") {
+  // Blocks written byte by byte (not through the quantizers): every level
+  // 0..31 against activations of -128 and 127, scales 1 (and m = -3 for
+  // Q5_1), so every partial sum is an integer below 2^24 and the float
+  // results must be identical whatever the summation order.
+  for (int64_t nblk : {1, 2, 3, 7}) {
+    std::mt19937 rng(900 + (uint32_t)nblk);
+    std::vector<BlockQ5_0> w0((size_t)nblk);
+    std::vector<BlockQ5_1> w1((size_t)nblk);
+    std::vector<BlockQ8_0> a((size_t)nblk);
+    for (int64_t i = 0; i < nblk; ++i) {
+      w0[(size_t)i].d = f32_to_f16(1.0f);
+      w1[(size_t)i].d = f32_to_f16(1.0f);
+      w1[(size_t)i].m = f32_to_f16(-3.0f);
+      a[(size_t)i].d = f32_to_f16(1.0f);
+      for (int j = 0; j < 16; ++j) w0[(size_t)i].qs[j] = w1[(size_t)i].qs[j] = (uint8_t)rng();
+      for (int j = 0; j < 4; ++j) w0[(size_t)i].qh[j] = w1[(size_t)i].qh[j] = (uint8_t)rng();
+      for (int j = 0; j < 32; ++j) a[(size_t)i].qs[j] = (rng() & 1) ? (int8_t)-128 : (int8_t)127;
+    }
+    // Block 0: all levels 31 (all bits set) against -128: the corner where
+    // maddubs pairs are largest in magnitude.
+    std::memset(w0[0].qs, 0xFF, 16);
+    std::memset(w0[0].qh, 0xFF, 4);
+    for (int j = 0; j < 32; ++j) a[0].qs[j] = -128;
+    const int64_t n = 32 * nblk;
+    // The integer truth: Σ (q-16)·a for Q5_0 from the unpacked levels.
+    int64_t want0 = 0;
+    for (int64_t i = 0; i < nblk; ++i) {
+      uint8_t L[32];
+      quant_detail::q5_levels(w0[(size_t)i].qs, w0[(size_t)i].qh, L);
+      for (int j = 0; j < 32; ++j) want0 += (int64_t)(L[j] - 16) * a[(size_t)i].qs[j];
+    }
+    CHECK(row_dot_fn(DType::kQ5_0, Isa::kScalar)(n, w0.data(), a.data()) == (float)want0);
+    for (Isa isa : isa_levels()) {
+      CAPTURE(isa_name(isa));
+      CAPTURE(nblk);
+      CHECK(row_dot_fn(DType::kQ5_0, isa)(n, w0.data(), a.data()) ==
+            row_dot_fn(DType::kQ5_0, Isa::kScalar)(n, w0.data(), a.data()));
+      CHECK(row_dot_fn(DType::kQ5_1, isa)(n, w1.data(), a.data()) ==
+            row_dot_fn(DType::kQ5_1, Isa::kScalar)(n, w1.data(), a.data()));
+    }
+  }
+}
+
 TEST_CASE("mul_mat_rows matches per-row reference dots and is thread-count independent") {
   const int64_t N = 37, K = 768, M = 7;  // M = 4 + 3 covers the x4 path and its rest
-  for (DType t : {DType::kF32, DType::kF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ6_K}) {
+  for (DType t : {DType::kF32, DType::kF16, DType::kQ8_0, DType::kQ4_0, DType::kQ5_0, DType::kQ5_1, DType::kQ4_K,
+                  DType::kQ6_K}) {
     CAPTURE(dtype_name(t));
     const std::vector<float> w = random_row(N * K, 5);
     const std::vector<float> a = random_row(M * K, 6);
@@ -260,7 +368,7 @@ TEST_CASE("mul_mat_rows matches per-row reference dots and is thread-count indep
         else CHECK(y1[m * N + n] == want);
       }
   }
-  CHECK_FALSE(mul_mat_rows(DType::kQ5_0, nullptr, 0, 1, 32, nullptr, 1, nullptr, 1));
+  CHECK_FALSE(mul_mat_rows(DType::kQ4_1, nullptr, 0, 1, 32, nullptr, 1, nullptr, 1));
 }
 
 TEST_CASE("x4 kernels equal four single-row dots bit for bit at every ISA level") {

@@ -2,7 +2,8 @@
 // The quantizer's choice of tensor types (models/llm/quantize.hpp), on small
 // synthetic GGUF files: the output matrix (or the tied embedding) gets Q6_K
 // when its rows are whole 256-blocks and Q8_0 otherwise, other matrices the
-// target, with the documented fallbacks for rows that are not whole blocks;
+// target, with llama.cpp's fallbacks for rows that are not whole blocks
+// (Q4_K -> Q5_0 -> F16, Q6_K -> Q8_0 -> F16, Q4_0/Q8_0 -> F16);
 // 1-D tensors are copied; the quantized bytes are the reference rounding of
 // kernels/quant.hpp. The rule being checked is llama.cpp's
 // (llama_tensor_get_type without importance matrix), written down in the
@@ -71,44 +72,55 @@ TEST_CASE("quantizer: separate output matrix gets Q6_K on 256-blocks, the rest t
   Result<io::GgufFile> in = make_file({{"token_embd.weight", 16, 256},
                                        {"output.weight", 16, 256},
                                        {"blk.0.ffn_down.weight", 8, 96},
-                                       {"blk.0.ffn_up.weight", 8, 40}},
+                                       {"blk.0.ffn_up.weight", 8, 40},
+                                       {"blk.0.ffn_gate.weight", 8, 512}},
                                       &keep);
   REQUIRE_MESSAGE(in.ok(), in.status().to_string());
   std::vector<std::vector<uint8_t>> store;
+  const char* names[] = {"token_embd.weight", "output.weight", "blk.0.ffn_down.weight", "blk.0.ffn_up.weight",
+                         "blk.0.ffn_gate.weight"};
+  const int64_t rows[] = {16, 16, 8, 8, 8}, cols[] = {256, 256, 96, 40, 512};
   struct Want {
-    DType target, output, embd, down, up;
+    DType target, types[5];  // in the order of `names`
   };
-  for (Want w : {Want{DType::kQ4_0, DType::kQ6_K, DType::kQ4_0, DType::kQ4_0, DType::kF16},
-                 Want{DType::kQ4_K, DType::kQ6_K, DType::kQ4_K, DType::kQ4_0, DType::kF16},
-                 Want{DType::kQ8_0, DType::kQ8_0, DType::kQ8_0, DType::kQ8_0, DType::kF16}}) {
+  // 96-wide rows hold no 256-block (Q4_K -> Q5_0) but three 32-blocks;
+  // 40-wide rows hold neither (F16).
+  for (Want w : {Want{DType::kQ4_0, {DType::kQ4_0, DType::kQ6_K, DType::kQ4_0, DType::kF16, DType::kQ4_0}},
+                 Want{DType::kQ4_K, {DType::kQ4_K, DType::kQ6_K, DType::kQ5_0, DType::kF16, DType::kQ4_K}},
+                 Want{DType::kQ8_0, {DType::kQ8_0, DType::kQ8_0, DType::kQ8_0, DType::kF16, DType::kQ8_0}}}) {
     CAPTURE(dtype_name(w.target));
     io::GgufFile q = quantized(*in, w.target, &store);
-    CHECK(type_of(q, "output.weight") == w.output);
-    CHECK(type_of(q, "token_embd.weight") == w.embd);
-    CHECK(type_of(q, "blk.0.ffn_down.weight") == w.down);
-    CHECK(type_of(q, "blk.0.ffn_up.weight") == w.up);
     CHECK(type_of(q, "output_norm.weight") == DType::kF32);
-    // The bytes are the reference rounding of the original rows.
-    const io::GgufTensorInfo* t = q.find_tensor("output.weight");
-    const int64_t rb = dtype_bytes(w.output, 256);
-    REQUIRE(t->nbytes == 16 * rb);
-    std::vector<uint8_t> want((size_t)rb);
-    for (int64_t r = 0; r < 16; ++r) {
-      REQUIRE(kernels::quantize_row_ref(w.output, keep[1].data() + r * 256, want.data(), 256));
-      CHECK(std::memcmp(t->data + r * rb, want.data(), (size_t)rb) == 0);
+    for (int i = 0; i < 5; ++i) {
+      CAPTURE(names[i]);
+      CHECK(type_of(q, names[i]) == w.types[i]);
+      // The bytes are the reference rounding of the original rows.
+      const io::GgufTensorInfo* t = q.find_tensor(names[i]);
+      const int64_t rb = dtype_bytes(w.types[i], cols[i]);
+      REQUIRE(t->nbytes == rows[i] * rb);
+      std::vector<uint8_t> want((size_t)rb);
+      for (int64_t r = 0; r < rows[i]; ++r) {
+        REQUIRE(kernels::quantize_row_ref(w.types[i], keep[(size_t)i].data() + r * cols[i], want.data(), cols[i]));
+        CHECK(std::memcmp(t->data + r * rb, want.data(), (size_t)rb) == 0);
+      }
     }
   }
 }
 
 TEST_CASE("quantizer: a tied embedding is quantized as the output matrix") {
   std::vector<std::vector<uint8_t>> store;
-  for (int64_t cols : {256, 64}) {
+  for (int64_t cols : {256, 64, 40}) {
     CAPTURE(cols);
     std::vector<std::vector<float>> keep;
     Result<io::GgufFile> in = make_file({{"token_embd.weight", 16, cols}, {"blk.0.attn_q.weight", 8, 64}}, &keep);
     REQUIRE_MESSAGE(in.ok(), in.status().to_string());
-    io::GgufFile q = quantized(*in, DType::kQ4_0, &store);
-    CHECK(type_of(q, "token_embd.weight") == (cols == 256 ? DType::kQ6_K : DType::kQ8_0));
-    CHECK(type_of(q, "blk.0.attn_q.weight") == DType::kQ4_0);
+    for (DType target : {DType::kQ4_0, DType::kQ4_K}) {
+      CAPTURE(dtype_name(target));
+      io::GgufFile q = quantized(*in, target, &store);
+      // Q6_K on 256-blocks, else its fallback Q8_0, else F16.
+      CHECK(type_of(q, "token_embd.weight") == (cols == 256 ? DType::kQ6_K : cols == 64 ? DType::kQ8_0 : DType::kF16));
+      // 64-wide rows: Q4_0 fits; Q4_K does not and falls back to Q5_0.
+      CHECK(type_of(q, "blk.0.attn_q.weight") == (target == DType::kQ4_0 ? DType::kQ4_0 : DType::kQ5_0));
+    }
   }
 }

@@ -7,9 +7,12 @@
 // cases are skipped (doctest::skip) and one line on stderr says why.
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -131,17 +134,19 @@ std::vector<int32_t> top1(const Model& m, const std::vector<int32_t>& ids) {
 // Top-1 agreement of quantized copies with F32 under teacher forcing. Two
 // sequences: the published text (121 tokens) and the model's own 400-token
 // greedy continuation (which starts with it). Q8_0 must agree at >= 98% on
-// both. The 4-bit copies reach 0.876 (106 of 121) on the short published
-// text and 0.913 on the long one with llama.cpp-identical rounding and
-// tensor choice (output.weight at Q8_0 because its 64-wide rows hold no
-// 256-block for Q6_K, the rest Q4_0, ffn_down F16 because 172 columns are
-// not whole 32-blocks); the issue asks for 0.90 "over that text", so the
-// short text checks a 0.85 floor and the long one the 0.90 target (see the
-// report). Keeping token_embd at Q8_0 as well does not raise it (0.868).
-// stories260K's 64- and 172-wide rows hold no 256-block, so its "Q4_K" copy
-// falls back exactly as checked below (llama.cpp would use Q5_0, which we do
-// not have): it exercises the fallback, not the Q4_K kernels (those are
-// covered by tests/kernels/test_quant.cpp and the Q4_K benchmark files).
+// both. All copies use llama.cpp's rounding and tensor choice: output.weight
+// at Q8_0 (its 64-wide rows hold no 256-block for Q6_K), ffn_down F16 (172
+// columns are not whole 32-blocks), the other matrices at the target.
+// stories260K's 64-wide rows hold no 256-block either, so its "Q4_K" copy
+// falls back to Q5_0 for them, as llama.cpp's does: it exercises the Q5_0
+// kernels on real weights, not the Q4_K ones (those are covered by
+// tests/kernels/test_quant.cpp and the Q4_K benchmark files). Measured: Q4_K
+// (Q5_0 body) 0.967 (117 of 121) and 0.963, so it checks the issue's 0.90 on
+// both. Q4_0 reaches 0.876 (106 of 121) on the short published text and
+// 0.913 on the long one; the issue asks for 0.90 "over that text", so for
+// Q4_0 the short text checks a 0.85 floor and the long one the 0.90 target
+// (see docs/llm.md). Keeping token_embd at Q8_0 as well does not raise it
+// (0.868), and the tensor mix is not tuned to the text.
 TEST_CASE("stories260K quantized copies agree with F32 under teacher forcing" * doctest::skip(!have_stories())) {
   Result<io::GgufFile> f = io::GgufFile::open(kStoriesPath);
   REQUIRE(f.ok());
@@ -166,7 +171,7 @@ TEST_CASE("stories260K quantized copies agree with F32 under teacher forcing" * 
     DType type;
     double min_short, min_long;
   };
-  for (Case c : {Case{DType::kQ8_0, 0.98, 0.98}, Case{DType::kQ4_0, 0.85, 0.90}, Case{DType::kQ4_K, 0.85, 0.90}}) {
+  for (Case c : {Case{DType::kQ8_0, 0.98, 0.98}, Case{DType::kQ4_0, 0.85, 0.90}, Case{DType::kQ4_K, 0.90, 0.90}}) {
     const std::string name = dtype_name(c.type);
     CAPTURE(name);
     QuantizeReport rep;
@@ -179,8 +184,8 @@ TEST_CASE("stories260K quantized copies agree with F32 under teacher forcing" * 
     Result<Model> qm = Model::from_gguf(std::move(qf).value());
     REQUIRE_MESSAGE(qm.ok(), qm.status().to_string());
     // Tensor types the quantizer chose: output at Q8_0, 64-wide matrices at
-    // the target (Q4_0 for the Q4_K fallback), 172-wide ffn_down at F16.
-    const DType body = c.type == DType::kQ4_K ? DType::kQ4_0 : c.type;
+    // the target (Q5_0, the fallback, for Q4_K), 172-wide ffn_down at F16.
+    const DType body = c.type == DType::kQ4_K ? DType::kQ5_0 : c.type;
     CHECK(qm->output().dtype == DType::kQ8_0);
     CHECK(qm->token_embd().dtype == body);
     for (const LayerWeights& l : qm->layers()) {
@@ -201,8 +206,8 @@ TEST_CASE("stories260K quantized copies agree with F32 under teacher forcing" * 
 
 // The thread-team decode path (Session::forward_decode, normally used only
 // for models of >= 1 MB of weights per thread) against the per-projection
-// path on the quantized copies, so that the Q8_0 / Q4_0 (w8 mat-vec) / F16
-// row splits of the team are exercised on real weights: 2 threads, a
+// path on the quantized copies, so that the Q8_0 / Q4_0 (w8 mat-vec) / Q5_0
+// (the Q4_K copy) / F16 row splits of the team are exercised on real weights: 2 threads, a
 // 16-token prefill, then 24 single-token steps. Each output row is computed
 // by the same kernel on the same quantized input in both paths (chunks are
 // whole groups of 8 rows), so the logits must agree to float rounding.
@@ -242,4 +247,50 @@ TEST_CASE("stories260K: team decode equals the per-projection decode on quantize
     CHECK(worst <= 1e-5);
   }
   set_num_threads(0);
+}
+
+// End to end through files, as a user runs it: `rsfiqa quantize` (the same
+// quantize_gguf_file) writes a q4_k copy to disk, Model::load maps it, and
+// greedy generation from BOS runs on its Q5_0 / Q8_0 / F16 tensors. The
+// text must be valid tokens and open with the F32 model's first sentence
+// ("Once upon a time, there was a little girl named Lily."): under teacher
+// forcing the copy picks the F32 top-1 token at ~96% of the positions, and
+// measured, its first 61 greedy tokens equal F32's (the check asks for the
+// first 14-odd of them, not the measured run).
+TEST_CASE("stories260K: a q4_k file written to disk loads and generates greedily" * doctest::skip(!have_stories())) {
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("rsfiqa_stories_q4_k_" + std::to_string((long long)::getpid()) + ".gguf"))
+                               .string();
+  QuantizeReport rep;
+  const Status st = quantize_gguf_file(kStoriesPath, path, DType::kQ4_K, &rep);
+  REQUIRE_MESSAGE(st.ok(), st.to_string());
+  Result<Model> qm = Model::load(path);
+  std::remove(path.c_str());  // the mapping keeps the data alive
+  REQUIRE_MESSAGE(qm.ok(), qm.status().to_string());
+  CHECK(qm->layers()[0].wq.dtype == DType::kQ5_0);
+  Result<Model> ref = Model::load(kStoriesPath);
+  REQUIRE(ref.ok());
+  SamplerParams sp;
+  sp.temperature = 0.0f;
+  GenerateOptions opt;
+  opt.n_predict = 100;
+  const std::vector<int32_t> prompt = {ref->tokenizer().bos_id()};
+  std::vector<int32_t> outs[2];
+  const Model* models[2] = {&*ref, &*qm};
+  for (int k = 0; k < 2; ++k) {
+    Result<Session> s = Session::create(*models[k], 256);
+    REQUIRE(s.ok());
+    Sampler sampler(sp);
+    Result<std::vector<int32_t>> out = generate(*s, *models[k], sampler, prompt, opt);
+    REQUIRE_MESSAGE(out.ok(), out.status().to_string());
+    outs[k] = *out;
+  }
+  REQUIRE(outs[1].size() == 100);
+  for (int32_t id : outs[1]) CHECK((id >= 0 && id < qm->config().n_vocab));
+  size_t same = 0;
+  while (same < outs[0].size() && same < outs[1].size() && outs[0][same] == outs[1][same]) ++same;
+  const std::string text = qm->tokenizer().decode(outs[1]);
+  MESSAGE("q4_k greedy: first " << same << " of 100 tokens equal F32's; text: " << text.substr(0, 160));
+  const std::string opening = "Once upon a time, there was a little girl named Lily.";
+  CHECK(text.substr(0, opening.size()) == opening);
 }

@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: MIT
-// GGUF block quantization: the block structs (Q8_0, Q4_0, Q4_K, Q6_K and the
-// activation type Q8_K), reference quantize/dequantize of a row, and the
+// GGUF block quantization: the block structs (Q8_0, Q4_0, Q5_0, Q5_1, Q4_K,
+// Q6_K and the activation type Q8_K), reference quantize/dequantize of a row, and the
 // scalar reference twins of the dot products in kernels/quant_dot.hpp.
 //
 // The layouts and the rounding of the reference quantizers follow ggml
 // (ggml-common.h / ggml-quants.c) so files we write load in llama.cpp and
 // files llama.cpp writes load here, bit for bit. The code is our own.
 //
-// What it does not do: no importance-matrix quantization, no Q4_1/Q5_x/Q2_K/
+// What it does not do: no importance-matrix quantization, no Q4_1/Q5_K/Q2_K/
 // Q3_K/IQ types, no SIMD (that is quant_dot.hpp).
 //
 // Block layouts (one struct = one block, little-endian, no padding):
@@ -15,6 +15,10 @@
 //   Q8_0  (32 weights, 34 B)   | d:f16 | qs[32]:i8 |                w = d*q
 //   Q4_0  (32 weights, 18 B)   | d:f16 | qs[16]:u8 |   byte j = q[j] | q[j+16]<<4,
 //                                                         w = d*(q-8), q in 0..15
+//   Q5_0  (32 weights, 22 B)   | d:f16 | qh[4] | qs[16] |   low 4 bits as Q4_0;
+//         bit j of the little-endian u32 qh = bit 4 of q[j]; w = d*(q-16), q in 0..31
+//   Q5_1  (32 weights, 24 B)   | d:f16 | m:f16 | qh[4] | qs[16] |   as Q5_0,
+//         w = d*q + m, q in 0..31
 //   Q4_K  (256 weights, 144 B) | d:f16 | dmin:f16 | scales[12] | qs[128] |
 //         8 sub-blocks of 32 with a 6-bit scale sc and a 6-bit min m each:
 //         w = d*sc*q - dmin*m, q in 0..15. qs holds 4 groups of 64 weights:
@@ -40,6 +44,7 @@ namespace rsfiqa::kernels {
 
 constexpr int kQK8_0 = 32;   // weights per Q8_0 block
 constexpr int kQK4_0 = 32;   // weights per Q4_0 block
+constexpr int kQK5_0 = 32;   // weights per Q5_0 / Q5_1 block
 constexpr int kQK_K = 256;   // weights per K-quant super-block
 
 struct BlockQ8_0 {
@@ -53,6 +58,21 @@ struct BlockQ4_0 {
   uint8_t qs[kQK4_0 / 2]; // nibbles: element j low, element j+16 high
 };
 static_assert(sizeof(BlockQ4_0) == 18, "Q4_0 block must be 18 bytes");
+
+struct BlockQ5_0 {
+  uint16_t d;             // scale, IEEE half
+  uint8_t qh[4];          // bit 4 of each level: bit j of the u32 = element j
+  uint8_t qs[kQK5_0 / 2]; // low 4 bits: element j low nibble, element j+16 high
+};
+static_assert(sizeof(BlockQ5_0) == 22, "Q5_0 block must be 22 bytes");
+
+struct BlockQ5_1 {
+  uint16_t d;             // scale, IEEE half
+  uint16_t m;             // offset (the block minimum), IEEE half
+  uint8_t qh[4];          // bit 4 of each level, as in Q5_0
+  uint8_t qs[kQK5_0 / 2]; // low 4 bits, as in Q5_0
+};
+static_assert(sizeof(BlockQ5_1) == 24, "Q5_1 block must be 24 bytes");
 
 struct BlockQ4_K {
   uint16_t d;               // super-block scale of the sub-block scales
@@ -106,6 +126,43 @@ inline void q4_k_scale_min(int j, const uint8_t* q, uint8_t* sc, uint8_t* m) {
     *sc = (uint8_t)((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
     *m = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
   }
+}
+
+// The 32 levels (0..31) of a Q5_0/Q5_1 block in element order: the low
+// nibbles of qs (first half of the block, then the second) with bit 4 taken
+// from bit j of qh, read as a little-endian u32.
+inline void q5_levels(const uint8_t* qs, const uint8_t* qh, uint8_t* out) {
+  const uint32_t h = (uint32_t)qh[0] | (uint32_t)qh[1] << 8 | (uint32_t)qh[2] << 16 | (uint32_t)qh[3] << 24;
+  for (int j = 0; j < 16; ++j) {
+    out[j] = (uint8_t)((qs[j] & 0xF) | ((h >> j) & 1u) << 4);
+    out[j + 16] = (uint8_t)((qs[j] >> 4) | ((h >> (j + 16)) & 1u) << 4);
+  }
+}
+
+// Packs 32 levels (0..31) into qs/qh, the inverse of q5_levels.
+inline void q5_pack(const uint8_t* L, uint8_t* qs, uint8_t* qh) {
+  uint32_t h = 0;
+  for (int j = 0; j < 16; ++j) {
+    qs[j] = (uint8_t)((L[j] & 0xF) | (L[j + 16] & 0xF) << 4);
+    h |= (uint32_t)(L[j] >> 4 & 1u) << j;
+    h |= (uint32_t)(L[j + 16] >> 4 & 1u) << (j + 16);
+  }
+  for (int b = 0; b < 4; ++b) qh[b] = (uint8_t)(h >> (8 * b));
+}
+
+// ggml's level rounding for the Q5 blocks: trunc(x*id + offset) clamped to
+// 0..top (the offset carries the +0.5 of round-half-up), NaN giving 0.
+// ggml writes x*id and the addition as two float operations, which the
+// compilers of llama.cpp's usual builds (x86-64 with FMA) fuse into one
+// multiply-add with a single rounding; gguf-py's quantizer reproduces that.
+// So do we, portably: the product of two floats is exact in double, the sum
+// is rounded once to float (double then float rounding differs from one
+// rounding only on ties far below a level step). Whichever flags this file
+// is compiled with, the levels are the same.
+inline uint8_t fused_level(float x, float id, float offset, int top) {
+  const float v = (float)((double)x * (double)id + (double)offset);
+  if (!(v >= 0.0f)) return 0;
+  return (uint8_t)(v >= (float)top ? top : (int)v);
 }
 
 // Asymmetric fit of n values to levels 0..nmax (w ≈ scale*L - min) with a
@@ -290,6 +347,76 @@ inline void dequantize_row_q4_0_ref(const BlockQ4_0* x, float* y, int64_t k) {
       y[i * kQK4_0 + j] = ((x[i].qs[j] & 0xF) - 8) * d;
       y[i * kQK4_0 + j + kQK4_0 / 2] = ((x[i].qs[j] >> 4) - 8) * d;
     }
+  }
+}
+
+// ---------------------------------------------------------------- Q5_0
+
+// As Q4_0 with one more bit: d = (value of largest magnitude) / -16, so that
+// value maps to level 0; level = trunc(x*id + 16.5) clamped to 31, id = 1/d
+// (see fused_level for the rounding of x*id + 16.5).
+inline void quantize_row_q5_0_ref(const float* x, BlockQ5_0* y, int64_t k) {
+  const int64_t nb = k / kQK5_0;
+  uint8_t L[kQK5_0];
+  for (int64_t i = 0; i < nb; ++i) {
+    const float* xb = x + i * kQK5_0;
+    float amax = 0.0f, max = 0.0f;
+    for (int j = 0; j < kQK5_0; ++j) {
+      if (amax < std::fabs(xb[j])) {
+        amax = std::fabs(xb[j]);
+        max = xb[j];
+      }
+    }
+    const float d = max / -16.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    y[i].d = f32_to_f16(d);
+    for (int j = 0; j < kQK5_0; ++j) L[j] = quant_detail::fused_level(xb[j], id, 16.5f, 31);
+    quant_detail::q5_pack(L, y[i].qs, y[i].qh);
+  }
+}
+
+inline void dequantize_row_q5_0_ref(const BlockQ5_0* x, float* y, int64_t k) {
+  const int64_t nb = k / kQK5_0;
+  uint8_t L[kQK5_0];
+  for (int64_t i = 0; i < nb; ++i) {
+    const float d = f16_to_f32(x[i].d);
+    quant_detail::q5_levels(x[i].qs, x[i].qh, L);
+    for (int j = 0; j < kQK5_0; ++j) y[i * kQK5_0 + j] = (L[j] - 16) * d;
+  }
+}
+
+// ---------------------------------------------------------------- Q5_1
+
+// Asymmetric: m = block minimum, d = (max - min) / 31, level =
+// trunc((x - min)*id + 0.5), id = 1/d, rounded as fused_level. ggml does
+// not clamp (the levels cannot pass 31 for finite input); the clamp here
+// only guards NaN and infinities.
+inline void quantize_row_q5_1_ref(const float* x, BlockQ5_1* y, int64_t k) {
+  const int64_t nb = k / kQK5_0;
+  uint8_t L[kQK5_0];
+  for (int64_t i = 0; i < nb; ++i) {
+    const float* xb = x + i * kQK5_0;
+    float min = xb[0], max = xb[0];
+    for (int j = 1; j < kQK5_0; ++j) {
+      if (xb[j] < min) min = xb[j];
+      if (xb[j] > max) max = xb[j];
+    }
+    const float d = (max - min) / 31.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    y[i].d = f32_to_f16(d);
+    y[i].m = f32_to_f16(min);
+    for (int j = 0; j < kQK5_0; ++j) L[j] = quant_detail::fused_level(xb[j] - min, id, 0.5f, 31);
+    quant_detail::q5_pack(L, y[i].qs, y[i].qh);
+  }
+}
+
+inline void dequantize_row_q5_1_ref(const BlockQ5_1* x, float* y, int64_t k) {
+  const int64_t nb = k / kQK5_0;
+  uint8_t L[kQK5_0];
+  for (int64_t i = 0; i < nb; ++i) {
+    const float d = f16_to_f32(x[i].d), m = f16_to_f32(x[i].m);
+    quant_detail::q5_levels(x[i].qs, x[i].qh, L);
+    for (int j = 0; j < kQK5_0; ++j) y[i * kQK5_0 + j] = L[j] * d + m;
   }
 }
 
@@ -488,7 +615,7 @@ inline void dequantize_row_q8_K_ref(const BlockQ8_K* x, float* y, int64_t k) {
 inline bool quant_row_supported(DType t) {
   switch (t) {
     case DType::kF32: case DType::kF16: case DType::kBF16: case DType::kQ8_0:
-    case DType::kQ4_0: case DType::kQ4_K: case DType::kQ6_K:
+    case DType::kQ4_0: case DType::kQ5_0: case DType::kQ5_1: case DType::kQ4_K: case DType::kQ6_K:
       return true;
     default:
       return false;
@@ -512,6 +639,8 @@ inline bool dequantize_row_ref(DType t, const void* src, float* dst, int64_t k) 
     }
     case DType::kQ8_0: dequantize_row_q8_0_ref((const BlockQ8_0*)src, dst, k); return true;
     case DType::kQ4_0: dequantize_row_q4_0_ref((const BlockQ4_0*)src, dst, k); return true;
+    case DType::kQ5_0: dequantize_row_q5_0_ref((const BlockQ5_0*)src, dst, k); return true;
+    case DType::kQ5_1: dequantize_row_q5_1_ref((const BlockQ5_1*)src, dst, k); return true;
     case DType::kQ4_K: dequantize_row_q4_K_ref((const BlockQ4_K*)src, dst, k); return true;
     case DType::kQ6_K: dequantize_row_q6_K_ref((const BlockQ6_K*)src, dst, k); return true;
     default: return false;
@@ -534,6 +663,8 @@ inline bool quantize_row_ref(DType t, const float* src, void* dst, int64_t k) {
     }
     case DType::kQ8_0: quantize_row_q8_0_ref(src, (BlockQ8_0*)dst, k); return true;
     case DType::kQ4_0: quantize_row_q4_0_ref(src, (BlockQ4_0*)dst, k); return true;
+    case DType::kQ5_0: quantize_row_q5_0_ref(src, (BlockQ5_0*)dst, k); return true;
+    case DType::kQ5_1: quantize_row_q5_1_ref(src, (BlockQ5_1*)dst, k); return true;
     case DType::kQ4_K: quantize_row_q4_K_ref(src, (BlockQ4_K*)dst, k); return true;
     case DType::kQ6_K: quantize_row_q6_K_ref(src, (BlockQ6_K*)dst, k); return true;
     default: return false;
@@ -587,6 +718,39 @@ inline float vec_dot_q4_0_q8_0_ref(int64_t n, const BlockQ4_0* x, const BlockQ8_
       sumi += ((x[i].qs[j] >> 4) - 8) * y[i].qs[j + kQK4_0 / 2];
     }
     s += (float)sumi * (f16_to_f32(x[i].d) * f16_to_f32(y[i].d));
+  }
+  return s;
+}
+
+// Σ (q-16)*y per block, times d_x*d_y.
+inline float vec_dot_q5_0_q8_0_ref(int64_t n, const BlockQ5_0* x, const BlockQ8_0* y) {
+  const int64_t nb = n / kQK5_0;
+  uint8_t L[kQK5_0];
+  float s = 0.0f;
+  for (int64_t i = 0; i < nb; ++i) {
+    quant_detail::q5_levels(x[i].qs, x[i].qh, L);
+    int32_t sumi = 0;
+    for (int j = 0; j < kQK5_0; ++j) sumi += (L[j] - 16) * y[i].qs[j];
+    s += (float)sumi * (f16_to_f32(x[i].d) * f16_to_f32(y[i].d));
+  }
+  return s;
+}
+
+// Σ (d_x*q + m)*d_y*a = d_x*d_y*Σ q*a + m*d_y*Σ a per block: both integer
+// sums are exact, the two float terms are added in this order.
+inline float vec_dot_q5_1_q8_0_ref(int64_t n, const BlockQ5_1* x, const BlockQ8_0* y) {
+  const int64_t nb = n / kQK5_0;
+  uint8_t L[kQK5_0];
+  float s = 0.0f;
+  for (int64_t i = 0; i < nb; ++i) {
+    quant_detail::q5_levels(x[i].qs, x[i].qh, L);
+    int32_t sumqa = 0, suma = 0;
+    for (int j = 0; j < kQK5_0; ++j) {
+      sumqa += L[j] * y[i].qs[j];
+      suma += y[i].qs[j];
+    }
+    const float dy = f16_to_f32(y[i].d);
+    s += (float)sumqa * (f16_to_f32(x[i].d) * dy) + (float)suma * (f16_to_f32(x[i].m) * dy);
   }
   return s;
 }

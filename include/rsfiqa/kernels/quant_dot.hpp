@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: MIT
-// Dot products of weight rows (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K) with
-// activation rows, and the row-parallel matrix-times-activations of the LLM
-// (mul_mat_rows, mul_mat_multi). For Q8_0/Q4_0 weights the products use the
-// register tiles of kernels/quant_gemm.hpp (prefill GEMM, decode mat-vec);
-// the single-row dots here serve the other types and are the tiles'
-// references.
+// Dot products of weight rows (F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q5_1, Q4_K,
+// Q6_K) with activation rows, and the row-parallel matrix-times-activations
+// of the LLM (mul_mat_rows, mul_mat_multi). For Q8_0/Q4_0 weights the
+// products use the register tiles of kernels/quant_gemm.hpp (prefill GEMM,
+// decode mat-vec); the single-row dots here serve the other types and are
+// the tiles' references.
 //
-// Quantized weights meet 8-bit activations: Q8_0 and Q4_0 rows are dotted
-// with activations quantized once per row to Q8_0 blocks, Q4_K and Q6_K rows
+// Quantized weights meet 8-bit activations: Q8_0, Q4_0, Q5_0 and Q5_1 rows
+// are dotted with activations quantized once per row to Q8_0 blocks (Q5_x
+// keep their levels unsigned: Σ (q-16)·a = Σ q·a - 16·Σ a), Q4_K and Q6_K rows
 // with Q8_K blocks, so the inner loop is integer multiply-add (AVX2
 // maddubs/madd, AVX-512 VNNI vpdpbusd, AVX-512 BW maddubs as the fallback).
 // Float weights meet f32 activations.
@@ -18,8 +19,9 @@
 // mins) follows ggml's CPU kernels; the code is our own.
 //
 // ISA variants live in namespaces quant_avx2 / quant_avx512 (BW: maddubs; `_vnni`: vpdpbusd); Q4_K and
-// Q6_K have an AVX-512 VNNI version on 256-bit registers and use the AVX2
-// version on AVX-512 CPUs without VNNI.
+// Q6_K have an AVX-512 VNNI version on 256-bit registers, Q5_0/Q5_1 one on
+// 512-bit registers (two blocks per step); all four use the AVX2 version on
+// AVX-512 CPUs without VNNI.
 #pragma once
 
 #include <cstddef>
@@ -143,6 +145,59 @@ RSFIQA_TARGET_AVX2 inline float vec_dot_q4_0_q8_0(int64_t n, const BlockQ4_0* x,
     const __m256i yv = _mm256_loadu_si256((const __m256i*)y[i].qs);
     const __m256 d = _mm256_set1_ps(half(x[i].d) * half(y[i].d));
     acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_i8(xv, yv)), d, acc);
+  }
+  return hsum_ps(acc);
+}
+
+// The 32 levels of a Q5_0/Q5_1 block as unsigned bytes 0..31, in element
+// order. Bit 4 of element j is bit j of qh: each byte of the register gets
+// the qh byte that holds its bit (shuffle of the broadcast u32), then a test
+// against the bit of its position within that byte (8 x 1, 2, 4 .. 128).
+RSFIQA_TARGET_AVX2 inline __m256i unpack_q5(const uint8_t* qs, const uint8_t* qh) {
+  const __m128i q = _mm_loadu_si128((const __m128i*)qs);
+  const __m128i lo = _mm_and_si128(q, _mm_set1_epi8(0x0F));
+  const __m128i hi = _mm_and_si128(_mm_srli_epi16(q, 4), _mm_set1_epi8(0x0F));
+  uint32_t h;
+  std::memcpy(&h, qh, 4);
+  const __m256i which_byte =
+      _mm256_set_epi64x(0x0303030303030303LL, 0x0202020202020202LL, 0x0101010101010101LL, 0);
+  const __m256i hb = _mm256_shuffle_epi8(_mm256_set1_epi32((int)h), which_byte);
+  const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+  const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(hb, bit), bit);
+  return _mm256_or_si256(_mm256_set_m128i(hi, lo), _mm256_and_si256(set, _mm256_set1_epi8(0x10)));
+}
+
+// Σ q·a and Σ a of one block (q unsigned 0..31, a signed): 8 int32 partial
+// sums each. maddubs pairs stay within int16 (2·31·128 < 2^15).
+RSFIQA_TARGET_AVX2 inline void q5_sums(__m256i q, __m256i a, __m256i* qa, __m256i* sa) {
+  const __m256i ones16 = _mm256_set1_epi16(1);
+  *qa = _mm256_madd_epi16(_mm256_maddubs_epi16(q, a), ones16);
+  *sa = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), a), ones16);
+}
+
+// Q5_0: Σ (q-16)·a = Σ q·a - 16·Σ a, exact in int32 per block.
+RSFIQA_TARGET_AVX2 inline float vec_dot_q5_0_q8_0(int64_t n, const BlockQ5_0* x, const BlockQ8_0* y) {
+  const int64_t nb = n / kQK5_0;
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < nb; ++i) {
+    __m256i qa, sa;
+    q5_sums(unpack_q5(x[i].qs, x[i].qh), _mm256_loadu_si256((const __m256i*)y[i].qs), &qa, &sa);
+    const __m256i r = _mm256_sub_epi32(qa, _mm256_slli_epi32(sa, 4));
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(r), _mm256_set1_ps(half(x[i].d) * half(y[i].d)), acc);
+  }
+  return hsum_ps(acc);
+}
+
+// Q5_1: d_x·d_y·Σ q·a + m·d_y·Σ a per block.
+RSFIQA_TARGET_AVX2 inline float vec_dot_q5_1_q8_0(int64_t n, const BlockQ5_1* x, const BlockQ8_0* y) {
+  const int64_t nb = n / kQK5_0;
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < nb; ++i) {
+    __m256i qa, sa;
+    q5_sums(unpack_q5(x[i].qs, x[i].qh), _mm256_loadu_si256((const __m256i*)y[i].qs), &qa, &sa);
+    const float dy = half(y[i].d);
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(qa), _mm256_set1_ps(half(x[i].d) * dy), acc);
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sa), _mm256_set1_ps(half(x[i].m) * dy), acc);
   }
   return hsum_ps(acc);
 }
@@ -416,6 +471,48 @@ RSFIQA_TARGET_AVX512VNNI inline float vec_dot_q4_0_q8_0_vnni(int64_t n, const Bl
   return q4_0_dot_impl<true>(n, x, y);
 }
 
+// Q5_0 / Q5_1 with VNNI, two blocks per step: dpbusd takes the unsigned
+// levels directly (Σ q·a) and against a vector of ones gives Σ a; Q5_0
+// subtracts 16·Σ a in int32, Q5_1 scales Σ a by m·d_y. An odd last block
+// goes through the AVX2 body.
+RSFIQA_TARGET_AVX512VNNI inline float vec_dot_q5_0_q8_0_vnni(int64_t n, const BlockQ5_0* x, const BlockQ8_0* y) {
+  const int64_t nb = n / kQK5_0;
+  const __m512i ones = _mm512_set1_epi8(1);
+  __m512 acc = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    const __m512i q = join(quant_avx2::unpack_q5(x[i].qs, x[i].qh), quant_avx2::unpack_q5(x[i + 1].qs, x[i + 1].qh));
+    const __m512i a = join(_mm256_loadu_si256((const __m256i*)y[i].qs), _mm256_loadu_si256((const __m256i*)y[i + 1].qs));
+    const __m512i qa = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, a);
+    const __m512i sa = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, a);
+    const __m512i r = _mm512_sub_epi32(qa, _mm512_slli_epi32(sa, 4));
+    const __m512 d = scales2(_cvtsh_ss(x[i].d) * _cvtsh_ss(y[i].d), _cvtsh_ss(x[i + 1].d) * _cvtsh_ss(y[i + 1].d));
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(r), d, acc);
+  }
+  float s = _mm512_reduce_add_ps(acc);
+  if (i < nb) s += quant_avx2::vec_dot_q5_0_q8_0(kQK5_0, x + i, y + i);
+  return s;
+}
+
+RSFIQA_TARGET_AVX512VNNI inline float vec_dot_q5_1_q8_0_vnni(int64_t n, const BlockQ5_1* x, const BlockQ8_0* y) {
+  const int64_t nb = n / kQK5_0;
+  const __m512i ones = _mm512_set1_epi8(1);
+  __m512 acc = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    const __m512i q = join(quant_avx2::unpack_q5(x[i].qs, x[i].qh), quant_avx2::unpack_q5(x[i + 1].qs, x[i + 1].qh));
+    const __m512i a = join(_mm256_loadu_si256((const __m256i*)y[i].qs), _mm256_loadu_si256((const __m256i*)y[i + 1].qs));
+    const __m512i qa = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, a);
+    const __m512i sa = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, a);
+    const float dy0 = _cvtsh_ss(y[i].d), dy1 = _cvtsh_ss(y[i + 1].d);
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(qa), scales2(_cvtsh_ss(x[i].d) * dy0, _cvtsh_ss(x[i + 1].d) * dy1), acc);
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sa), scales2(_cvtsh_ss(x[i].m) * dy0, _cvtsh_ss(x[i + 1].m) * dy1), acc);
+  }
+  float s = _mm512_reduce_add_ps(acc);
+  if (i < nb) s += quant_avx2::vec_dot_q5_1_q8_0(kQK5_0, x + i, y + i);
+  return s;
+}
+
 // Q4_K with 256-bit VNNI: dpbusd takes the unsigned levels directly; the
 // sub-block scale multiplies the 8 int32 partial sums.
 RSFIQA_TARGET_AVX512VNNI inline float vec_dot_q4_K_q8_K_vnni(int64_t n, const BlockQ4_K* x, const BlockQ8_K* y) {
@@ -588,7 +685,7 @@ enum class ActFormat { kF32, kQ8_0, kQ8_K };
 
 inline ActFormat act_format(DType w) {
   switch (w) {
-    case DType::kQ8_0: case DType::kQ4_0: return ActFormat::kQ8_0;
+    case DType::kQ8_0: case DType::kQ4_0: case DType::kQ5_0: case DType::kQ5_1: return ActFormat::kQ8_0;
     case DType::kQ4_K: case DType::kQ6_K: return ActFormat::kQ8_K;
     default: return ActFormat::kF32;
   }
@@ -643,6 +740,12 @@ inline RowDotFn row_dot_fn(DType w, Isa isa) {
       case DType::kQ4_0:
         return vnni ? erase_dot<BlockQ4_0, BlockQ8_0, quant_avx512::vec_dot_q4_0_q8_0_vnni>
                     : erase_dot<BlockQ4_0, BlockQ8_0, quant_avx512::vec_dot_q4_0_q8_0>;
+      case DType::kQ5_0:
+        return vnni ? erase_dot<BlockQ5_0, BlockQ8_0, quant_avx512::vec_dot_q5_0_q8_0_vnni>
+                    : erase_dot<BlockQ5_0, BlockQ8_0, quant_avx2::vec_dot_q5_0_q8_0>;
+      case DType::kQ5_1:
+        return vnni ? erase_dot<BlockQ5_1, BlockQ8_0, quant_avx512::vec_dot_q5_1_q8_0_vnni>
+                    : erase_dot<BlockQ5_1, BlockQ8_0, quant_avx2::vec_dot_q5_1_q8_0>;
       case DType::kQ4_K:
         return vnni ? erase_dot<BlockQ4_K, BlockQ8_K, quant_avx512::vec_dot_q4_K_q8_K_vnni>
                     : erase_dot<BlockQ4_K, BlockQ8_K, quant_avx2::vec_dot_q4_K_q8_K>;
@@ -659,6 +762,8 @@ inline RowDotFn row_dot_fn(DType w, Isa isa) {
       case DType::kBF16: return erase_dot<uint16_t, float, quant_avx2::vec_dot_bf16_f32>;
       case DType::kQ8_0: return erase_dot<BlockQ8_0, BlockQ8_0, quant_avx2::vec_dot_q8_0_q8_0>;
       case DType::kQ4_0: return erase_dot<BlockQ4_0, BlockQ8_0, quant_avx2::vec_dot_q4_0_q8_0>;
+      case DType::kQ5_0: return erase_dot<BlockQ5_0, BlockQ8_0, quant_avx2::vec_dot_q5_0_q8_0>;
+      case DType::kQ5_1: return erase_dot<BlockQ5_1, BlockQ8_0, quant_avx2::vec_dot_q5_1_q8_0>;
       case DType::kQ4_K: return erase_dot<BlockQ4_K, BlockQ8_K, quant_avx2::vec_dot_q4_K_q8_K>;
       case DType::kQ6_K: return erase_dot<BlockQ6_K, BlockQ8_K, quant_avx2::vec_dot_q6_K_q8_K>;
       default: return nullptr;
@@ -672,6 +777,8 @@ inline RowDotFn row_dot_fn(DType w, Isa isa) {
     case DType::kBF16: return erase_dot<uint16_t, float, vec_dot_bf16_f32_ref>;
     case DType::kQ8_0: return erase_dot<BlockQ8_0, BlockQ8_0, vec_dot_q8_0_q8_0_ref>;
     case DType::kQ4_0: return erase_dot<BlockQ4_0, BlockQ8_0, vec_dot_q4_0_q8_0_ref>;
+    case DType::kQ5_0: return erase_dot<BlockQ5_0, BlockQ8_0, vec_dot_q5_0_q8_0_ref>;
+    case DType::kQ5_1: return erase_dot<BlockQ5_1, BlockQ8_0, vec_dot_q5_1_q8_0_ref>;
     case DType::kQ4_K: return erase_dot<BlockQ4_K, BlockQ8_K, vec_dot_q4_K_q8_K_ref>;
     case DType::kQ6_K: return erase_dot<BlockQ6_K, BlockQ8_K, vec_dot_q6_K_q8_K_ref>;
     default: return nullptr;

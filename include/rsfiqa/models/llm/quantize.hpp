@@ -11,14 +11,15 @@
 //     ties its head to the embedding) gets more bits: Q6_K when its rows are
 //     whole 256-blocks, else Q8_0; a q8_0 target keeps it at Q8_0;
 //   * every other matrix (an untied token_embd too) gets the target;
-//   * a matrix whose rows do not hold whole blocks of its type falls back:
-//     Q4_K -> Q4_0 (llama.cpp picks Q5_0, which we do not have) -> Q8_0 ->
-//     F16; Q4_0 and Q8_0 need 32-blocks, so they fall back to F16.
+//   * a matrix whose rows do not hold whole blocks of its type falls back
+//     as in llama.cpp: Q4_K (256-blocks) -> Q5_0, Q6_K -> Q8_0, and a
+//     32-block type (Q5_0, Q4_0, Q8_0) whose rows are not whole 32-blocks
+//     -> F16.
 // Rounding is the ggml reference rounding (kernels/quant.hpp), so for the
 // same types the result is bit-identical to llama.cpp's quantizer.
 //
 // What it does not do: no importance matrix, no per-layer mixes such as
-// Q4_K_M's Q6_K layers, no Q5_0.
+// Q4_K_M's Q6_K layers, no Q5_0/Q5_1 targets (Q5_0 only as the fallback).
 #pragma once
 
 #include <cstdint>
@@ -97,23 +98,21 @@ inline Status copy_kv(const io::GgufKV& kv, io::GgufWriter* w) {
   return make_error(ErrorCode::kUnsupportedType, "quantize: cannot copy nested array '%s'", k.c_str());
 }
 
-// Target type for a matrix with rows of `cols` elements, following the
-// fallback chain until the rows hold whole blocks.
+// Type for a matrix with rows of `cols` elements: `want` when the rows hold
+// whole blocks of it, else llama.cpp's one-step fallback (Q4_K -> Q5_0,
+// Q6_K -> Q8_0, others none), and F16 when the rows do not hold whole
+// blocks of that either (llama_tensor_get_type's convert_incompatible_tensor).
 inline DType fit_type(DType want, int64_t cols) {
-  for (DType t : {DType::kQ4_K, DType::kQ4_0, DType::kQ8_0, DType::kF16}) {
-    if (want == DType::kQ8_0 && (t == DType::kQ4_K || t == DType::kQ4_0)) continue;
-    if (want == DType::kQ4_0 && t == DType::kQ4_K) continue;
-    if (cols % dtype_info(t).block_size == 0) return t;
-  }
+  if (cols % dtype_info(want).block_size == 0) return want;
+  const DType fallback = want == DType::kQ4_K ? DType::kQ5_0 : want == DType::kQ6_K ? DType::kQ8_0 : want;
+  if (cols % dtype_info(fallback).block_size == 0) return fallback;
   return DType::kF16;
 }
 
 // Type of the output matrix (rows of `cols` elements) for a target: more
 // bits than the body, as llama.cpp does for the head the logits come from.
 inline DType output_type(DType target, int64_t cols) {
-  if (target == DType::kQ8_0) return fit_type(DType::kQ8_0, cols);
-  if (cols % dtype_info(DType::kQ6_K).block_size == 0) return DType::kQ6_K;
-  return fit_type(DType::kQ8_0, cols);
+  return fit_type(target == DType::kQ8_0 ? DType::kQ8_0 : DType::kQ6_K, cols);
 }
 
 }  // namespace detail
