@@ -135,6 +135,13 @@ inline void rsa_block_f32_generic(const RsaBlockArgs& p) {
 }
 
 #if RSFIQA_X86_SIMD
+// GCC 12's AVX-512 headers trip -Wmaybe-uninitialized at inlined uses at -O2
+// (their masked intrinsics start from _mm512_undefined_ps).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 namespace avx512 {
 
 // Register budget of both tiles: 14 rows x 2 zmm accumulators = 28, plus two
@@ -305,6 +312,9 @@ RSFIQA_TARGET_AVX512 inline void rsa_strip(const RsaBlockArgs& p, int64_t r0) {
 }
 
 }  // namespace avx512
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 // Full 14-row strips, then one strip of the remaining 1..13 rows (each row
 // count is its own instantiation so every tile stays in registers).
