@@ -276,7 +276,7 @@ TEST_CASE("malformed LLM metadata gives clear errors") {
   add("vocab/embedding mismatch", ErrorCode::kShapeMismatch, "token_embd", [](Spec& s) { s.tokens = 39; });
   add("wrong attn_q shape", ErrorCode::kShapeMismatch, "attn_q", [](Spec& s) { s.wq_rows = 16; });
   add("missing tensor", ErrorCode::kNotFound, "ffn_up", [](Spec& s) { s.drop_tensor = "blk.0.ffn_up.weight"; });
-  add("tensor type without kernel", ErrorCode::kUnsupportedType, "q5_0", [](Spec& s) { s.wq_type = DType::kQ5_0; });
+  add("tensor type without kernel", ErrorCode::kUnsupportedType, "q4_1", [](Spec& s) { s.wq_type = DType::kQ4_1; });
   for (const Case& c : cases) {
     CAPTURE(c.what);
     const Status st = load_spec(c.spec);
