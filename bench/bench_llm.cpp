@@ -118,9 +118,9 @@ Status make_random_llm(const Shape_& sh, DType type, const std::string& path) {
   for (int64_t il = 0; il < sh.L; ++il) {
     const std::string p = "blk." + std::to_string(il) + ".";
     // Q4_K needs rows of 256: SmolLM2's 576 and Qwen2.5's 896 are not, so
-    // those matrices fall back to Q4_0 (llama.cpp's mixes use Q5_0/Q6_K
-    // there); the FFN down projections (1536, 4864 wide) are real Q4_K.
-    auto fit = [&](int64_t cols) { return cols % dtype_info(type).block_size == 0 ? type : DType::kQ4_0; };
+    // those matrices fall back to Q5_0, as llama.cpp's quantizer does; the
+    // FFN down projections (1536, 4864 wide) are real Q4_K.
+    auto fit = [&](int64_t cols) { return cols % dtype_info(type).block_size == 0 ? type : DType::kQ5_0; };
     RSFIQA_RETURN_IF_ERROR(vec(p + "attn_norm.weight", sh.E, 1.0f));
     RSFIQA_RETURN_IF_ERROR(matrix(p + "attn_q.weight", fit(sh.E), sh.H * D, sh.E));
     RSFIQA_RETURN_IF_ERROR(matrix(p + "attn_k.weight", fit(sh.E), sh.Hkv * D, sh.E));
@@ -139,9 +139,13 @@ Status make_random_llm(const Shape_& sh, DType type, const std::string& path) {
   return w.write(path);
 }
 
+// The q4_k files carry a version suffix: "-v2" files use Q5_0 for the rows
+// that are not 256-blocks (the first ones used Q4_0), so a stale file left in
+// the temp folder is not reused.
 std::string bench_path(const Shape_& sh, DType t) {
-  return (std::filesystem::temp_directory_path() / (std::string("rsfiqa-bench-") + sh.name + "-" + dtype_name(t) +
-                                                    ".gguf"))
+  const std::string version = t == DType::kQ4_K ? "-v2" : "";
+  return (std::filesystem::temp_directory_path() /
+          (std::string("rsfiqa-bench-") + sh.name + "-" + dtype_name(t) + version + ".gguf"))
       .string();
 }
 

@@ -373,7 +373,7 @@ TEST_CASE("mul_mat_rows matches per-row reference dots and is thread-count indep
 
 TEST_CASE("x4 kernels equal four single-row dots bit for bit at every ISA level") {
   for (Isa isa : isa_levels()) {
-    for (DType t : {DType::kQ8_0, DType::kQ4_0}) {
+    for (DType t : {DType::kQ8_0, DType::kQ4_0, DType::kQ5_0, DType::kQ5_1}) {
       for (int64_t nblk : {1, 2, 5, 8}) {
         CAPTURE(isa_name(isa));
         CAPTURE(dtype_name(t));
@@ -400,7 +400,7 @@ TEST_CASE("x4 kernels equal four single-row dots bit for bit at every ISA level"
 
 TEST_CASE("w4 kernels (four weight rows) equal four single-row dots bit for bit") {
   for (Isa isa : isa_levels()) {
-    for (DType t : {DType::kQ8_0, DType::kQ4_0}) {
+    for (DType t : {DType::kQ8_0, DType::kQ4_0, DType::kQ5_0, DType::kQ5_1}) {
       for (int64_t nblk : {1, 2, 5, 8}) {
         CAPTURE(isa_name(isa));
         CAPTURE(dtype_name(t));

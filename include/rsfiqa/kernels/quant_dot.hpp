@@ -169,37 +169,88 @@ RSFIQA_TARGET_AVX2 inline __m256i unpack_q5(const uint8_t* qs, const uint8_t* qh
 
 // Σ q·a and Σ a of one block (q unsigned 0..31, a signed): 8 int32 partial
 // sums each. maddubs pairs stay within int16 (2·31·128 < 2^15).
-RSFIQA_TARGET_AVX2 inline void q5_sums(__m256i q, __m256i a, __m256i* qa, __m256i* sa) {
-  const __m256i ones16 = _mm256_set1_epi16(1);
-  *qa = _mm256_madd_epi16(_mm256_maddubs_epi16(q, a), ones16);
-  *sa = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), a), ones16);
+RSFIQA_TARGET_AVX2 inline __m256i q5_sum_qa(__m256i q, __m256i a) {
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(q, a), _mm256_set1_epi16(1));
+}
+RSFIQA_TARGET_AVX2 inline __m256i q5_sum_a(__m256i a) {
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), a), _mm256_set1_epi16(1));
 }
 
-// Q5_0: Σ (q-16)·a = Σ q·a - 16·Σ a, exact in int32 per block.
+// One block's contribution to the accumulator, given Σ q·a (qa), Σ a (sa)
+// and the activation scale dy. Q5_0: Σ (q-16)·a = Σ q·a - 16·Σ a, exact in
+// int32, times d·dy. Q5_1: d·dy·Σ q·a + m·dy·Σ a.
+RSFIQA_TARGET_AVX2 inline __m256 q5_block(__m256 acc, __m256i qa, __m256i sa, const BlockQ5_0& x, float dy) {
+  const __m256i r = _mm256_sub_epi32(qa, _mm256_slli_epi32(sa, 4));
+  return _mm256_fmadd_ps(_mm256_cvtepi32_ps(r), _mm256_set1_ps(half(x.d) * dy), acc);
+}
+RSFIQA_TARGET_AVX2 inline __m256 q5_block(__m256 acc, __m256i qa, __m256i sa, const BlockQ5_1& x, float dy) {
+  acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(qa), _mm256_set1_ps(half(x.d) * dy), acc);
+  return _mm256_fmadd_ps(_mm256_cvtepi32_ps(sa), _mm256_set1_ps(half(x.m) * dy), acc);
+}
+
+// Q5_0 / Q5_1 weight row · Q8_0 activation row.
+template <typename WB>
+RSFIQA_TARGET_AVX2 inline float q5_dot(int64_t n, const WB* x, const BlockQ8_0* y) {
+  const int64_t nb = n / kQK5_0;
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < nb; ++i) {
+    const __m256i a = _mm256_loadu_si256((const __m256i*)y[i].qs);
+    acc = q5_block(acc, q5_sum_qa(unpack_q5(x[i].qs, x[i].qh), a), q5_sum_a(a), x[i], half(y[i].d));
+  }
+  return hsum_ps(acc);
+}
 RSFIQA_TARGET_AVX2 inline float vec_dot_q5_0_q8_0(int64_t n, const BlockQ5_0* x, const BlockQ8_0* y) {
-  const int64_t nb = n / kQK5_0;
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < nb; ++i) {
-    __m256i qa, sa;
-    q5_sums(unpack_q5(x[i].qs, x[i].qh), _mm256_loadu_si256((const __m256i*)y[i].qs), &qa, &sa);
-    const __m256i r = _mm256_sub_epi32(qa, _mm256_slli_epi32(sa, 4));
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(r), _mm256_set1_ps(half(x[i].d) * half(y[i].d)), acc);
-  }
-  return hsum_ps(acc);
+  return q5_dot(n, x, y);
+}
+RSFIQA_TARGET_AVX2 inline float vec_dot_q5_1_q8_0(int64_t n, const BlockQ5_1* x, const BlockQ8_0* y) {
+  return q5_dot(n, x, y);
 }
 
-// Q5_1: d_x·d_y·Σ q·a + m·d_y·Σ a per block.
-RSFIQA_TARGET_AVX2 inline float vec_dot_q5_1_q8_0(int64_t n, const BlockQ5_1* x, const BlockQ8_0* y) {
+// One Q5 weight row against four activation rows (prefill): the weight block
+// is unpacked once; per row the operations and their order are those of
+// q5_dot, so each result equals the single-row kernel's bit for bit.
+template <typename WB>
+RSFIQA_TARGET_AVX2 inline void q5_dot_x4(int64_t n, const WB* x, const BlockQ8_0* const* y, float* out) {
   const int64_t nb = n / kQK5_0;
-  __m256 acc = _mm256_setzero_ps();
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
   for (int64_t i = 0; i < nb; ++i) {
-    __m256i qa, sa;
-    q5_sums(unpack_q5(x[i].qs, x[i].qh), _mm256_loadu_si256((const __m256i*)y[i].qs), &qa, &sa);
-    const float dy = half(y[i].d);
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(qa), _mm256_set1_ps(half(x[i].d) * dy), acc);
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sa), _mm256_set1_ps(half(x[i].m) * dy), acc);
+    const __m256i q = unpack_q5(x[i].qs, x[i].qh);
+    for (int r = 0; r < 4; ++r) {
+      const __m256i a = _mm256_loadu_si256((const __m256i*)y[r][i].qs);
+      acc[r] = q5_block(acc[r], q5_sum_qa(q, a), q5_sum_a(a), x[i], half(y[r][i].d));
+    }
   }
-  return hsum_ps(acc);
+  for (int r = 0; r < 4; ++r) out[r] = hsum_ps(acc[r]);
+}
+
+// Prefetch for the decode kernels: the four weight rows of a w4 call are
+// normally consecutive rows of one matrix, i.e. one stream advancing
+// 4·sizeof(block) bytes per block; fetch the lines of `blocks` blocks of
+// that stream 4 KB ahead (as the Q8_0/Q4_0 decode tiles do: the hardware
+// prefetcher does not cross 4 KB pages). A hint only: other row layouts
+// stay correct.
+constexpr int kQ5PrefetchBytes = 4096;
+template <typename WB>
+RSFIQA_TARGET_AVX2 inline void q5_prefetch(const WB* row0, int64_t i, int blocks) {
+  const char* p = (const char*)row0 + 4 * (int64_t)sizeof(WB) * i + kQ5PrefetchBytes;
+  for (int k = 0; k < (4 * blocks * (int)sizeof(WB) + 63) / 64; ++k) _mm_prefetch(p + 64 * k, _MM_HINT_T0);
+}
+
+// Four Q5 weight rows against one activation row (decode): the activation
+// block, its Σ a and its scale are loaded once; bit-identical per row to q5_dot.
+template <typename WB>
+RSFIQA_TARGET_AVX2 inline void q5_dot_w4(int64_t n, const WB* const* x, const BlockQ8_0* y, float* out) {
+  const int64_t nb = n / kQK5_0;
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  for (int64_t i = 0; i < nb; ++i) {
+    q5_prefetch(x[0], i, 1);
+    const __m256i a = _mm256_loadu_si256((const __m256i*)y[i].qs);
+    const __m256i sa = q5_sum_a(a);
+    const float dy = half(y[i].d);
+    for (int r = 0; r < 4; ++r)
+      acc[r] = q5_block(acc[r], q5_sum_qa(unpack_q5(x[r][i].qs, x[r][i].qh), a), sa, x[r][i], dy);
+  }
+  for (int r = 0; r < 4; ++r) out[r] = hsum_ps(acc[r]);
 }
 
 // Q4_K: levels are unsigned 0..15, so maddubs takes them directly; the
@@ -475,42 +526,101 @@ RSFIQA_TARGET_AVX512VNNI inline float vec_dot_q4_0_q8_0_vnni(int64_t n, const Bl
 // levels directly (Σ q·a) and against a vector of ones gives Σ a; Q5_0
 // subtracts 16·Σ a in int32, Q5_1 scales Σ a by m·d_y. An odd last block
 // goes through the AVX2 body.
-RSFIQA_TARGET_AVX512VNNI inline float vec_dot_q5_0_q8_0_vnni(int64_t n, const BlockQ5_0* x, const BlockQ8_0* y) {
-  const int64_t nb = n / kQK5_0;
-  const __m512i ones = _mm512_set1_epi8(1);
-  __m512 acc = _mm512_setzero_ps();
-  int64_t i = 0;
-  for (; i + 2 <= nb; i += 2) {
-    const __m512i q = join(quant_avx2::unpack_q5(x[i].qs, x[i].qh), quant_avx2::unpack_q5(x[i + 1].qs, x[i + 1].qh));
-    const __m512i a = join(_mm256_loadu_si256((const __m256i*)y[i].qs), _mm256_loadu_si256((const __m256i*)y[i + 1].qs));
-    const __m512i qa = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, a);
-    const __m512i sa = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, a);
-    const __m512i r = _mm512_sub_epi32(qa, _mm512_slli_epi32(sa, 4));
-    const __m512 d = scales2(_cvtsh_ss(x[i].d) * _cvtsh_ss(y[i].d), _cvtsh_ss(x[i + 1].d) * _cvtsh_ss(y[i + 1].d));
-    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(r), d, acc);
-  }
-  float s = _mm512_reduce_add_ps(acc);
-  if (i < nb) s += quant_avx2::vec_dot_q5_0_q8_0(kQK5_0, x + i, y + i);
-  return s;
+
+// The levels of two consecutive Q5 blocks (64 unsigned bytes, block x[0] in
+// the low half): nibbles as unpack_q5, bit 4 from the 64-bit mask qh0 |
+// qh1 << 32 (one mask bit per byte).
+template <typename WB>
+RSFIQA_TARGET_AVX512 inline __m512i unpack_q5_x2(const WB* x) {
+  const __m128i m4 = _mm_set1_epi8(0x0F);
+  const __m128i q0 = _mm_loadu_si128((const __m128i*)x[0].qs), q1 = _mm_loadu_si128((const __m128i*)x[1].qs);
+  const __m256i n0 = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q0, 4), m4), _mm_and_si128(q0, m4));
+  const __m256i n1 = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q1, 4), m4), _mm_and_si128(q1, m4));
+  uint32_t h0, h1;
+  std::memcpy(&h0, x[0].qh, 4);
+  std::memcpy(&h1, x[1].qh, 4);
+  const __mmask64 h = (__mmask64)h0 | (__mmask64)h1 << 32;
+  return _mm512_or_si512(join(n0, n1), _mm512_maskz_mov_epi8(h, _mm512_set1_epi8(0x10)));
 }
 
-RSFIQA_TARGET_AVX512VNNI inline float vec_dot_q5_1_q8_0_vnni(int64_t n, const BlockQ5_1* x, const BlockQ8_0* y) {
+// Two blocks' contribution (see quant_avx2::q5_block), scales per half.
+RSFIQA_TARGET_AVX512 inline __m512 q5_block2(__m512 acc, __m512i qa, __m512i sa, const BlockQ5_0* x, float dy0,
+                                             float dy1) {
+  const __m512i r = _mm512_sub_epi32(qa, _mm512_slli_epi32(sa, 4));
+  return _mm512_fmadd_ps(_mm512_cvtepi32_ps(r), scales2(_cvtsh_ss(x[0].d) * dy0, _cvtsh_ss(x[1].d) * dy1), acc);
+}
+RSFIQA_TARGET_AVX512 inline __m512 q5_block2(__m512 acc, __m512i qa, __m512i sa, const BlockQ5_1* x, float dy0,
+                                             float dy1) {
+  acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(qa), scales2(_cvtsh_ss(x[0].d) * dy0, _cvtsh_ss(x[1].d) * dy1), acc);
+  return _mm512_fmadd_ps(_mm512_cvtepi32_ps(sa), scales2(_cvtsh_ss(x[0].m) * dy0, _cvtsh_ss(x[1].m) * dy1), acc);
+}
+
+RSFIQA_TARGET_AVX512VNNI inline __m512i load_a2(const BlockQ8_0* y) {
+  return join(_mm256_loadu_si256((const __m256i*)y[0].qs), _mm256_loadu_si256((const __m256i*)y[1].qs));
+}
+RSFIQA_TARGET_AVX512VNNI inline __m512i dp_qa(__m512i q, __m512i a) {
+  return _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, a);
+}
+RSFIQA_TARGET_AVX512VNNI inline __m512i dp_sa(__m512i a) {
+  return _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(1), a);
+}
+
+template <typename WB>
+RSFIQA_TARGET_AVX512VNNI inline float q5_dot_vnni(int64_t n, const WB* x, const BlockQ8_0* y) {
   const int64_t nb = n / kQK5_0;
-  const __m512i ones = _mm512_set1_epi8(1);
   __m512 acc = _mm512_setzero_ps();
   int64_t i = 0;
   for (; i + 2 <= nb; i += 2) {
-    const __m512i q = join(quant_avx2::unpack_q5(x[i].qs, x[i].qh), quant_avx2::unpack_q5(x[i + 1].qs, x[i + 1].qh));
-    const __m512i a = join(_mm256_loadu_si256((const __m256i*)y[i].qs), _mm256_loadu_si256((const __m256i*)y[i + 1].qs));
-    const __m512i qa = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, a);
-    const __m512i sa = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, a);
-    const float dy0 = _cvtsh_ss(y[i].d), dy1 = _cvtsh_ss(y[i + 1].d);
-    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(qa), scales2(_cvtsh_ss(x[i].d) * dy0, _cvtsh_ss(x[i + 1].d) * dy1), acc);
-    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sa), scales2(_cvtsh_ss(x[i].m) * dy0, _cvtsh_ss(x[i + 1].m) * dy1), acc);
+    const __m512i a = load_a2(y + i);
+    acc = q5_block2(acc, dp_qa(unpack_q5_x2(x + i), a), dp_sa(a), x + i, _cvtsh_ss(y[i].d), _cvtsh_ss(y[i + 1].d));
   }
   float s = _mm512_reduce_add_ps(acc);
-  if (i < nb) s += quant_avx2::vec_dot_q5_1_q8_0(kQK5_0, x + i, y + i);
+  if (i < nb) s += quant_avx2::q5_dot(kQK5_0, x + i, y + i);
   return s;
+}
+RSFIQA_TARGET_AVX512VNNI inline float vec_dot_q5_0_q8_0_vnni(int64_t n, const BlockQ5_0* x, const BlockQ8_0* y) {
+  return q5_dot_vnni(n, x, y);
+}
+RSFIQA_TARGET_AVX512VNNI inline float vec_dot_q5_1_q8_0_vnni(int64_t n, const BlockQ5_1* x, const BlockQ8_0* y) {
+  return q5_dot_vnni(n, x, y);
+}
+
+// One weight row x four activation rows, bit-identical per row to q5_dot_vnni.
+template <typename WB>
+RSFIQA_TARGET_AVX512VNNI inline void q5_dot_x4_vnni(int64_t n, const WB* x, const BlockQ8_0* const* y, float* out) {
+  const int64_t nb = n / kQK5_0;
+  __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+  int64_t i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    const __m512i q = unpack_q5_x2(x + i);
+    for (int r = 0; r < 4; ++r) {
+      const __m512i a = load_a2(y[r] + i);
+      acc[r] = q5_block2(acc[r], dp_qa(q, a), dp_sa(a), x + i, _cvtsh_ss(y[r][i].d), _cvtsh_ss(y[r][i + 1].d));
+    }
+  }
+  for (int r = 0; r < 4; ++r) {
+    out[r] = _mm512_reduce_add_ps(acc[r]);
+    if (i < nb) out[r] += quant_avx2::q5_dot(kQK5_0, x + i, y[r] + i);
+  }
+}
+
+// Four weight rows x one activation row, bit-identical per row to q5_dot_vnni.
+template <typename WB>
+RSFIQA_TARGET_AVX512VNNI inline void q5_dot_w4_vnni(int64_t n, const WB* const* x, const BlockQ8_0* y, float* out) {
+  const int64_t nb = n / kQK5_0;
+  __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+  int64_t i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    quant_avx2::q5_prefetch(x[0], i, 2);
+    const __m512i a = load_a2(y + i);
+    const __m512i sa = dp_sa(a);
+    const float dy0 = _cvtsh_ss(y[i].d), dy1 = _cvtsh_ss(y[i + 1].d);
+    for (int r = 0; r < 4; ++r) acc[r] = q5_block2(acc[r], dp_qa(unpack_q5_x2(x[r] + i), a), sa, x[r] + i, dy0, dy1);
+  }
+  for (int r = 0; r < 4; ++r) {
+    out[r] = _mm512_reduce_add_ps(acc[r]);
+    if (i < nb) out[r] += quant_avx2::q5_dot(kQK5_0, x[r] + i, y + i);
+  }
 }
 
 // Q4_K with 256-bit VNNI: dpbusd takes the unsigned levels directly; the
@@ -785,9 +895,9 @@ inline RowDotFn row_dot_fn(DType w, Isa isa) {
   }
 }
 
-// One weight row against four activation rows a[0..3] (prefill). Only the
-// Q8_0 and Q4_0 weights have one; results equal four row_dot_fn calls bit
-// for bit.
+// One weight row against four activation rows a[0..3] (prefill). Q8_0,
+// Q4_0, Q5_0 and Q5_1 weights have one; results equal four row_dot_fn calls
+// bit for bit.
 using RowDot4Fn = void (*)(int64_t n, const void* w, const void* const* a, float* out);
 
 namespace quant_detail {
@@ -801,8 +911,27 @@ inline void erase_x4(int64_t n, const void* w, const void* const* a, float* out)
 }
 }  // namespace quant_detail
 
+namespace quant_detail {
+// Q5_0 / Q5_1 x4 kernels at an ISA level (nullptr for another type).
+inline RowDot4Fn q5_dot4_fn(DType w, Isa isa) {
+  if (w != DType::kQ5_0 && w != DType::kQ5_1) return nullptr;
+  const bool q50 = w == DType::kQ5_0;
+#if RSFIQA_X86_SIMD
+  if (isa >= Isa::kAvx512 && cpu_features().avx512vnni)
+    return q50 ? erase_x4<BlockQ5_0, quant_avx512::q5_dot_x4_vnni<BlockQ5_0>>
+               : erase_x4<BlockQ5_1, quant_avx512::q5_dot_x4_vnni<BlockQ5_1>>;
+  if (isa >= Isa::kAvx2)
+    return q50 ? erase_x4<BlockQ5_0, quant_avx2::q5_dot_x4<BlockQ5_0>>
+               : erase_x4<BlockQ5_1, quant_avx2::q5_dot_x4<BlockQ5_1>>;
+#endif
+  (void)isa;
+  return q50 ? ref_x4<BlockQ5_0, vec_dot_q5_0_q8_0_ref> : ref_x4<BlockQ5_1, vec_dot_q5_1_q8_0_ref>;
+}
+}  // namespace quant_detail
+
 inline RowDot4Fn row_dot4_fn(DType w, Isa isa) {
   using quant_detail::erase_x4;
+  if (w == DType::kQ5_0 || w == DType::kQ5_1) return quant_detail::q5_dot4_fn(w, isa);
   if (w != DType::kQ8_0 && w != DType::kQ4_0) return nullptr;
   const bool q8 = w == DType::kQ8_0;
 #if RSFIQA_X86_SIMD
@@ -820,8 +949,8 @@ inline RowDot4Fn row_dot4_fn(DType w, Isa isa) {
   return q8 ? quant_detail::ref_x4<BlockQ8_0, vec_dot_q8_0_q8_0_ref> : quant_detail::ref_x4<BlockQ4_0, vec_dot_q4_0_q8_0_ref>;
 }
 
-// Four weight rows w[0..3] against one activation row (decode). Q8_0 and
-// Q4_0 only; results equal four row_dot_fn calls bit for bit.
+// Four weight rows w[0..3] against one activation row (decode). Q8_0, Q4_0,
+// Q5_0 and Q5_1; results equal four row_dot_fn calls bit for bit.
 using RowDotW4Fn = void (*)(int64_t n, const void* const* w, const void* a, float* out);
 
 namespace quant_detail {
@@ -835,8 +964,27 @@ inline void erase_w4(int64_t n, const void* const* w, const void* a, float* out)
 }
 }  // namespace quant_detail
 
+namespace quant_detail {
+// Q5_0 / Q5_1 w4 kernels at an ISA level (nullptr for another type).
+inline RowDotW4Fn q5_dot_w4_fn(DType w, Isa isa) {
+  if (w != DType::kQ5_0 && w != DType::kQ5_1) return nullptr;
+  const bool q50 = w == DType::kQ5_0;
+#if RSFIQA_X86_SIMD
+  if (isa >= Isa::kAvx512 && cpu_features().avx512vnni)
+    return q50 ? erase_w4<BlockQ5_0, quant_avx512::q5_dot_w4_vnni<BlockQ5_0>>
+               : erase_w4<BlockQ5_1, quant_avx512::q5_dot_w4_vnni<BlockQ5_1>>;
+  if (isa >= Isa::kAvx2)
+    return q50 ? erase_w4<BlockQ5_0, quant_avx2::q5_dot_w4<BlockQ5_0>>
+               : erase_w4<BlockQ5_1, quant_avx2::q5_dot_w4<BlockQ5_1>>;
+#endif
+  (void)isa;
+  return q50 ? ref_w4<BlockQ5_0, vec_dot_q5_0_q8_0_ref> : ref_w4<BlockQ5_1, vec_dot_q5_1_q8_0_ref>;
+}
+}  // namespace quant_detail
+
 inline RowDotW4Fn row_dot_w4_fn(DType w, Isa isa) {
   using quant_detail::erase_w4;
+  if (w == DType::kQ5_0 || w == DType::kQ5_1) return quant_detail::q5_dot_w4_fn(w, isa);
   if (w != DType::kQ8_0 && w != DType::kQ4_0) return nullptr;
   const bool q8 = w == DType::kQ8_0;
 #if RSFIQA_X86_SIMD
@@ -885,7 +1033,8 @@ constexpr int64_t kRowTile = 16;  // weight rows per work item
 // Rows [n0, n1) of one job. Q8_0/Q4_0 go through the register tiles of
 // quant_gemm.hpp (4 activation rows x 4 weight rows; 1 x 4 with prefetch for
 // a single activation row); other types through the per-row dots, with
-// four activation rows per weight row where an x4 kernel exists.
+// four activation rows per weight row where an x4 kernel exists and four
+// weight rows per activation row where a w4 kernel exists (Q5_0/Q5_1).
 // `packed`: the activations as ceil(M/8) groups of BlockQ8_0x8 rows (K/32
 // blocks each) when the x8 tiles are used, else nullptr.
 // `corr`: for one activation row against Q4_0 weights on a VNNI CPU, the
@@ -956,8 +1105,22 @@ inline void run_row_tile(const MatMulJob& jb, int64_t n0, int64_t n1, Isa isa, c
       }
     }
   }
-  for (; m < M; ++m)
-    for (int64_t n = n0; n < n1; ++n) y[m * ldy + n] = dot(K, wb + n * jb.w_row_bytes, ab + m * a_bytes);
+  // Remaining activation rows (all of them in decode): four weight rows per
+  // call where a w4 kernel exists (Q5_0/Q5_1; equal to four single dots).
+  const RowDotW4Fn dotw4 = row_dot_w4_fn(jb.wt, isa);
+  for (; m < M; ++m) {
+    int64_t n = n0;
+    if (dotw4) {
+      float r4[4];
+      for (; n + 4 <= n1; n += 4) {
+        const void* w4[4] = {wb + n * jb.w_row_bytes, wb + (n + 1) * jb.w_row_bytes, wb + (n + 2) * jb.w_row_bytes,
+                             wb + (n + 3) * jb.w_row_bytes};
+        dotw4(K, w4, ab + m * a_bytes, r4);
+        for (int j = 0; j < 4; ++j) y[m * ldy + n + j] = r4[j];
+      }
+    }
+    for (; n < n1; ++n) y[m * ldy + n] = dot(K, wb + n * jb.w_row_bytes, ab + m * a_bytes);
+  }
 }
 
 }  // namespace quant_detail
