@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <random>
 #include <string>
@@ -140,6 +141,37 @@ TEST_CASE("Q5_1 layout: d = (max - min) / 31, m = min, levels as Q5_0") {
   }
   const std::vector<float> y = dequantize(DType::kQ5_1, q, 32);
   for (int j = 0; j < 32; ++j) CHECK(y[j] == x[j]);
+}
+
+TEST_CASE("Q5_0 / Q5_1 quantizers equal an independent numpy reference byte for byte") {
+  // tests/data/golden/quant/q5_blocks.bin from tools/golden/make_q5_golden.py:
+  // ggml's reference rounding as llama.cpp's x86-64 builds run it (multiply-
+  // add fused). 4 of its Q5_0 blocks hold values whose level differs when
+  // the product is rounded before the +16.5, so the unfused form fails here.
+  const std::string path = std::string(RSFIQA_TEST_DATA_DIR) + "/golden/quant/q5_blocks.bin";
+  FILE* f = std::fopen(path.c_str(), "rb");
+  REQUIRE_MESSAGE(f != nullptr, path);
+  std::vector<uint8_t> bytes;
+  uint8_t buf[4096];
+  for (size_t got; (got = std::fread(buf, 1, sizeof buf, f)) > 0;) bytes.insert(bytes.end(), buf, buf + got);
+  std::fclose(f);
+  REQUIRE(bytes.size() >= 4);
+  uint32_t n;
+  std::memcpy(&n, bytes.data(), 4);
+  REQUIRE(bytes.size() == 4 + (size_t)n * (32 * 4 + 22 + 24));
+  std::vector<float> x((size_t)n * 32);
+  std::memcpy(x.data(), bytes.data() + 4, x.size() * 4);
+  const uint8_t* want0 = bytes.data() + 4 + x.size() * 4;
+  const uint8_t* want1 = want0 + (size_t)n * 22;
+  std::vector<BlockQ5_0> q0(n);
+  std::vector<BlockQ5_1> q1(n);
+  quantize_row_q5_0_ref(x.data(), q0.data(), (int64_t)n * 32);
+  quantize_row_q5_1_ref(x.data(), q1.data(), (int64_t)n * 32);
+  for (uint32_t b = 0; b < n; ++b) {
+    CAPTURE(b);
+    CHECK(std::memcmp(&q0[b], want0 + 22 * b, 22) == 0);
+    CHECK(std::memcmp(&q1[b], want1 + 24 * b, 24) == 0);
+  }
 }
 
 TEST_CASE("dequant(quant(x)) error bounds") {
