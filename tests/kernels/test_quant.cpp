@@ -454,3 +454,36 @@ TEST_CASE("w4 kernels (four weight rows) equal four single-row dots bit for bit"
     }
   }
 }
+
+TEST_CASE("Q5 4 x 4 tiles equal sixteen single-row dots bit for bit") {
+  for (Isa isa : isa_levels()) {
+    for (DType t : {DType::kQ5_0, DType::kQ5_1}) {
+      const RowDotTileFn tile = row_dot_tile_fn(t, isa);
+      const bool expect = isa >= Isa::kAvx512 && cpu_features().avx512vnni;
+      CHECK((tile != nullptr) == expect);
+      if (!tile) continue;
+      for (int64_t nblk : {1, 2, 5, 8}) {
+        CAPTURE(isa_name(isa));
+        CAPTURE(dtype_name(t));
+        CAPTURE(nblk);
+        const int64_t n = 32 * nblk;
+        std::vector<std::vector<uint8_t>> rows;
+        std::vector<std::vector<BlockQ8_0>> acts(4, std::vector<BlockQ8_0>((size_t)nblk));
+        const void* w4[4];
+        const void* a4[4];
+        for (int j = 0; j < 4; ++j) rows.push_back(quantize(t, random_row(n, 80 + (uint32_t)j, 1.0f + j)));
+        for (int j = 0; j < 4; ++j) w4[j] = rows[(size_t)j].data();
+        for (int r = 0; r < 4; ++r) {
+          const std::vector<float> a = random_row(n, 90 + (uint32_t)r, 0.5f + r);
+          quantize_row_q8_0_ref(a.data(), acts[(size_t)r].data(), n);
+          a4[r] = acts[(size_t)r].data();
+        }
+        float out[16];
+        tile(n, w4, a4, out);
+        for (int r = 0; r < 4; ++r)
+          for (int j = 0; j < 4; ++j) CHECK(out[4 * r + j] == row_dot_fn(t, isa)(n, w4[j], a4[r]));
+      }
+    }
+  }
+  CHECK((row_dot_tile_fn(DType::kQ4_0, Isa::kAvx512) == nullptr));
+}

@@ -21,7 +21,9 @@
 // ISA variants live in namespaces quant_avx2 / quant_avx512 (BW: maddubs; `_vnni`: vpdpbusd); Q4_K and
 // Q6_K have an AVX-512 VNNI version on 256-bit registers, Q5_0/Q5_1 one on
 // 512-bit registers (two blocks per step); all four use the AVX2 version on
-// AVX-512 CPUs without VNNI.
+// AVX-512 CPUs without VNNI. Q5_0/Q5_1 also have row groups bit-identical
+// to their single-row dots: 4 weight rows x 1 activation row (decode), 1 x 4
+// and, on VNNI, 4 x 4 (prefill).
 #pragma once
 
 #include <cstddef>
@@ -623,6 +625,53 @@ RSFIQA_TARGET_AVX512VNNI inline void q5_dot_w4_vnni(int64_t n, const WB* const* 
   }
 }
 
+// Four weight rows x four activation rows (prefill): out[4*r + j] = dot of
+// weight row x[j] with activation row y[r]. Each weight pair is unpacked
+// once for 4 activation rows and each activation pair (with its Σ a) once
+// for 4 weight rows; the block scales are multiplied as vectors (lane-wise
+// the same products as q5_block2), so every result equals q5_dot_vnni's
+// bit for bit.
+RSFIQA_TARGET_AVX512VNNI inline __m512 q5_tile_step(__m512 acc, __m512i qa, __m512i sa, const BlockQ5_0* x, __m512 dx,
+                                                    __m512 dy) {
+  (void)x;
+  const __m512i r = _mm512_sub_epi32(qa, _mm512_slli_epi32(sa, 4));
+  return _mm512_fmadd_ps(_mm512_cvtepi32_ps(r), _mm512_mul_ps(dx, dy), acc);
+}
+RSFIQA_TARGET_AVX512VNNI inline __m512 q5_tile_step(__m512 acc, __m512i qa, __m512i sa, const BlockQ5_1* x, __m512 dx,
+                                                    __m512 dy) {
+  acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(qa), _mm512_mul_ps(dx, dy), acc);
+  return _mm512_fmadd_ps(_mm512_cvtepi32_ps(sa), _mm512_mul_ps(scales2(_cvtsh_ss(x[0].m), _cvtsh_ss(x[1].m)), dy), acc);
+}
+
+template <typename WB>
+RSFIQA_TARGET_AVX512VNNI inline void q5_tile4x4_vnni(int64_t n, const WB* const* x, const BlockQ8_0* const* y,
+                                                     float* out) {
+  const int64_t nb = n / kQK5_0;
+  __m512 acc[4][4];
+  for (int r = 0; r < 4; ++r)
+    for (int j = 0; j < 4; ++j) acc[r][j] = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    __m512i q[4];
+    __m512 dx[4];
+    for (int j = 0; j < 4; ++j) {
+      q[j] = unpack_q5_x2(x[j] + i);
+      dx[j] = scales2(_cvtsh_ss(x[j][i].d), _cvtsh_ss(x[j][i + 1].d));
+    }
+    for (int r = 0; r < 4; ++r) {
+      const __m512i a = load_a2(y[r] + i);
+      const __m512i sa = dp_sa(a);
+      const __m512 dy = scales2(_cvtsh_ss(y[r][i].d), _cvtsh_ss(y[r][i + 1].d));
+      for (int j = 0; j < 4; ++j) acc[r][j] = q5_tile_step(acc[r][j], dp_qa(q[j], a), sa, x[j] + i, dx[j], dy);
+    }
+  }
+  for (int r = 0; r < 4; ++r)
+    for (int j = 0; j < 4; ++j) {
+      out[4 * r + j] = _mm512_reduce_add_ps(acc[r][j]);
+      if (i < nb) out[4 * r + j] += quant_avx2::q5_dot(kQK5_0, x[j] + i, y[r] + i);
+    }
+}
+
 // Q4_K with 256-bit VNNI: dpbusd takes the unsigned levels directly; the
 // sub-block scale multiplies the 8 int32 partial sums.
 RSFIQA_TARGET_AVX512VNNI inline float vec_dot_q4_K_q8_K_vnni(int64_t n, const BlockQ4_K* x, const BlockQ8_K* y) {
@@ -1002,6 +1051,30 @@ inline RowDotW4Fn row_dot_w4_fn(DType w, Isa isa) {
   return q8 ? quant_detail::ref_w4<BlockQ8_0, vec_dot_q8_0_q8_0_ref> : quant_detail::ref_w4<BlockQ4_0, vec_dot_q4_0_q8_0_ref>;
 }
 
+// Four weight rows w[0..3] x four activation rows a[0..3] (prefill):
+// out[4*r + j] = dot(w[j], a[r]), equal to row_dot_fn's results bit for bit.
+// Q5_0 and Q5_1 on AVX-512 VNNI CPUs; nullptr otherwise.
+using RowDotTileFn = void (*)(int64_t n, const void* const* w, const void* const* a, float* out);
+
+namespace quant_detail {
+template <typename W, void (*F)(int64_t, const W* const*, const BlockQ8_0* const*, float*)>
+inline void erase_tile(int64_t n, const void* const* w, const void* const* a, float* out) {
+  F(n, (const W* const*)w, (const BlockQ8_0* const*)a, out);
+}
+}  // namespace quant_detail
+
+inline RowDotTileFn row_dot_tile_fn(DType w, Isa isa) {
+#if RSFIQA_X86_SIMD
+  if (isa >= Isa::kAvx512 && cpu_features().avx512vnni) {
+    if (w == DType::kQ5_0) return quant_detail::erase_tile<BlockQ5_0, quant_avx512::q5_tile4x4_vnni<BlockQ5_0>>;
+    if (w == DType::kQ5_1) return quant_detail::erase_tile<BlockQ5_1, quant_avx512::q5_tile4x4_vnni<BlockQ5_1>>;
+  }
+#endif
+  (void)w;
+  (void)isa;
+  return nullptr;
+}
+
 // Name of the kernel row_dot_fn picks, for logs and benchmarks.
 inline const char* row_dot_kernel_name(Isa isa) {
 #if RSFIQA_X86_SIMD
@@ -1033,8 +1106,9 @@ constexpr int64_t kRowTile = 16;  // weight rows per work item
 // Rows [n0, n1) of one job. Q8_0/Q4_0 go through the register tiles of
 // quant_gemm.hpp (4 activation rows x 4 weight rows; 1 x 4 with prefetch for
 // a single activation row); other types through the per-row dots, with
-// four activation rows per weight row where an x4 kernel exists and four
-// weight rows per activation row where a w4 kernel exists (Q5_0/Q5_1).
+// 4 x 4 tiles where one exists (Q5_0/Q5_1 on VNNI), else four activation
+// rows per weight row where an x4 kernel exists, and four weight rows per
+// activation row for the remaining rows where a w4 kernel exists (Q5_0/Q5_1).
 // `packed`: the activations as ceil(M/8) groups of BlockQ8_0x8 rows (K/32
 // blocks each) when the x8 tiles are used, else nullptr.
 // `corr`: for one activation row against Q4_0 weights on a VNNI CPU, the
@@ -1094,7 +1168,24 @@ inline void run_row_tile(const MatMulJob& jb, int64_t n0, int64_t n1, Isa isa, c
   }
   const RowDotFn dot = row_dot_fn(jb.wt, isa);
   const RowDot4Fn dot4 = M >= 4 ? row_dot4_fn(jb.wt, isa) : nullptr;
+  const RowDotTileFn tile = M >= 4 ? row_dot_tile_fn(jb.wt, isa) : nullptr;
   int64_t m = 0;
+  if (tile) {
+    // 4 activation rows x 4 weight rows per call; a short last group of
+    // weight rows repeats its last row and those outputs are dropped.
+    float out[16];
+    for (; m + 4 <= M; m += 4) {
+      const void* a4[4] = {ab + m * a_bytes, ab + (m + 1) * a_bytes, ab + (m + 2) * a_bytes, ab + (m + 3) * a_bytes};
+      for (int64_t n = n0; n < n1; n += 4) {
+        const void* w4[4];
+        for (int j = 0; j < 4; ++j) w4[j] = wb + (n + j < n1 ? n + j : n1 - 1) * jb.w_row_bytes;
+        tile(K, w4, a4, out);
+        const int nj = n1 - n < 4 ? (int)(n1 - n) : 4;
+        for (int r = 0; r < 4; ++r)
+          for (int j = 0; j < nj; ++j) y[(m + r) * ldy + n + j] = out[4 * r + j];
+      }
+    }
+  }
   if (dot4) {
     float r4[4];
     for (; m + 4 <= M; m += 4) {
