@@ -1279,19 +1279,31 @@ inline bool mul_mat_multi(const MatMulJob* jobs, int njobs, int threads = 0) {
   // (far more on a loaded machine), so each thread gets >= ~64K multiply-adds.
   const int64_t tile_work = work / ntiles > 0 ? work / ntiles : 1;
   const int64_t min_tiles = tile_work >= (1 << 16) ? 1 : ((1 << 16) + tile_work - 1) / tile_work;
-  parallel_for(
-      ntiles,
-      [&](int64_t tb, int64_t te) {
-        int j = 0;
-        for (int64_t t = tb; t < te; ++t) {
-          while (t >= first_tile[j + 1]) ++j;
-          const MatMulJob& jb = jobs[j];
-          const int64_t n0 = (t - first_tile[j]) * quant_detail::kRowTile;
-          const int64_t n1 = n0 + quant_detail::kRowTile < jb.N ? n0 + quant_detail::kRowTile : jb.N;
-          quant_detail::run_row_tile(jb, n0, n1, isa, packed[j], corr[j]);
-        }
+  auto run_tile = [&](int64_t t) {
+    int j = 0;
+    while (t >= first_tile[j + 1]) ++j;
+    const MatMulJob& jb = jobs[j];
+    const int64_t n0 = (t - first_tile[j]) * quant_detail::kRowTile;
+    const int64_t n1 = n0 + quant_detail::kRowTile < jb.N ? n0 + quant_detail::kRowTile : jb.N;
+    quant_detail::run_row_tile(jb, n0, n1, isa, packed[j], corr[j]);
+  };
+  int team = threads > 0 ? threads : get_num_threads();
+  if ((int64_t)team > ntiles / min_tiles) team = (int)(ntiles / min_tiles);
+  if (team <= 1 || in_parallel_region()) {
+    for (int64_t t = 0; t < ntiles; ++t) run_tile(t);
+    return true;
+  }
+  // Tiles are dealt by TeamChunks (each thread its contiguous share first,
+  // then help): a static split makes every thread wait for one that another
+  // process slowed down. Each tile is one kernel call whatever thread runs
+  // it, so results do not depend on the schedule.
+  TeamChunks chunks;
+  chunks.reset(team);
+  parallel_team(
+      [&](int t, int, TeamBarrier&) {
+        for (int64_t i = chunks.take(t, ntiles); i >= 0; i = chunks.take(t, ntiles)) run_tile(i);
       },
-      min_tiles, threads);
+      team);
   return true;
 }
 
