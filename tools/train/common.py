@@ -108,6 +108,30 @@ def load_weights(path):
     return net.eval()
 
 
+def one_region_counts(samples, region_q, region_p, present):
+    """Localisation and dimension hits on the one-region distortions at
+    levels 2..5 (the issue's definition; shared by evaluate.py and the
+    per-epoch validation of train.py). region_q [K] and region_p [K, 5] are
+    the predictions per sample, present [K] marks regions with tokens.
+    Returns (localisation hits, dimension hits, samples counted): a hit is
+    the distorted region having the lowest predicted quality among the
+    present regions, resp. the applied dimension being the largest entry
+    of that region's predicted profile."""
+    loc, dim, n1 = 0, 0, 0
+    for s, rq, rp, pr in zip(samples, region_q, region_p, present):
+        if s.type < 0 or s.n_regions != 1 or s.level < 2:
+            continue
+        r = int(np.flatnonzero(s.region_touched)[0])
+        if not pr[r]:
+            continue
+        n1 += 1
+        cand = np.flatnonzero(pr)
+        loc += int(cand[np.argmin(rq[cand])] == r)
+        true_dim = int(np.argmax(s.region_severity[r].numpy()))
+        dim += int(np.argmax(rp[r]) == true_dim)
+    return loc, dim, n1
+
+
 def srcc(a, b):
     """Spearman rank correlation (average ranks for ties)."""
     a, b = np.asarray(a, float), np.asarray(b, float)

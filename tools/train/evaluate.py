@@ -95,8 +95,9 @@ def main():
     ap.add_argument("--weights", default=os.path.join(root, "weights", "rsfiqa-quality-v1.safetensors"))
     ap.add_argument("--json", default=os.path.join(cache, "eval.json"))
     ap.add_argument("--no-brisque", action="store_true")
+    ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(a.threads)
 
     samples = common.load_dir(a.samples)
     if not samples:
@@ -132,18 +133,7 @@ def main():
     res["level_srcc_types"] = len(vals)
 
     # Localisation and dimension on one-region distortions at levels 2..5.
-    loc, dim, n1 = 0, 0, 0
-    for s, rq, rp in zip(samples, region_q, region_p):
-        if s.type < 0 or s.n_regions != 1 or s.level < 2:
-            continue
-        r = int(np.flatnonzero(s.region_touched)[0])
-        if not s.present[r]:
-            continue
-        n1 += 1
-        cand = np.flatnonzero(s.present)
-        loc += int(cand[np.argmin(rq[cand])] == r)
-        true_dim = int(np.argmax(s.region_severity[r].numpy()))
-        dim += int(np.argmax(rp[r]) == true_dim)
+    loc, dim, n1 = common.one_region_counts(samples, region_q, region_p, [s.present for s in samples])
     res["one_region_samples"] = n1
     res["localisation_top1"] = loc / n1 if n1 else float("nan")
     res["dimension_top1"] = dim / n1 if n1 else float("nan")

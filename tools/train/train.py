@@ -25,12 +25,19 @@ localisation and dimension targets):
   dimension        for touched regions, softmax cross-entropy over the five
                    profile logits towards the applied dimension (weight
                    --dim-ce, 0.3)
+The global quality and in-batch ranking weights are --global-weight (2) and
+--batch-rank (1).
 AdamW (lr 1e-3, weight decay 1e-2, cosine decay), mini-batches of 8
 samples (one forward per sample, gradients summed), each sample seen as a
 random subset of about --tokens tokens per step (all tokens at validation
 and test time). --select val (default) stops early on the validation
 global SRCC (patience 4) and exports the best epoch; --select last runs the
 fixed schedule and exports the last epoch (what v1 used, see run_all.sh).
+Every epoch prints the validation global SRCC, MAE, and the one-region
+localisation and dimension top-1 rates (all tokens, as evaluate.py). With
+--init and --floor-from-init the starting model is evaluated first and is
+the candidate to beat: an epoch replaces it only with a higher validation
+SRCC and localisation and dimension rates no lower than the start's.
 Deterministic for a given seed and thread count (torch.manual_seed).
 
 It does not extract features or build the test set (run_all.sh,
@@ -69,6 +76,7 @@ def token_subset(s, n_tokens, gen):
 
 region_rank_weight = 1.0
 dim_weight = 0.3
+global_weight = 2.0
 
 
 def sample_loss(net, s, n_tokens=0, gen=None):
@@ -85,7 +93,7 @@ def sample_loss(net, s, n_tokens=0, gen=None):
     rp = out["region_profile"][present].clamp(1e-6, 1 - 1e-6)
     l_rp = (w[:, None] * F.binary_cross_entropy(rp, s.region_severity[present], reduction="none")).sum() / 5
     l_gp = F.binary_cross_entropy(out["profile"].clamp(1e-6, 1 - 1e-6), s.global_severity)
-    loss = l_rq + 2 * l_gq + 0.5 * (l_rp + l_gp)
+    loss = l_rq + global_weight * l_gq + 0.5 * (l_rp + l_gp)
     loss = loss + region_rank_weight * region_rank_loss(out, s, present) + dim_weight * dimension_loss(out, s, present)
     return loss, out["quality"]
 
@@ -122,12 +130,23 @@ def dimension_loss(out, s, present):
 
 
 def evaluate(net, samples):
+    """Validation metrics with all tokens: global SRCC and MAE vs the FR
+    target, and the one-region localisation and dimension top-1 rates
+    (common.one_region_counts, as in evaluate.py)."""
     net.eval()
+    pred, rq, rp, pr = [], [], [], []
     with torch.no_grad():
-        pred = [float(net(s.feats, s.labels, s.K)["quality"]) for s in samples]
+        for s in samples:
+            o = net(s.feats, s.labels, s.K)
+            pred.append(float(o["quality"]))
+            rq.append(o["region_quality"].numpy())
+            rp.append(o["region_profile"].numpy())
+            pr.append(o["region_tokens"].numpy() > 0)
     net.train()
     tgt = [s.global_quality for s in samples]
-    return common.srcc(pred, tgt), float(np.mean(np.abs(np.array(pred) - np.array(tgt))))
+    loc, dim, n1 = common.one_region_counts(samples, rq, rp, pr)
+    return dict(srcc=common.srcc(pred, tgt), mae=float(np.mean(np.abs(np.array(pred) - np.array(tgt)))),
+                loc=loc / n1 if n1 else float("nan"), dim=dim / n1 if n1 else float("nan"), n1=n1)
 
 
 def main():
@@ -151,12 +170,17 @@ def main():
     ap.add_argument("--heads", type=int, default=4)
     ap.add_argument("--region-rank", type=float, default=1.0, help="weight of the in-image region ranking loss")
     ap.add_argument("--dim-ce", type=float, default=0.3, help="weight of the dimension cross-entropy")
+    ap.add_argument("--global-weight", type=float, default=2.0, help="weight of the global quality smooth-L1")
+    ap.add_argument("--batch-rank", type=float, default=1.0, help="weight of the in-batch global ranking loss")
     ap.add_argument("--save-every", action="store_true", help="also write OUT.epochN after every epoch")
+    ap.add_argument("--floor-from-init", action="store_true",
+                    help="with --init and --select val: keep an epoch only if its validation localisation and "
+                         "dimension rates are at least the starting model's (the starting model is kept otherwise)")
     ap.add_argument("--init", default="",
                     help="start from these weights (their config and feature standardisation are kept)")
     a = ap.parse_args()
-    global region_rank_weight, dim_weight
-    region_rank_weight, dim_weight = a.region_rank, a.dim_ce
+    global region_rank_weight, dim_weight, global_weight
+    region_rank_weight, dim_weight, global_weight = a.region_rank, a.dim_ce, a.global_weight
     torch.manual_seed(a.seed)
     random.seed(a.seed)
     torch.set_num_threads(a.threads)
@@ -186,6 +210,16 @@ def main():
     steps = a.epochs * math.ceil(len(train) / a.batch)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 0.5 * (1 + math.cos(math.pi * min(k, steps) / steps)))
     best, best_state, bad = -2.0, None, 0
+    floor = None
+    if a.init and a.floor_from_init and val:
+        # The starting model is the candidate to beat: an epoch is kept only
+        # if its validation SRCC is higher and its localisation and
+        # dimension rates are not lower than the starting model's.
+        m0 = evaluate(net, val)
+        floor = m0
+        best, best_state = m0["srcc"], {k: v.clone() for k, v in net.state_dict().items()}
+        print("init val SRCC %.4f MAE %.2f loc %.3f dim %.3f (n %d)" % (m0["srcc"], m0["mae"], m0["loc"], m0["dim"],
+                                                                       m0["n1"]), flush=True)
     t0 = time.time()
     for ep in range(a.epochs):
         order = list(range(len(train)))
@@ -207,18 +241,20 @@ def main():
                         rank = rank + F.relu(0.02 - (qs[i] - qs[j]) / 100)
                         npairs += 1
             if npairs:
-                loss = loss + rank / npairs
+                loss = loss + a.batch_rank * rank / npairs
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
             opt.step()
             sched.step()
             tot += float(loss) * len(batch)
-        v_srcc, v_mae = evaluate(net, val) if val else evaluate(net, train)
-        print("epoch %d loss %.4f val SRCC %.4f MAE %.2f (%.0f s)" % (ep, tot / len(train), v_srcc, v_mae,
-                                                                     time.time() - t0), flush=True)
+        m = evaluate(net, val) if val else evaluate(net, train)
+        v_srcc = m["srcc"]
+        print("epoch %d loss %.4f val SRCC %.4f MAE %.2f loc %.3f dim %.3f (n %d) (%.0f s)" %
+              (ep, tot / len(train), v_srcc, m["mae"], m["loc"], m["dim"], m["n1"], time.time() - t0), flush=True)
         if a.save_every:
             M.save_weights(net, "%s.epoch%d" % (a.out, ep))
-        if v_srcc > best or a.select == "last":
+        ok = floor is None or (m["loc"] >= floor["loc"] and m["dim"] >= floor["dim"])
+        if (v_srcc > best and ok) or a.select == "last":
             best, bad = v_srcc, 0
             best_state = {k: v.clone() for k, v in net.state_dict().items()}
         else:
