@@ -87,6 +87,7 @@
 // network, and the LLM decoder (llama / qwen2 GGUF) with its tokenizers,
 // sampler, chat template and quantizer
 #include "rsfiqa/models/llm/chat.hpp"
+#include "rsfiqa/models/llm/imatrix.hpp"
 #include "rsfiqa/models/llm/model.hpp"
 #include "rsfiqa/models/llm/quantize.hpp"
 #include "rsfiqa/models/llm/sampler.hpp"

@@ -1,27 +1,38 @@
 // SPDX-License-Identifier: MIT
-// `rsfiqa quantize IN.gguf OUT.gguf q8_0|q4_0|q4_k`: requantizes the weight
+// `rsfiqa quantize IN.gguf OUT.gguf q8_0|q4_0|q4_k [--imatrix FILE]`: requantizes the weight
 // matrices of a GGUF language model (models/llm/quantize.hpp): reference
 // block rounding, norms and biases kept, output matrix at Q6_K (Q8_0 when
 // its rows are not whole 256-blocks) for the 4-bit targets, fallback types
 // for rows that do not hold whole blocks, as llama.cpp chooses. The output
-// is written atomically. A summary goes to stderr.
+// is written atomically. A summary goes to stderr. --imatrix FILE (a GGUF
+// importance matrix from `rsfiqa imatrix` or llama-imatrix) switches the
+// Q4_0 tensors it covers to the importance-weighted rounding (q4_0 and q8_0
+// targets; Q8_0 ignores it).
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <utility>
 
 #include "command.hpp"
 #include "rsfiqa/models/llm/quantize.hpp"
 
 namespace {
 
+const char* kUsage = "usage: rsfiqa quantize IN.gguf OUT.gguf q8_0|q4_0|q4_k [--imatrix FILE]\n";
+
 int run(int argc, char** argv) {
   if (argc == 2 && (!std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "--help"))) {
-    std::printf("usage: rsfiqa quantize IN.gguf OUT.gguf q8_0|q4_0|q4_k\n");
+    std::printf("%s", kUsage);
     return rsfiqa::cli::kExitOk;
   }
+  const char* imatrix_path = nullptr;
+  if (argc == 6 && !std::strcmp(argv[4], "--imatrix")) {
+    imatrix_path = argv[5];
+    argc = 4;
+  }
   if (argc != 4) {
-    std::fprintf(stderr, "usage: rsfiqa quantize IN.gguf OUT.gguf q8_0|q4_0|q4_k\n");
+    std::fprintf(stderr, "%s", kUsage);
     return rsfiqa::cli::kExitUsage;
   }
   rsfiqa::DType target;
@@ -35,8 +46,18 @@ int run(int argc, char** argv) {
     std::fprintf(stderr, "rsfiqa quantize: %s\n", in.status().to_string().c_str());
     return rsfiqa::cli::kExitInputError;
   }
+  rsfiqa::llm::ImportanceMatrix im;
+  if (imatrix_path) {
+    rsfiqa::Result<rsfiqa::llm::ImportanceMatrix> r = rsfiqa::llm::load_imatrix(imatrix_path);
+    if (!r.ok()) {
+      std::fprintf(stderr, "rsfiqa quantize: %s: %s\n", imatrix_path, r.status().to_string().c_str());
+      return rsfiqa::cli::kExitInputError;
+    }
+    im = std::move(r).value();
+  }
   rsfiqa::llm::QuantizeReport rep;
-  rsfiqa::Result<std::vector<uint8_t>> bytes = rsfiqa::llm::quantize_gguf(*in, target, &rep);
+  rsfiqa::Result<std::vector<uint8_t>> bytes =
+      rsfiqa::llm::quantize_gguf(*in, target, &rep, imatrix_path ? &im : nullptr);
   if (!bytes.ok()) {
     std::fprintf(stderr, "rsfiqa quantize: %s\n", bytes.status().to_string().c_str());
     return rsfiqa::cli::kExitInputError;
@@ -47,9 +68,10 @@ int run(int argc, char** argv) {
     return rsfiqa::cli::kExitOutputError;
   }
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::fprintf(stderr, "quantized %lld tensors, kept %lld; tensor data %.2f MB -> %.2f MB; %.2f s\n",
-               (long long)rep.tensors_quantized, (long long)rep.tensors_kept, rep.bytes_in / 1e6, rep.bytes_out / 1e6,
-               s);
+  std::fprintf(stderr,
+               "quantized %lld tensors (%lld importance-weighted), kept %lld; tensor data %.2f MB -> %.2f MB; %.2f s\n",
+               (long long)rep.tensors_quantized, (long long)rep.tensors_weighted, (long long)rep.tensors_kept,
+               rep.bytes_in / 1e6, rep.bytes_out / 1e6, s);
   return rsfiqa::cli::kExitOk;
 }
 

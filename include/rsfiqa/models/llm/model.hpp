@@ -427,7 +427,7 @@ class Session {
       if (tokens[i] < 0 || tokens[i] >= c.n_vocab)
         return make_error(ErrorCode::kInvalidArgument, "LLM: token id %d outside the %lld-token vocabulary",
                           tokens[i], (long long)c.n_vocab);
-    if (n == 1 && use_team()) forward_decode(tokens[0]);
+    if (n == 1 && use_team() && !observer_) forward_decode(tokens[0]);
     else forward(tokens, n, all_logits);
     n_past_ += n;
     return Status();
@@ -441,6 +441,15 @@ class Session {
   // Tests lower it to exercise the team path on KB-sized fixtures.
   void set_team_min_bytes(int64_t b) { team_min_bytes_ = b; }
 
+  // Observer of the f32 input of every matrix product of forward(): called
+  // on the calling thread, once per weight, with x [rows, w.cols] before the
+  // product (Q, K and V each see their shared input). While one is set,
+  // single-token steps also take forward() (the thread-team decode path does
+  // not report). Used to collect importance matrices (imatrix.hpp); an empty
+  // function (the default) costs one test per projection.
+  using MatMulObserver = std::function<void(const Weight& w, const float* x, int64_t rows)>;
+  void set_matmul_observer(MatMulObserver f) { observer_ = std::move(f); }
+
  private:
   // One output of project(): y[T, w.rows] = x · wᵀ (+ bias).
   struct Proj {
@@ -453,6 +462,8 @@ class Session {
   // region. The input is quantized once per activation format the weights
   // need (f32 weights read x directly).
   void project(std::initializer_list<Proj> outs, const float* x, int64_t T) {
+    if (observer_)
+      for (const Proj& p : outs) observer_(*p.w, x, T);
     kernels::MatMulJob jobs[3];
     int nj = 0;
     int nfmt = 0;
@@ -840,6 +851,7 @@ class Session {
   std::vector<ThreadScratch> team_;        // forward_decode scratch, one per thread
   std::vector<TeamChunks> queues_;  // forward_decode: one chunk dispenser per step
   int64_t team_min_bytes_ = (int64_t)1 << 20;
+  MatMulObserver observer_;                // see set_matmul_observer
 };
 
 // Options of generate().

@@ -18,10 +18,21 @@
 // Rounding is the ggml reference rounding (kernels/quant.hpp), so for the
 // same types the result is bit-identical to llama.cpp's quantizer.
 //
-// What it does not do: no importance matrix, no per-layer mixes such as
-// Q4_K_M's Q6_K layers, no Q5_0/Q5_1 targets (Q5_0 only as the fallback).
+// With an importance matrix (imatrix.hpp; llama-quantize --imatrix) the
+// Q4_0 tensors that have an entry use ggml's weighted rounding
+// (quantize_row_q4_0_impl: a search over 19 scales minimizing the error
+// weighted by imatrix_j * sqrt(sigma2 + x_j^2)), so the bytes equal
+// llama.cpp's quantize_q4_0 with the same importance values; Q4_0 tensors
+// without an entry (token_embd, which is a lookup) keep the reference
+// rounding, and Q8_0 / F16 ignore it as in ggml.
+//
+// What it does not do: no per-layer mixes such as Q4_K_M's Q6_K layers, no
+// Q5_0/Q5_1 targets (Q5_0 only as the fallback), no weighted rounding for
+// Q4_K/Q5_0/Q6_K (an importance matrix with entries for tensors of those
+// types is refused rather than silently ignored).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -30,6 +41,7 @@
 #include "rsfiqa/core/status.hpp"
 #include "rsfiqa/io/gguf.hpp"
 #include "rsfiqa/kernels/quant.hpp"
+#include "rsfiqa/models/llm/imatrix.hpp"
 
 namespace rsfiqa::llm {
 
@@ -115,20 +127,105 @@ inline DType output_type(DType target, int64_t cols) {
   return fit_type(target == DType::kQ8_0 ? DType::kQ8_0 : DType::kQ6_K, cols);
 }
 
+// ggml's make_qx_quants with caller weights qw[n] (rmse_type 1): levels
+// L[i] in 0..2*nmax-1 for x ~ scale * (L - nmax). Tries iscale = -(nmax +
+// 0.1 is) / max for is = 0 (nmax / max itself), -9..-1, 1..9, each with the
+// weighted least-squares scale for its levels, and keeps the one that
+// maximizes (Σ w x l)² / Σ w l² (= minimizes Σ w (x - scale l)²). The float
+// operations are ggml's, in its order and without fused multiply-adds.
+inline float make_qx_quants_weighted(int n, int nmax, const float* x, int8_t* L, const float* qw) {
+  using kernels::quant_detail::nearest_int;
+  float max = 0.0f, amax = 0.0f;  // the value of largest magnitude, and its magnitude
+  for (int i = 0; i < n; ++i) {
+    const float ax = std::fabs(x[i]);
+    if (ax > amax) {
+      amax = ax;
+      max = x[i];
+    }
+  }
+  if (amax < 1e-15f) {  // an all-zero group (ggml's GROUP_MAX_EPS)
+    for (int i = 0; i < n; ++i) L[i] = 0;
+    return 0.0f;
+  }
+  auto level = [nmax](float v) {
+    const int l = nearest_int(v);
+    return l < -nmax ? -nmax : (l > nmax - 1 ? nmax - 1 : l);
+  };
+  float iscale = (float)-nmax / max;
+  float sumlx = 0.0f, suml2 = 0.0f;
+  for (int i = 0; i < n; ++i) {
+    const int l = level(iscale * x[i]);
+    L[i] = (int8_t)(l + nmax);
+    const float fl = (float)l;
+    sumlx += qw[i] * x[i] * fl;
+    suml2 += qw[i] * fl * fl;
+  }
+  float scale = suml2 != 0.0f ? sumlx / suml2 : 0.0f;
+  float best = scale * sumlx;
+  for (int is = -9; is <= 9; ++is) {
+    if (is == 0) continue;
+    iscale = -((float)nmax + 0.1f * (float)is) / max;
+    sumlx = suml2 = 0.0f;
+    for (int i = 0; i < n; ++i) {
+      const float fl = (float)level(iscale * x[i]);
+      sumlx += qw[i] * x[i] * fl;
+      suml2 += qw[i] * fl * fl;
+    }
+    if (suml2 > 0.0f && sumlx * sumlx > best * suml2) {
+      for (int i = 0; i < n; ++i) L[i] = (int8_t)(nmax + level(iscale * x[i]));
+      scale = sumlx / suml2;
+      best = scale * sumlx;
+    }
+  }
+  return scale;
+}
+
 }  // namespace detail
+
+// Q4_0 with importance weights, ggml's quantize_row_q4_0_impl: a row x[k]
+// (k a multiple of 32) and per-column importance imx[k] (mean x_j² of the
+// inputs this row meets, imatrix.hpp). Element j of a block is weighted
+// imx_j * sqrt(sigma2 + x_j²), sigma2 = mean x² over the whole row, and the
+// block's scale and levels come from the weighted search
+// (make_qx_quants_weighted, nmax 8: levels 0..15 for d * (q - 8)).
+inline void quantize_row_q4_0_imatrix(const float* x, kernels::BlockQ4_0* y, int64_t k, const float* imx) {
+  constexpr int kQ = kernels::kQK4_0;
+  float sum_x2 = 0.0f;
+  for (int64_t j = 0; j < k; ++j) sum_x2 += x[j] * x[j];
+  const float sigma2 = sum_x2 / (float)k;
+  float weight[kQ];
+  int8_t L[kQ];
+  for (int64_t ib = 0; ib < k / kQ; ++ib) {
+    const float* xb = x + ib * kQ;
+    const float* qw = imx + ib * kQ;
+    for (int j = 0; j < kQ; ++j) weight[j] = qw[j] * std::sqrt(sigma2 + xb[j] * xb[j]);
+    const float d = detail::make_qx_quants_weighted(kQ, 8, xb, L, weight);
+    y[ib].d = f32_to_f16(d);
+    for (int j = 0; j < kQ / 2; ++j) y[ib].qs[j] = (uint8_t)(L[j] | (L[j + kQ / 2] << 4));
+  }
+}
 
 struct QuantizeReport {
   int64_t tensors_quantized = 0;
+  int64_t tensors_weighted = 0;  // of those, rounded with importance weights
   int64_t tensors_kept = 0;
   int64_t bytes_in = 0, bytes_out = 0;  // tensor data only
 };
 
-// Builds the quantized file in memory (GGUF bytes).
+// Builds the quantized file in memory (GGUF bytes). `im` (optional): an
+// importance matrix for the weighted Q4_0 rounding; refused with a q4_k
+// target, and for any tensor it covers whose type would be Q4_K, Q5_0 or
+// Q6_K (their weighted variants are not implemented).
 inline Result<std::vector<uint8_t>> quantize_gguf(const io::GgufFile& in, DType target,
-                                                  QuantizeReport* report = nullptr) {
+                                                  QuantizeReport* report = nullptr,
+                                                  const ImportanceMatrix* im = nullptr) {
   if (target != DType::kQ8_0 && target != DType::kQ4_0 && target != DType::kQ4_K)
     return make_error(ErrorCode::kInvalidArgument, "quantize: target type %s is not one of q8_0, q4_0, q4_k",
                       dtype_name(target));
+  if (im && target == DType::kQ4_K)
+    return make_error(ErrorCode::kUnsupportedType,
+                      "quantize: an importance matrix is used by q4_0 only (q4_k's weighted rounding is not "
+                      "implemented)");
   QuantizeReport rep;
   io::GgufWriter w;
   for (const io::GgufKV& kv : in.kvs()) {
@@ -162,15 +259,29 @@ inline Result<std::vector<uint8_t>> quantize_gguf(const io::GgufFile& in, DType 
     if (in_row <= 0 || out_row <= 0)
       return make_error(ErrorCode::kMalformed, "quantize: tensor '%s' rows of %lld elements are not whole blocks",
                         t.name.c_str(), (long long)cols);
+    // Importance of each column, when the matrix has an imatrix entry.
+    std::vector<float> imx;
+    bool weighted = false;
+    if (im) {
+      RSFIQA_ASSIGN_OR_RETURN(weighted, im->mean_sq(t.name, cols, &imx));
+      if (weighted && dt != DType::kQ4_0 && dt != DType::kQ8_0 && dt != DType::kF16)
+        return make_error(ErrorCode::kUnsupportedType,
+                          "quantize: tensor '%s' becomes %s, whose importance-weighted rounding is not implemented",
+                          t.name.c_str(), dtype_name(dt));
+      weighted = weighted && dt == DType::kQ4_0;  // Q8_0 and F16 ignore it, as in ggml
+    }
     buf.assign((size_t)(out_row * rows), 0);
     // Rows are independent: dequantize to f32, requantize, in parallel.
     parallel_for(rows, [&](int64_t b, int64_t e) {
       std::vector<float> row((size_t)cols);
       for (int64_t r = b; r < e; ++r) {
         kernels::dequantize_row_ref(t.dtype, t.data + r * in_row, row.data(), cols);
-        kernels::quantize_row_ref(dt, row.data(), buf.data() + r * out_row, cols);
+        uint8_t* dst = buf.data() + r * out_row;
+        if (weighted) quantize_row_q4_0_imatrix(row.data(), (kernels::BlockQ4_0*)dst, cols, imx.data());
+        else kernels::quantize_row_ref(dt, row.data(), dst, cols);
       }
     });
+    rep.tensors_weighted += weighted;
     RSFIQA_RETURN_IF_ERROR(w.add_tensor(t.name, dt, t.ne, t.n_dims, buf.data(), buf.size()));
     rep.bytes_out += (int64_t)buf.size();
     ++rep.tensors_quantized;
@@ -181,9 +292,9 @@ inline Result<std::vector<uint8_t>> quantize_gguf(const io::GgufFile& in, DType 
 
 // Quantizes IN into the file OUT (written atomically).
 inline Status quantize_gguf_file(const std::string& in_path, const std::string& out_path, DType target,
-                                 QuantizeReport* report = nullptr) {
+                                 QuantizeReport* report = nullptr, const ImportanceMatrix* im = nullptr) {
   RSFIQA_ASSIGN_OR_RETURN(io::GgufFile in, io::GgufFile::open(in_path));
-  RSFIQA_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, quantize_gguf(in, target, report));
+  RSFIQA_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, quantize_gguf(in, target, report, im));
   return io::write_file_atomic(out_path, bytes.data(), bytes.size());
 }
 
