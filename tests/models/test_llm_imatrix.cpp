@@ -338,6 +338,14 @@ TEST_CASE("imatrix GGUF layout round trip and the quantizer's use of it") {
   REQUIRE(back->mean_sq("blk.0.attn_q.weight", cols, &mean).value());
   for (int64_t j = 0; j < cols; ++j) CHECK(mean[(size_t)j] == (float)e.sum2[(size_t)j] / 1536.0f);
   CHECK(back->mean_sq("blk.0.attn_q.weight", cols + 32, &mean).status().code() == ErrorCode::kShapeMismatch);
+  CHECK_FALSE(back->mean_sq("blk.0.attn_k.weight", cols, &mean).value());  // no entry
+  {
+    ImportanceMatrix unseen = *back;  // an entry that saw no rows weighs every column 1, as llama-quantize
+    unseen.entries["blk.0.attn_q.weight"].count = 0;
+    std::vector<float> ones;
+    REQUIRE(unseen.mean_sq("blk.0.attn_q.weight", cols, &ones).value());
+    CHECK(ones == std::vector<float>((size_t)cols, 1.0f));
+  }
 
   // q4_0 with the imatrix: the block matrix is the weighted rounding with
   // the mean squares; token_embd (no entry) the reference rounding.

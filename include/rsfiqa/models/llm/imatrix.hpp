@@ -16,9 +16,9 @@
 // can be read by the other: general.type = "imatrix", imatrix.datasets
 // (array of strings), imatrix.chunk_count and imatrix.chunk_size (u32); per
 // matrix NAME two f32 tensors, NAME.in_sum2 [cols] (Σ x_j²) and NAME.counts
-// [1] (rows seen). The quantizer uses in_sum2 / counts. Files with a second
-// dimension (one row per expert) and the older binary .dat layout are not
-// read.
+// [1] (rows seen). The quantizer uses in_sum2 / counts (all ones when counts
+// is 0), as llama-quantize does. Files with a second dimension (one row per
+// expert) and the older binary .dat layout are not read.
 #pragma once
 
 #include <algorithm>
@@ -53,16 +53,17 @@ struct ImportanceMatrix {
   }
 
   // Mean x_j² of `name` as f32 (the quantizer's per-column importance),
-  // computed as in llama-quantize: f32(sum2) / f32(count). False when there
-  // is no entry or it saw no rows; kShapeMismatch when its length is not
-  // `cols`.
+  // computed as llama-quantize does: f32(sum2) / f32(count), and all ones
+  // for an entry that saw no rows. False when there is no entry;
+  // kShapeMismatch when its length is not `cols`.
   Result<bool> mean_sq(const std::string& name, int64_t cols, std::vector<float>* out) const {
     const ImatrixEntry* e = find(name);
-    if (!e || e->count <= 0) return false;
+    if (!e) return false;
     if ((int64_t)e->sum2.size() != cols)
       return make_error(ErrorCode::kShapeMismatch, "imatrix: entry '%s' has %lld columns, the tensor has %lld",
                         name.c_str(), (long long)e->sum2.size(), (long long)cols);
-    out->resize((size_t)cols);
+    out->assign((size_t)cols, 1.0f);
+    if (e->count <= 0) return true;
     const float n = (float)e->count;
     for (int64_t j = 0; j < cols; ++j) (*out)[(size_t)j] = (float)e->sum2[(size_t)j] / n;
     return true;
