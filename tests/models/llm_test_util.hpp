@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Helpers shared by the LLM tests: golden JSON loading and file checks.
+// Helpers shared by the LLM tests: golden JSON loading, file checks and the
+// greedy continuation that teacher-forcing tests replay.
 #pragma once
 
 #include <cstdio>
@@ -8,6 +9,7 @@
 
 #include "rsfiqa/io/file.hpp"
 #include "rsfiqa/io/json.hpp"
+#include "rsfiqa/models/llm/model.hpp"
 
 namespace llm_test {
 
@@ -33,6 +35,22 @@ inline std::vector<int32_t> ids_of(const rsfiqa::io::JsonValue& a) {
   std::vector<int32_t> v;
   for (const auto& x : a.items()) v.push_back((int32_t)x.as_int());
   return v;
+}
+
+// BOS followed by up to n tokens that m generates greedily from it (fewer
+// when it stops at an end token); just BOS if the session cannot be made.
+inline std::vector<int32_t> greedy_from_bos(const rsfiqa::llm::Model& m, int64_t n) {
+  std::vector<int32_t> toks = {m.tokenizer().bos_id()};
+  rsfiqa::Result<rsfiqa::llm::Session> s = rsfiqa::llm::Session::create(m, n + 1 > 512 ? n + 1 : 512);
+  if (!s.ok()) return toks;
+  rsfiqa::llm::SamplerParams sp;
+  sp.temperature = 0.0f;
+  rsfiqa::llm::Sampler sampler(sp);
+  rsfiqa::llm::GenerateOptions opt;
+  opt.n_predict = n;
+  rsfiqa::Result<std::vector<int32_t>> out = rsfiqa::llm::generate(*s, m, sampler, toks, opt);
+  if (out.ok()) toks.insert(toks.end(), out->begin(), out->end());
+  return toks;
 }
 
 }  // namespace llm_test

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "llm_test_util.hpp"
 #include "rsfiqa/core/parallel.hpp"
 #include "rsfiqa/models/llm/model.hpp"
 #include "rsfiqa/models/llm/quantize.hpp"
@@ -155,19 +156,8 @@ TEST_CASE("stories260K quantized copies agree with F32 under teacher forcing" * 
   REQUIRE(ref.ok());
   const std::vector<int32_t> published = ref->tokenizer().encode(kPublished, true);
   REQUIRE(published.size() > 60);
-  std::vector<int32_t> greedy = {ref->tokenizer().bos_id()};
-  {
-    Result<Session> s = Session::create(*ref, 512);
-    REQUIRE(s.ok());
-    SamplerParams sp;
-    sp.temperature = 0.0f;
-    Sampler sampler(sp);
-    GenerateOptions opt;
-    opt.n_predict = 400;
-    Result<std::vector<int32_t>> out = generate(*s, *ref, sampler, greedy, opt);
-    REQUIRE(out.ok());
-    greedy.insert(greedy.end(), out->begin(), out->end());
-  }
+  const std::vector<int32_t> greedy = llm_test::greedy_from_bos(*ref, 400);
+  REQUIRE(greedy.size() > 60);
   struct Case {
     DType type;
     double min_short, min_long;
