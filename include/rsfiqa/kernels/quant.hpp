@@ -310,19 +310,28 @@ inline void dequantize_row_q8_0_ref(const BlockQ8_0* x, float* y, int64_t k) {
 
 // ---------------------------------------------------------------- Q4_0
 
+namespace quant_detail {
+// The value of largest magnitude in x[0..n) with its sign (the first one on
+// ties; 0 for an all-zero or empty block), as ggml's Q4_0/Q5_0 scale search.
+inline float signed_absmax(const float* x, int n) {
+  float amax = 0.0f, max = 0.0f;
+  for (int j = 0; j < n; ++j) {
+    if (amax < std::fabs(x[j])) {
+      amax = std::fabs(x[j]);
+      max = x[j];
+    }
+  }
+  return max;
+}
+}  // namespace quant_detail
+
 // d = (value of largest magnitude) / -8, so that value maps exactly to level
 // 0 and the rest to round(x/d)+8 clamped to 15 (ggml's truncating +8.5).
 inline void quantize_row_q4_0_ref(const float* x, BlockQ4_0* y, int64_t k) {
   const int64_t nb = k / kQK4_0;
   for (int64_t i = 0; i < nb; ++i) {
     const float* xb = x + i * kQK4_0;
-    float amax = 0.0f, max = 0.0f;
-    for (int j = 0; j < kQK4_0; ++j) {
-      if (amax < std::fabs(xb[j])) {
-        amax = std::fabs(xb[j]);
-        max = xb[j];
-      }
-    }
+    const float max = quant_detail::signed_absmax(xb, kQK4_0);
     const float d = max / -8.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     y[i].d = f32_to_f16(d);
@@ -360,13 +369,7 @@ inline void quantize_row_q5_0_ref(const float* x, BlockQ5_0* y, int64_t k) {
   uint8_t L[kQK5_0];
   for (int64_t i = 0; i < nb; ++i) {
     const float* xb = x + i * kQK5_0;
-    float amax = 0.0f, max = 0.0f;
-    for (int j = 0; j < kQK5_0; ++j) {
-      if (amax < std::fabs(xb[j])) {
-        amax = std::fabs(xb[j]);
-        max = xb[j];
-      }
-    }
+    const float max = quant_detail::signed_absmax(xb, kQK5_0);
     const float d = max / -16.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     y[i].d = f32_to_f16(d);
