@@ -12,9 +12,14 @@
 //         byte product (AVX-512 VNNI vpdpbusd, AVX2 maddubs) takes them as
 //         they are and Σ (q-8)·a = Σ q·a - 8·Σ a, where 8·Σ a is computed once
 //         per activation block (lane-wise, so every int32 lane stays exact).
-//   Q8_0 (VNNI, several activation rows): activations become unsigned by
-//         a+128 (one xor per activation block) and Σ a·w = Σ (a+128)·w -
-//         128·Σ w, where 128·Σ w is computed once per weight block.
+//   Q8_0 (VNNI 4 x 4 tiles): activations become unsigned by a+128 (one xor
+//         per activation block) and Σ a·w = Σ (a+128)·w - 128·Σ w, where
+//         128·Σ w is computed once per weight block.
+//   Q8_0 (VNNI x8 tiles): the weights become unsigned instead, w+128 (one
+//         xor per broadcast dword, shared by up to 32 activation rows), and
+//         Σ a·w = Σ a·(w+128) - 128·Σ a with 128·Σ a packed with the
+//         activations; the signed activations can then be vpdpbusd's
+//         memory operand, as for Q4_0.
 // Integer sums per block are exact, so results equal the scalar reference
 // (vec_dot_*_ref in kernels/quant.hpp) up to float summation order.
 //
@@ -105,9 +110,9 @@ inline void attn_wsum_ref(int64_t n, int64_t D, const float* p, const void* V, i
 // the per-block float work (convert, scale, accumulate) is done once per 8
 // activation rows instead of once per row. Per block of 32 elements:
 //   qs[32*m + 4*r + c] = element 4m+c of row r      (m < 8, r < 8, c < 4)
-// stored as signed bytes for Q4_0 weights (whose unsigned levels are the
-// other operand) and as a+128 (unsigned) for Q8_0 weights; d[r] is row r's
-// block scale; corr[r] = -8·Σ a_r (the Q4_0 level offset), 0 for Q8_0.
+// stored as signed bytes (the unsigned operand is the weight: Q4_0 levels
+// 0..15, Q8_0 levels + 128); d[r] is row r's block scale; corr[r] is the
+// weight offset times Σ a_r: -8·Σ a_r for Q4_0, -128·Σ a_r for Q8_0.
 struct BlockQ8_0x8 {
   int8_t qs[8 * 32];
   float d[8];
@@ -118,7 +123,7 @@ static_assert(sizeof(BlockQ8_0x8) == 320, "Q8_0x8 block must be 320 bytes");
 // Packs up to 8 Q8_0 rows (rows[r] == nullptr: a zero row) of nb blocks for
 // weights of type Q4_0 (q4 = true) or Q8_0.
 inline void pack_act_x8(const BlockQ8_0* const* rows, int64_t nb, bool q4, BlockQ8_0x8* out) {
-  const uint32_t flip = q4 ? 0u : 0x80808080u;  // a+128 for Q8_0 weights
+  const int32_t offset = q4 ? 8 : 128;  // the weight levels' unsigned offset
   for (int64_t i = 0; i < nb; ++i) {
     BlockQ8_0x8& o = out[i];
     for (int r = 0; r < 8; ++r) {
@@ -128,14 +133,12 @@ inline void pack_act_x8(const BlockQ8_0* const* rows, int64_t nb, bool q4, Block
         uint32_t dw = 0;
         if (b) {
           std::memcpy(&dw, b->qs + 4 * m, 4);
-          if (q4)
-            for (int c = 0; c < 4; ++c) sum += b->qs[4 * m + c];
+          for (int c = 0; c < 4; ++c) sum += b->qs[4 * m + c];
         }
-        dw ^= flip;
         std::memcpy(o.qs + 32 * m + 4 * r, &dw, 4);
       }
       o.d[r] = b ? f16_to_f32(b->d) : 0.0f;
-      o.corr[r] = -8 * sum;
+      o.corr[r] = -offset * sum;
     }
   }
 }
@@ -155,8 +158,7 @@ inline void qtile_x8_ref(int64_t K, const void* const* w, const BlockQ8_0x8* con
           int32_t sumi = 0;
           float dx;
           for (int e = 0; e < 32; ++e) {
-            const int8_t raw = ab.qs[32 * (e / 4) + 4 * r + e % 4];
-            const int av = Q4 ? raw : (int)(uint8_t)raw - 128;
+            const int av = ab.qs[32 * (e / 4) + 4 * r + e % 4];
             int wq;
             if constexpr (Q4) {
               const BlockQ4_0& wb = ((const BlockQ4_0*)w[j])[i];
@@ -353,6 +355,7 @@ RSFIQA_TARGET_AVX512VNNI inline void tile_x8_vnni(int64_t K, const void* const* 
     RSFIQA_UNROLL
     for (int j = 0; j < 4; ++j) acc[g][j] = _mm256_setzero_ps();
   const __m256i m4 = _mm256_set1_epi8(0x0F);
+  const __m256i flip = _mm256_set1_epi8((char)0x80);
   // Block i: per weight row j, unpack its 8 dwords of levels once, then run
   // them against every packed group; acc[g][j] lane r = dot(row j, row 8g+r).
   for (int64_t i = 0; i < nb; ++i) {
@@ -361,7 +364,6 @@ RSFIQA_TARGET_AVX512VNNI inline void tile_x8_vnni(int64_t K, const void* const* 
       const WB& wb = w[j][i];
       const __m256 dx = bcast_half(&wb.d);
       __m256i wq[8];
-      __m256i init;
       if constexpr (Q4) {
         // Dword c of the nibbles: low nibbles are elements 4c..4c+3, high
         // nibbles elements 16+4c.., i.e. positions m = c and m = c + 4.
@@ -373,29 +375,22 @@ RSFIQA_TARGET_AVX512VNNI inline void tile_x8_vnni(int64_t K, const void* const* 
           wq[c] = _mm256_and_si256(v, m4);
           wq[c + 4] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
         }
-        init = _mm256_setzero_si256();
       } else {
+        // Levels + 128 as unsigned bytes (xor of the sign bit).
+        RSFIQA_UNROLL
         for (int m = 0; m < 8; ++m) {
           int32_t dw;
           std::memcpy(&dw, wb.qs + 4 * m, 4);
-          wq[m] = _mm256_set1_epi32(dw);
+          wq[m] = _mm256_xor_si256(_mm256_set1_epi32(dw), flip);
         }
-        // -128·Σw in every lane: the a+128 offset of the unsigned activations.
-        __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1),
-                                        _mm256_loadu_si256((const __m256i*)wb.qs));
-        s = _mm256_add_epi32(s, _mm256_permute2x128_si256(s, s, 1));
-        s = _mm256_add_epi32(s, _mm256_shuffle_epi32(s, 0x4E));
-        s = _mm256_add_epi32(s, _mm256_shuffle_epi32(s, 0xB1));
-        init = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(s, 7));
       }
       RSFIQA_UNROLL
       for (int g = 0; g < G; ++g) {
         const BlockQ8_0x8& ab = a[g][i];
-        __m256i p = Q4 ? _mm256_loadu_si256((const __m256i*)ab.corr) : init;
-        for (int m = 0; m < 8; ++m) {
-          const __m256i av = _mm256_loadu_si256((const __m256i*)(ab.qs + 32 * m));
-          p = Q4 ? _mm256_dpbusd_epi32(p, wq[m], av) : _mm256_dpbusd_epi32(p, av, wq[m]);
-        }
+        __m256i p = _mm256_loadu_si256((const __m256i*)ab.corr);
+        RSFIQA_UNROLL
+        for (int m = 0; m < 8; ++m)
+          p = _mm256_dpbusd_epi32(p, wq[m], _mm256_loadu_si256((const __m256i*)(ab.qs + 32 * m)));
         const __m256 sc = _mm256_mul_ps(_mm256_cvtepi32_ps(p), _mm256_loadu_ps(ab.d));
         acc[g][j] = _mm256_fmadd_ps(sc, dx, acc[g][j]);
       }
