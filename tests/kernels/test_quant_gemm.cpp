@@ -188,6 +188,34 @@ TEST_CASE("mul_mat_multi equals separate products and is thread-count independen
   CHECK_FALSE(mul_mat_multi(&bad, 0));
 }
 
+TEST_CASE("x8 activation packing: the dispatched packer equals the reference byte for byte") {
+  const int64_t nblk = 5, K = 32 * nblk;
+  std::vector<BlockQ8_0> A((size_t)(8 * nblk));
+  for (int r = 0; r < 8; ++r) {
+    std::vector<float> y = random_row(K, 900 + (uint32_t)r, 3.0f);
+    if (r == 2) y[7] = 1e3f;  // a block whose levels reach -127..127 and a tiny scale elsewhere
+    quantize_row_q8_0_ref(y.data(), A.data() + r * nblk, K);
+  }
+  for (bool q4 : {false, true})
+    for (int missing : {0, 3}) {  // the last `missing` rows absent (zero rows)
+      CAPTURE(q4);
+      CAPTURE(missing);
+      const BlockQ8_0* rows[8];
+      for (int r = 0; r < 8; ++r) rows[r] = r < 8 - missing ? A.data() + r * nblk : nullptr;
+      std::vector<BlockQ8_0x8> want((size_t)nblk), got((size_t)nblk);
+      pack_act_x8(rows, nblk, q4, want.data());
+      pack_act_x8(rows, nblk, q4, got.data(), active_isa());
+      CHECK(std::memcmp(want.data(), got.data(), sizeof(BlockQ8_0x8) * (size_t)nblk) == 0);
+      // Spot check of the layout: element 4m+c of row r at qs[32m + 4r + c],
+      // corr = -(8 or 128)·Σ a.
+      int32_t sum = 0;
+      for (int e = 0; e < 32; ++e) sum += A[(size_t)nblk].qs[e];  // row 1, block 0
+      CHECK(want[0].qs[32 * 2 + 4 * 1 + 3] == A[(size_t)nblk].qs[11]);
+      CHECK(want[0].corr[1] == (q4 ? -8 : -128) * sum);
+      CHECK(want[0].d[1] == f16_to_f32(A[(size_t)nblk].d));
+    }
+}
+
 TEST_CASE("x8 tiles: packed reference equals the row dots, SIMD equals the packed reference") {
   for (DType t : {DType::kQ8_0, DType::kQ4_0}) {
     for (int64_t nblk : {1, 3, 7}) {

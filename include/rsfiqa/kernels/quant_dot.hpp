@@ -1238,10 +1238,14 @@ inline bool mul_mat_multi(const MatMulJob* jobs, int njobs, int threads = 0) {
   // Many activation rows against Q8_0/Q4_0 weights on a VNNI CPU: pack the
   // rows 8 at a time for the x8 tiles, once per distinct activation input.
   // The buffers only grow (no allocation once the largest batch was seen).
+  // The groups are packed by the thread team below, before the tiles start.
   thread_local std::vector<BlockQ8_0x8> pack_buf[kMaxJobs];
   const BlockQ8_0x8* packed[kMaxJobs] = {nullptr};
+  BlockQ8_0x8* pack_dst[kMaxJobs] = {nullptr};  // the buffers packed here (thread_local: other threads use these pointers)
+  int64_t first_group[kMaxJobs + 1] = {0};  // pack work: groups of the jobs that own a buffer
   for (int j = 0; j < njobs; ++j) {
     const MatMulJob& jb = jobs[j];
+    first_group[j + 1] = first_group[j];
     if ((jb.wt != DType::kQ8_0 && jb.wt != DType::kQ4_0) || jb.M < 8 || !qtile_x8_available(isa)) continue;
     const bool q4 = jb.wt == DType::kQ4_0;
     for (int k = 0; k < j && !packed[j]; ++k)
@@ -1251,15 +1255,22 @@ inline bool mul_mat_multi(const MatMulJob* jobs, int njobs, int threads = 0) {
     const int64_t nb = jb.K / 32, ngroups = (jb.M + 7) / 8;
     std::vector<BlockQ8_0x8>& buf = pack_buf[j];
     if ((int64_t)buf.size() < ngroups * nb) buf.resize((size_t)(ngroups * nb));
-    const int64_t a_bytes = act_row_bytes(ActFormat::kQ8_0, jb.K);
-    for (int64_t g = 0; g < ngroups; ++g) {
-      const BlockQ8_0* rows[8];
-      for (int r = 0; r < 8; ++r)
-        rows[r] = 8 * g + r < jb.M ? (const BlockQ8_0*)((const uint8_t*)jb.act + (8 * g + r) * a_bytes) : nullptr;
-      pack_act_x8(rows, nb, q4, buf.data() + g * nb);
-    }
+    pack_dst[j] = buf.data();
     packed[j] = buf.data();
+    first_group[j + 1] += ngroups;
   }
+  const int64_t ngroups_total = first_group[njobs];
+  auto pack_group = [&](int64_t u) {
+    int j = 0;
+    while (u >= first_group[j + 1]) ++j;
+    const MatMulJob& jb = jobs[j];
+    const int64_t g = u - first_group[j], nb = jb.K / 32;
+    const int64_t a_bytes = act_row_bytes(ActFormat::kQ8_0, jb.K);
+    const BlockQ8_0* rows[8];
+    for (int r = 0; r < 8; ++r)
+      rows[r] = 8 * g + r < jb.M ? (const BlockQ8_0*)((const uint8_t*)jb.act + (8 * g + r) * a_bytes) : nullptr;
+    pack_act_x8(rows, nb, jb.wt == DType::kQ4_0, pack_dst[j] + g * nb, isa);
+  };
   // One activation row against Q4_0 weights: the w8 mat-vec needs the
   // per-block level offsets, once per distinct activation input.
   thread_local std::vector<int32_t> corr_buf[kMaxJobs];
@@ -1290,17 +1301,25 @@ inline bool mul_mat_multi(const MatMulJob* jobs, int njobs, int threads = 0) {
   int team = threads > 0 ? threads : get_num_threads();
   if ((int64_t)team > ntiles / min_tiles) team = (int)(ntiles / min_tiles);
   if (team <= 1 || in_parallel_region()) {
+    for (int64_t u = 0; u < ngroups_total; ++u) pack_group(u);
     for (int64_t t = 0; t < ntiles; ++t) run_tile(t);
     return true;
   }
   // Tiles are dealt by TeamChunks (each thread its contiguous share first,
   // then help): a static split makes every thread wait for one that another
   // process slowed down. Each tile is one kernel call whatever thread runs
-  // it, so results do not depend on the schedule.
-  TeamChunks chunks;
+  // it, so results do not depend on the schedule. Packing is split the same
+  // way, and a barrier separates it from the tiles that read every group.
+  TeamChunks pack_chunks, chunks;
+  pack_chunks.reset(team);
   chunks.reset(team);
   parallel_team(
-      [&](int t, int, TeamBarrier&) {
+      [&](int t, int, TeamBarrier& barrier) {
+        if (ngroups_total > 0) {
+          for (int64_t u = pack_chunks.take(t, ngroups_total); u >= 0; u = pack_chunks.take(t, ngroups_total))
+            pack_group(u);
+          barrier.wait();
+        }
         for (int64_t i = chunks.take(t, ntiles); i >= 0; i = chunks.take(t, ntiles)) run_tile(i);
       },
       team);
