@@ -4,7 +4,9 @@
 // scalar reference at every ISA level this CPU offers, on odd block counts
 // and extreme values; mul_mat_multi against separate products and across
 // thread counts on odd shapes; the SIMD Q8_0 quantizer bit for bit against
-// the reference (including ties, NaN and infinities); the packed x8 tiles;
+// the reference (including ties, NaN and infinities); the packed x8 tiles
+// (Q8_0, Q4_0, Q5_0 weights) and their activation packer, also inside
+// mul_mat_multi with jobs of different level offsets sharing one input;
 // the f16 axpy and the attention helpers.
 #include <doctest/doctest.h>
 
@@ -127,7 +129,9 @@ TEST_CASE("mul_mat_multi equals separate products and is thread-count independen
     DType t;
     int64_t N, K;
   };
-  const Spec specs[] = {{DType::kQ8_0, 37, 96}, {DType::kQ4_0, 21, 96}, {DType::kQ4_K, 5, 256}, {DType::kF16, 9, 96}};
+  const Spec specs[] = {{DType::kQ8_0, 37, 96}, {DType::kQ4_0, 21, 96}, {DType::kQ4_K, 5, 256},
+                        {DType::kF16, 9, 96},   {DType::kQ5_0, 23, 160}, {DType::kQ5_1, 6, 64}};
+  constexpr size_t kJobs = sizeof(specs) / sizeof(specs[0]);
   for (int64_t M : {1, 3, 7, 8, 19, 45}) {  // 8, 19, 45: the packed x8 tiles on VNNI CPUs
     CAPTURE(M);
     std::vector<std::vector<uint8_t>> Ws, As;
@@ -152,7 +156,7 @@ TEST_CASE("mul_mat_multi equals separate products and is thread-count independen
       y2.emplace_back((size_t)(M * sp.N));
       ysep.emplace_back((size_t)(M * sp.N));
     }
-    for (size_t i = 0; i < 4; ++i) {
+    for (size_t i = 0; i < kJobs; ++i) {
       MatMulJob jb;
       jb.wt = specs[i].t;
       jb.W = Ws[i].data();
@@ -166,10 +170,10 @@ TEST_CASE("mul_mat_multi equals separate products and is thread-count independen
       jobs.push_back(jb);
       REQUIRE(mul_mat_rows(jb.wt, jb.W, jb.w_row_bytes, jb.N, jb.K, jb.act, M, ysep[i].data(), jb.N, 1));
     }
-    REQUIRE(mul_mat_multi(jobs.data(), 4, 1));
-    for (size_t i = 0; i < 4; ++i) jobs[i].y = y2[i].data();
-    REQUIRE(mul_mat_multi(jobs.data(), 4, 2));
-    for (size_t i = 0; i < 4; ++i) {
+    REQUIRE(mul_mat_multi(jobs.data(), (int)kJobs, 1));
+    for (size_t i = 0; i < kJobs; ++i) jobs[i].y = y2[i].data();
+    REQUIRE(mul_mat_multi(jobs.data(), (int)kJobs, 2));
+    for (size_t i = 0; i < kJobs; ++i) {
       CAPTURE(dtype_name(specs[i].t));
       CHECK(std::memcmp(y1[i].data(), y2[i].data(), y1[i].size() * 4) == 0);
       CHECK(std::memcmp(y1[i].data(), ysep[i].data(), y1[i].size() * 4) == 0);
@@ -196,28 +200,28 @@ TEST_CASE("x8 activation packing: the dispatched packer equals the reference byt
     if (r == 2) y[7] = 1e3f;  // a block whose levels reach -127..127 and a tiny scale elsewhere
     quantize_row_q8_0_ref(y.data(), A.data() + r * nblk, K);
   }
-  for (bool q4 : {false, true})
+  for (DType t : {DType::kQ8_0, DType::kQ4_0, DType::kQ5_0})
     for (int missing : {0, 3}) {  // the last `missing` rows absent (zero rows)
-      CAPTURE(q4);
+      CAPTURE(dtype_name(t));
       CAPTURE(missing);
       const BlockQ8_0* rows[8];
       for (int r = 0; r < 8; ++r) rows[r] = r < 8 - missing ? A.data() + r * nblk : nullptr;
       std::vector<BlockQ8_0x8> want((size_t)nblk), got((size_t)nblk);
-      pack_act_x8(rows, nblk, q4, want.data());
-      pack_act_x8(rows, nblk, q4, got.data(), active_isa());
+      pack_act_x8(rows, nblk, t, want.data());
+      pack_act_x8(rows, nblk, t, got.data(), active_isa());
       CHECK(std::memcmp(want.data(), got.data(), sizeof(BlockQ8_0x8) * (size_t)nblk) == 0);
       // Spot check of the layout: element 4m+c of row r at qs[32m + 4r + c],
-      // corr = -(8 or 128)·Σ a.
+      // corr = -(128, 8 or 16)·Σ a.
       int32_t sum = 0;
       for (int e = 0; e < 32; ++e) sum += A[(size_t)nblk].qs[e];  // row 1, block 0
       CHECK(want[0].qs[32 * 2 + 4 * 1 + 3] == A[(size_t)nblk].qs[11]);
-      CHECK(want[0].corr[1] == (q4 ? -8 : -128) * sum);
+      CHECK(want[0].corr[1] == (t == DType::kQ8_0 ? -128 : t == DType::kQ4_0 ? -8 : -16) * sum);
       CHECK(want[0].d[1] == f16_to_f32(A[(size_t)nblk].d));
     }
 }
 
 TEST_CASE("x8 tiles: packed reference equals the row dots, SIMD equals the packed reference") {
-  for (DType t : {DType::kQ8_0, DType::kQ4_0}) {
+  for (DType t : {DType::kQ8_0, DType::kQ4_0, DType::kQ5_0}) {
     for (int64_t nblk : {1, 3, 7}) {
       for (int G : {1, 2, 3, 4}) {
         CAPTURE(dtype_name(t));
@@ -242,7 +246,7 @@ TEST_CASE("x8 tiles: packed reference equals the row dots, SIMD equals the packe
         for (int g = 0; g < G; ++g) {
           const BlockQ8_0* rows[8];
           for (int r = 0; r < 8; ++r) rows[r] = 8 * g + r < nrows ? A.data() + (8 * g + r) * nblk : nullptr;
-          pack_act_x8(rows, nblk, t == DType::kQ4_0, P.data() + g * nblk);
+          pack_act_x8(rows, nblk, t, P.data() + g * nblk);
         }
         const BlockQ8_0x8* a[4];
         for (int g = 0; g < 4; ++g) a[g] = P.data() + (g < G ? g : 0) * nblk;
@@ -262,7 +266,117 @@ TEST_CASE("x8 tiles: packed reference equals the row dots, SIMD equals the packe
     }
   }
   CHECK((qtile_x8_fn(DType::kQ4_K, 1, Isa::kScalar) == nullptr));
+  CHECK((qtile_x8_fn(DType::kQ5_1, 1, Isa::kScalar) == nullptr));
   CHECK((qtile_x8_fn(DType::kQ8_0, 5, Isa::kScalar) == nullptr));
+}
+
+TEST_CASE("x8 tiles on extreme values: every level at its ends, activations -128/127") {
+  // The largest block sums (Q8_0 levels fed as 0/255, Q5_0 levels 0/31 with
+  // the qh bit set and clear) must stay exact in int32; with scales of
+  // 0.25 every float product and sum here is exact, so SIMD == reference.
+  const int64_t nblk = 3, K = 32 * nblk;
+  std::vector<BlockQ8_0> w8((size_t)(4 * nblk));
+  std::vector<BlockQ4_0> w4((size_t)(4 * nblk));
+  std::vector<BlockQ5_0> w5((size_t)(4 * nblk));
+  for (int j = 0; j < 4; ++j)
+    for (int64_t i = 0; i < nblk; ++i) {
+      const size_t k = (size_t)(j * nblk + i);
+      w8[k].d = w4[k].d = w5[k].d = f32_to_f16(0.25f);
+      uint8_t L[32];
+      for (int e = 0; e < 32; ++e) {
+        const bool top = (e + j + (int)i) % 2 == 0 || j == 3;  // row 3: all at the top level
+        w8[k].qs[e] = (int8_t)(top ? 127 : -128);
+        L[e] = (uint8_t)(top ? 31 : 0);
+      }
+      quant_detail::q5_pack(L, w5[k].qs, w5[k].qh);
+      for (int e = 0; e < 16; ++e) w4[k].qs[e] = (uint8_t)(j == 3 ? 0xFF : (e % 2 ? 0x0F : 0xF0));
+    }
+  std::vector<BlockQ8_0> act((size_t)(8 * nblk));
+  for (int r = 0; r < 8; ++r)
+    for (int64_t i = 0; i < nblk; ++i) {
+      BlockQ8_0& b = act[(size_t)(r * nblk + i)];
+      b.d = f32_to_f16(0.25f);
+      for (int e = 0; e < 32; ++e) b.qs[e] = (int8_t)(r % 2 ? -128 : ((e + r) % 3 ? 127 : -128));
+    }
+  const BlockQ8_0* rows[8];
+  for (int r = 0; r < 8; ++r) rows[r] = act.data() + r * nblk;
+  for (DType t : {DType::kQ8_0, DType::kQ4_0, DType::kQ5_0}) {
+    CAPTURE(dtype_name(t));
+    const void* base = t == DType::kQ8_0 ? (const void*)w8.data()
+                       : t == DType::kQ4_0 ? (const void*)w4.data()
+                                           : (const void*)w5.data();
+    const int64_t wrb = dtype_bytes(t, K);
+    const void* w[4];
+    for (int j = 0; j < 4; ++j) w[j] = (const uint8_t*)base + j * wrb;
+    std::vector<BlockQ8_0x8> P((size_t)nblk);
+    pack_act_x8(rows, nblk, t, P.data(), active_isa());
+    const BlockQ8_0x8* a[4] = {P.data(), P.data(), P.data(), P.data()};
+    float ref[32], got[32];
+    qtile_x8_fn(t, 1, Isa::kScalar)(K, w, a, ref);
+    for (int r = 0; r < 8; ++r)
+      for (int j = 0; j < 4; ++j) CHECK(ref[r * 4 + j] == row_dot_fn(t, Isa::kScalar)(K, w[j], rows[r]));
+    if (qtile_x8_available(active_isa())) {
+      qtile_x8_fn(t, 1, active_isa())(K, w, a, got);
+      for (int k = 0; k < 32; ++k) CHECK(got[k] == ref[k]);
+    }
+  }
+}
+
+TEST_CASE("mul_mat_multi: x8 jobs of Q8_0, Q4_0 and Q5_0 weights sharing one activation input") {
+  // The packed activations carry -offset·Σ a, which differs between the
+  // three weight types: each needs its own packing, while two jobs of the
+  // same type share one. Compared with separate products, across thread
+  // counts, and with the reference row dots.
+  const int64_t K = 224, M = 19;
+  const DType types[] = {DType::kQ5_0, DType::kQ4_0, DType::kQ5_0, DType::kQ8_0};
+  const int64_t Ns[] = {13, 8, 5, 17};
+  std::vector<BlockQ8_0> A((size_t)(M * K / 32));
+  for (int64_t m = 0; m < M; ++m) {
+    const std::vector<float> x = random_row(K, 1200 + (uint32_t)m, 2.0f);
+    quantize_row_q8_0_ref(x.data(), A.data() + m * (K / 32), K);
+  }
+  std::vector<std::vector<uint8_t>> Ws(4);
+  std::vector<std::vector<float>> y1(4), y2(4), ysep(4);
+  std::vector<MatMulJob> jobs(4);
+  for (int i = 0; i < 4; ++i) {
+    const int64_t wrb = dtype_bytes(types[i], K);
+    Ws[(size_t)i].resize((size_t)(wrb * Ns[i]));
+    for (int64_t n = 0; n < Ns[i]; ++n) {
+      const std::vector<float> x = random_row(K, 1300 + (uint32_t)(40 * i + n));
+      REQUIRE(quantize_row_ref(types[i], x.data(), Ws[(size_t)i].data() + n * wrb, K));
+    }
+    y1[(size_t)i].resize((size_t)(M * Ns[i]));
+    y2[(size_t)i].resize((size_t)(M * Ns[i]));
+    ysep[(size_t)i].resize((size_t)(M * Ns[i]));
+    MatMulJob& jb = jobs[(size_t)i];
+    jb.wt = types[i];
+    jb.W = Ws[(size_t)i].data();
+    jb.w_row_bytes = wrb;
+    jb.N = Ns[i];
+    jb.K = K;
+    jb.act = A.data();
+    jb.M = M;
+    jb.y = y1[(size_t)i].data();
+    jb.ldy = Ns[i];
+    REQUIRE(mul_mat_rows(jb.wt, jb.W, wrb, jb.N, K, A.data(), M, ysep[(size_t)i].data(), jb.N, 1));
+  }
+  REQUIRE(mul_mat_multi(jobs.data(), 4, 1));
+  for (int i = 0; i < 4; ++i) jobs[(size_t)i].y = y2[(size_t)i].data();
+  REQUIRE(mul_mat_multi(jobs.data(), 4, 2));
+  for (int i = 0; i < 4; ++i) {
+    CAPTURE(i);
+    CAPTURE(dtype_name(types[i]));
+    const std::vector<float>& y = y1[(size_t)i];
+    CHECK(std::memcmp(y.data(), y2[(size_t)i].data(), y.size() * 4) == 0);
+    CHECK(std::memcmp(y.data(), ysep[(size_t)i].data(), y.size() * 4) == 0);
+    const RowDotFn ref = row_dot_fn(types[i], Isa::kScalar);
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t n = 0; n < Ns[i]; ++n)
+        CHECK(y[(size_t)(m * Ns[i] + n)] ==
+              doctest::Approx(ref(K, Ws[(size_t)i].data() + n * jobs[(size_t)i].w_row_bytes, A.data() + m * (K / 32)))
+                  .epsilon(1e-4)
+                  .scale(10));
+  }
 }
 
 TEST_CASE("SIMD Q8_0 quantizer is bit-identical to the reference") {

@@ -3,8 +3,9 @@
 // Q6_K) with activation rows, and the row-parallel matrix-times-activations
 // of the LLM (mul_mat_rows, mul_mat_multi). For Q8_0/Q4_0 weights the
 // products use the register tiles of kernels/quant_gemm.hpp (prefill GEMM,
-// decode mat-vec); the single-row dots here serve the other types and are
-// the tiles' references.
+// decode mat-vec); so do Q5_0 weights in prefill on AVX-512 VNNI CPUs
+// (8 or more activation rows: the packed x8 tiles). The single-row dots here
+// serve the other cases and are the tiles' references.
 //
 // Quantized weights meet 8-bit activations: Q8_0, Q4_0, Q5_0 and Q5_1 rows
 // are dotted with activations quantized once per row to Q8_0 blocks (Q5_x
@@ -23,7 +24,7 @@
 // 512-bit registers (two blocks per step); all four use the AVX2 version on
 // AVX-512 CPUs without VNNI. Q5_0/Q5_1 also have row groups bit-identical
 // to their single-row dots: 4 weight rows x 1 activation row (decode), 1 x 4
-// and, on VNNI, 4 x 4 (prefill).
+// and, on VNNI, 4 x 4 (prefill of Q5_1, and of Q5_0 with fewer than 8 rows).
 #pragma once
 
 #include <cstddef>
@@ -1105,7 +1106,8 @@ constexpr int64_t kRowTile = 16;  // weight rows per work item
 
 // Rows [n0, n1) of one job. Q8_0/Q4_0 go through the register tiles of
 // quant_gemm.hpp (4 activation rows x 4 weight rows; 1 x 4 with prefetch for
-// a single activation row); other types through the per-row dots, with
+// a single activation row), as does Q5_0 when `packed` is given (x8 tiles);
+// other cases through the per-row dots, with
 // 4 x 4 tiles where one exists (Q5_0/Q5_1 on VNNI), else four activation
 // rows per weight row where an x4 kernel exists, and four weight rows per
 // activation row for the remaining rows where a w4 kernel exists (Q5_0/Q5_1).
@@ -1235,8 +1237,9 @@ inline bool mul_mat_multi(const MatMulJob* jobs, int njobs, int threads = 0) {
   }
   const int64_t ntiles = first_tile[njobs];
   if (ntiles == 0) return true;
-  // Many activation rows against Q8_0/Q4_0 weights on a VNNI CPU: pack the
-  // rows 8 at a time for the x8 tiles, once per distinct activation input.
+  // Many activation rows against Q8_0/Q4_0/Q5_0 weights on a VNNI CPU: pack
+  // the rows 8 at a time for the x8 tiles, once per distinct activation
+  // input and weight level offset (the packed corr depends on it).
   // The buffers only grow (no allocation once the largest batch was seen).
   // The groups are packed by the thread team below, before the tiles start.
   thread_local std::vector<BlockQ8_0x8> pack_buf[kMaxJobs];
@@ -1246,10 +1249,11 @@ inline bool mul_mat_multi(const MatMulJob* jobs, int njobs, int threads = 0) {
   for (int j = 0; j < njobs; ++j) {
     const MatMulJob& jb = jobs[j];
     first_group[j + 1] = first_group[j];
-    if ((jb.wt != DType::kQ8_0 && jb.wt != DType::kQ4_0) || jb.M < 8 || !qtile_x8_available(isa)) continue;
-    const bool q4 = jb.wt == DType::kQ4_0;
+    if (!x8_weight_type(jb.wt) || jb.M < 8 || !qtile_x8_available(isa)) continue;
+    const int32_t offset = x8_level_offset(jb.wt);
     for (int k = 0; k < j && !packed[j]; ++k)
-      if (packed[k] && jobs[k].act == jb.act && jobs[k].K == jb.K && (jobs[k].wt == DType::kQ4_0) == q4)
+      if (packed[k] && jobs[k].act == jb.act && jobs[k].K == jb.K && jobs[k].M == jb.M &&
+          x8_level_offset(jobs[k].wt) == offset)
         packed[j] = packed[k];
     if (packed[j]) continue;
     const int64_t nb = jb.K / 32, ngroups = (jb.M + 7) / 8;
@@ -1269,7 +1273,7 @@ inline bool mul_mat_multi(const MatMulJob* jobs, int njobs, int threads = 0) {
     const BlockQ8_0* rows[8];
     for (int r = 0; r < 8; ++r)
       rows[r] = 8 * g + r < jb.M ? (const BlockQ8_0*)((const uint8_t*)jb.act + (8 * g + r) * a_bytes) : nullptr;
-    pack_act_x8(rows, nb, jb.wt == DType::kQ4_0, pack_dst[j] + g * nb, isa);
+    pack_act_x8(rows, nb, jb.wt, pack_dst[j] + g * nb, isa);
   };
   // One activation row against Q4_0 weights: the w8 mat-vec needs the
   // per-block level offsets, once per distinct activation input.

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
-// Register-tiled products of Q8_0 / Q4_0 weight rows with Q8_0 activation
-// rows: one call computes a tile of up to 4 activation rows x 4 weight rows,
+// Register-tiled products of Q8_0 / Q4_0 (and, in the x8 tiles, Q5_0)
+// weight rows with Q8_0 activation rows: one call computes a tile of up to
+// 4 activation rows (32 for the packed x8 tiles) x 4 weight rows,
 // loading each weight block once for all activation rows and each
 // activation block once for all weight rows. mul_mat_rows
 // (kernels/quant_dot.hpp) uses them for both prefill (4 x 4 tiles, a GEMM)
@@ -20,11 +21,18 @@
 //         Σ a·w = Σ a·(w+128) - 128·Σ a with 128·Σ a packed with the
 //         activations; the signed activations can then be vpdpbusd's
 //         memory operand, as for Q4_0.
+//   Q5_0 (VNNI x8 tiles only): levels q in 0..31 (nibble plus one bit of
+//         qh) are unsigned as well, Σ (q-16)·a = Σ q·a - 16·Σ a with 16·Σ a
+//         packed with the activations; each weight block's 32 levels are
+//         built once in a register and its dwords broadcast to all lanes.
+//         The other Q5_0 products (fewer than 8 activation rows, CPUs
+//         without VNNI) stay with the row dots of kernels/quant_dot.hpp.
 // Integer sums per block are exact, so results equal the scalar reference
 // (vec_dot_*_ref in kernels/quant.hpp) up to float summation order.
 //
-// What it does not do: no K-quants here (those keep the per-row dots), no
-// repacking of the mapped weights (the file's layout is used as it is).
+// What it does not do: no K-quants and no Q5_1 here (those keep the per-row
+// dots and their row groups), no repacking of the mapped weights (the file's
+// layout is used as it is).
 // The tile shape follows the usual register-blocked GEMM micro-kernel (as in
 // llama.cpp's tinyBLAS); the code is our own.
 #pragma once
@@ -110,9 +118,11 @@ inline void attn_wsum_ref(int64_t n, int64_t D, const float* p, const void* V, i
 // the per-block float work (convert, scale, accumulate) is done once per 8
 // activation rows instead of once per row. Per block of 32 elements:
 //   qs[32*m + 4*r + c] = element 4m+c of row r      (m < 8, r < 8, c < 4)
-// stored as signed bytes (the unsigned operand is the weight: Q4_0 levels
-// 0..15, Q8_0 levels + 128); d[r] is row r's block scale; corr[r] is the
-// weight offset times Σ a_r: -8·Σ a_r for Q4_0, -128·Σ a_r for Q8_0.
+// stored as signed bytes (the unsigned operand is the weight level: Q4_0
+// 0..15, Q5_0 0..31, Q8_0 level + 128); d[r] is row r's block scale; corr[r]
+// is minus the weight levels' offset times Σ a_r (-8·Σ a_r for Q4_0,
+// -16·Σ a_r for Q5_0, -128·Σ a_r for Q8_0), so a lane sum started from corr
+// is exactly Σ (level - offset)·a. At most 32·255·128 in magnitude: int32.
 struct BlockQ8_0x8 {
   int8_t qs[8 * 32];
   float d[8];
@@ -120,10 +130,21 @@ struct BlockQ8_0x8 {
 };
 static_assert(sizeof(BlockQ8_0x8) == 320, "Q8_0x8 block must be 320 bytes");
 
+// True for the weight types the x8 tiles take: Q8_0, Q4_0 and Q5_0.
+constexpr bool x8_weight_type(DType w) { return w == DType::kQ8_0 || w == DType::kQ4_0 || w == DType::kQ5_0; }
+
+// The unsigned offset of the weight levels the x8 tiles feed to vpdpbusd:
+// a Q4_0 level q stands for q - 8, a Q5_0 level for q - 16, and a Q8_0 level
+// w is fed as w + 128. Activations packed for one offset serve every weight
+// type with that offset.
+constexpr int32_t x8_level_offset(DType w) {
+  return w == DType::kQ4_0 ? 8 : w == DType::kQ5_0 ? 16 : 128;
+}
+
 // Packs up to 8 Q8_0 rows (rows[r] == nullptr: a zero row) of nb blocks for
-// weights of type Q4_0 (q4 = true) or Q8_0.
-inline void pack_act_x8(const BlockQ8_0* const* rows, int64_t nb, bool q4, BlockQ8_0x8* out) {
-  const int32_t offset = q4 ? 8 : 128;  // the weight levels' unsigned offset
+// weights of type w (one of x8_weight_type).
+inline void pack_act_x8(const BlockQ8_0* const* rows, int64_t nb, DType w, BlockQ8_0x8* out) {
+  const int32_t offset = x8_level_offset(w);
   for (int64_t i = 0; i < nb; ++i) {
     BlockQ8_0x8& o = out[i];
     for (int r = 0; r < 8; ++r) {
@@ -143,11 +164,35 @@ inline void pack_act_x8(const BlockQ8_0* const* rows, int64_t nb, bool q4, Block
   }
 }
 
+namespace qtile_detail {
+// The weight block type of an x8 weight type.
+template <DType W>
+using X8Block = std::conditional_t<W == DType::kQ4_0, BlockQ4_0,
+                                   std::conditional_t<W == DType::kQ5_0, BlockQ5_0, BlockQ8_0>>;
+
+// Element e of a weight block as its signed value (level - offset).
+template <DType W>
+inline int x8_weight_value(const X8Block<W>& b, int e) {
+  if constexpr (W == DType::kQ4_0) {
+    return (e < 16 ? (b.qs[e] & 0xF) : (b.qs[e - 16] >> 4)) - 8;
+  } else if constexpr (W == DType::kQ5_0) {
+    const uint32_t h = (uint32_t)b.qh[0] | (uint32_t)b.qh[1] << 8 | (uint32_t)b.qh[2] << 16 | (uint32_t)b.qh[3] << 24;
+    const int low = e < 16 ? (b.qs[e] & 0xF) : (b.qs[e - 16] >> 4);
+    return (low | (int)((h >> e) & 1u) << 4) - 16;
+  } else {
+    return b.qs[e];
+  }
+}
+}  // namespace qtile_detail
+
 // Scalar twin of the x8 tile: out[(8g + r)*4 + j] = dot(weight row w[j],
 // activation row r of packed group a[g]) for g < G, r < 8, j < 4, from the
-// packed bytes, one exact integer sum per block.
-template <int G, bool Q4>
+// packed bytes, one exact integer sum per block, times (d_w·d_a) in the
+// order of the single-row reference dots (vec_dot_*_q8_0_ref), so the
+// results equal them bit for bit. W: Q8_0, Q4_0 or Q5_0.
+template <int G, DType W>
 inline void qtile_x8_ref(int64_t K, const void* const* w, const BlockQ8_0x8* const* a, float* out) {
+  using WB = qtile_detail::X8Block<W>;
   const int64_t nb = K / 32;
   for (int g = 0; g < G; ++g)
     for (int r = 0; r < 8; ++r)
@@ -155,22 +200,11 @@ inline void qtile_x8_ref(int64_t K, const void* const* w, const BlockQ8_0x8* con
         float s = 0.0f;
         for (int64_t i = 0; i < nb; ++i) {
           const BlockQ8_0x8& ab = a[g][i];
+          const WB& wb = ((const WB*)w[j])[i];
           int32_t sumi = 0;
-          float dx;
-          for (int e = 0; e < 32; ++e) {
-            const int av = ab.qs[32 * (e / 4) + 4 * r + e % 4];
-            int wq;
-            if constexpr (Q4) {
-              const BlockQ4_0& wb = ((const BlockQ4_0*)w[j])[i];
-              wq = (e < 16 ? (wb.qs[e] & 0xF) : (wb.qs[e - 16] >> 4)) - 8;
-            } else {
-              wq = ((const BlockQ8_0*)w[j])[i].qs[e];
-            }
-            sumi += wq * av;
-          }
-          if constexpr (Q4) dx = f16_to_f32(((const BlockQ4_0*)w[j])[i].d);
-          else dx = f16_to_f32(((const BlockQ8_0*)w[j])[i].d);
-          s += (float)sumi * (dx * ab.d[r]);
+          for (int e = 0; e < 32; ++e)
+            sumi += qtile_detail::x8_weight_value<W>(wb, e) * ab.qs[32 * (e / 4) + 4 * r + e % 4];
+          s += (float)sumi * (f16_to_f32(wb.d) * ab.d[r]);
         }
         out[(8 * g + r) * 4 + j] = s;
       }
@@ -339,14 +373,23 @@ RSFIQA_TARGET_AVX2 inline void tile_avx2(int64_t K, const void* const* wv, const
     for (int j = 0; j < 4; ++j) out[r * 4 + j] = hsum8(acc[r][j]);
 }
 
+// The 32 levels of a Q5_0 block as unsigned bytes 0..31 in element order:
+// the nibbles as for Q4_0, bit 4 from qh (bit e of the 32-bit mask is
+// element e, one mask bit per byte).
+RSFIQA_TARGET_AVX512VNNI inline __m256i q5_0_levels(const BlockQ5_0& b) {
+  uint32_t h;
+  std::memcpy(&h, b.qh, 4);
+  return _mm256_or_si256(q4_levels(b.qs), _mm256_maskz_mov_epi8((__mmask32)h, _mm256_set1_epi8(0x10)));
+}
+
 // ---- x8 tile (AVX-512 VNNI): G packed groups of 8 activation rows x 4
-// weight rows. For each weight row and block, 8 broadcast dwords of levels
-// meet the 8 interleaved activation vectors of each group; lane r ends with
-// row r's exact integer block sum.
-template <int G, bool Q4>
+// weight rows. For each weight row and block, 8 broadcast dwords of
+// unsigned levels meet the 8 interleaved activation vectors of each group;
+// lane r ends with row r's exact integer block sum. W: Q8_0, Q4_0 or Q5_0.
+template <int G, DType W>
 RSFIQA_TARGET_AVX512VNNI inline void tile_x8_vnni(int64_t K, const void* const* wv, const BlockQ8_0x8* const* a,
                                                   float* out) {
-  using WB = std::conditional_t<Q4, BlockQ4_0, BlockQ8_0>;
+  using WB = X8Block<W>;
   const int64_t nb = K / 32;
   const WB* w[4] = {(const WB*)wv[0], (const WB*)wv[1], (const WB*)wv[2], (const WB*)wv[3]};
   __m256 acc[G][4];
@@ -364,7 +407,7 @@ RSFIQA_TARGET_AVX512VNNI inline void tile_x8_vnni(int64_t K, const void* const* 
       const WB& wb = w[j][i];
       const __m256 dx = bcast_half(&wb.d);
       __m256i wq[8];
-      if constexpr (Q4) {
+      if constexpr (W == DType::kQ4_0) {
         // Dword c of the nibbles: low nibbles are elements 4c..4c+3, high
         // nibbles elements 16+4c.., i.e. positions m = c and m = c + 4.
         RSFIQA_UNROLL
@@ -375,6 +418,12 @@ RSFIQA_TARGET_AVX512VNNI inline void tile_x8_vnni(int64_t K, const void* const* 
           wq[c] = _mm256_and_si256(v, m4);
           wq[c + 4] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
         }
+      } else if constexpr (W == DType::kQ5_0) {
+        // All 32 levels in element order in one register, then dword m
+        // (elements 4m..4m+3) broadcast to every lane.
+        const __m256i lv = q5_0_levels(wb);
+        RSFIQA_UNROLL
+        for (int m = 0; m < 8; ++m) wq[m] = _mm256_permutexvar_epi32(_mm256_set1_epi32(m), lv);
       } else {
         // Levels + 128 as unsigned bytes (xor of the sign bit).
         RSFIQA_UNROLL
@@ -413,10 +462,10 @@ RSFIQA_TARGET_AVX512VNNI inline void tile_x8_vnni(int64_t K, const void* const* 
 // holds dword m of every row; Σ a per row is then one vpdpbusd of a vector
 // of ones against each transposed vector (lane r sums row r), and the 8 f16
 // scales convert in one instruction.
-RSFIQA_TARGET_AVX512VNNI inline void pack_act_x8_vnni(const BlockQ8_0* const* rows, int64_t nb, bool q4,
+RSFIQA_TARGET_AVX512VNNI inline void pack_act_x8_vnni(const BlockQ8_0* const* rows, int64_t nb, DType w,
                                                       BlockQ8_0x8* out) {
   const __m256i ones = _mm256_set1_epi8(1);
-  const __m256i neg_offset = _mm256_set1_epi32(q4 ? -8 : -128);
+  const __m256i neg_offset = _mm256_set1_epi32(-x8_level_offset(w));
   for (int64_t i = 0; i < nb; ++i) {
     __m256i r[8];
     alignas(16) uint16_t d[8];
@@ -623,9 +672,10 @@ inline QTileFn qtile_fn(DType w, int mr, Isa isa, bool prefetch = false) {
 #undef RSFIQA_QTILE_PICK
 }
 
-// The x8 tile for weight type w (Q8_0 or Q4_0) and G = 1..4 packed
-// groups: the AVX-512 VNNI kernel, else the scalar reference (CPUs without
-// VNNI use the 4 x 4 tiles instead; see mul_mat_rows).
+// The x8 tile for weight type w (Q8_0, Q4_0 or Q5_0, see x8_weight_type)
+// and G = 1..4 packed groups: the AVX-512 VNNI kernel, else the scalar
+// reference (CPUs without VNNI use the 4 x 4 tiles instead; see
+// mul_mat_rows).
 using QTileX8Fn = void (*)(int64_t K, const void* const* w, const BlockQ8_0x8* const* a, float* out);
 
 inline bool qtile_x8_available(Isa isa) {
@@ -640,15 +690,22 @@ inline bool qtile_x8_available(Isa isa) {
 constexpr int kMaxX8Groups = 4;  // up to 32 activation rows per x8 tile call
 
 inline QTileX8Fn qtile_x8_fn(DType w, int groups, Isa isa) {
-  if ((w != DType::kQ8_0 && w != DType::kQ4_0) || groups < 1 || groups > kMaxX8Groups) return nullptr;
-  const bool q4 = w == DType::kQ4_0;
-#define RSFIQA_QTILE_X8_PICK(KERNEL)                                   \
-  switch (groups) {                                                    \
-    case 1: return q4 ? KERNEL<1, true> : KERNEL<1, false>;            \
-    case 2: return q4 ? KERNEL<2, true> : KERNEL<2, false>;            \
-    case 3: return q4 ? KERNEL<3, true> : KERNEL<3, false>;            \
-    default: return q4 ? KERNEL<4, true> : KERNEL<4, false>;           \
+  if (!x8_weight_type(w) || groups < 1 || groups > kMaxX8Groups) return nullptr;
+#define RSFIQA_QTILE_X8_PICK_G(KERNEL, W) \
+  switch (groups) {                       \
+    case 1: return KERNEL<1, W>;          \
+    case 2: return KERNEL<2, W>;          \
+    case 3: return KERNEL<3, W>;          \
+    default: return KERNEL<4, W>;         \
   }
+#define RSFIQA_QTILE_X8_PICK(KERNEL)                                     \
+  if (w == DType::kQ4_0) {                                               \
+    RSFIQA_QTILE_X8_PICK_G(KERNEL, DType::kQ4_0)                         \
+  }                                                                      \
+  if (w == DType::kQ5_0) {                                               \
+    RSFIQA_QTILE_X8_PICK_G(KERNEL, DType::kQ5_0)                         \
+  }                                                                      \
+  RSFIQA_QTILE_X8_PICK_G(KERNEL, DType::kQ8_0)
 #if RSFIQA_X86_SIMD
   if (qtile_x8_available(isa)) {
     RSFIQA_QTILE_X8_PICK(qtile_detail::tile_x8_vnni)
@@ -657,20 +714,21 @@ inline QTileX8Fn qtile_x8_fn(DType w, int groups, Isa isa) {
   (void)isa;
   RSFIQA_QTILE_X8_PICK(qtile_x8_ref)
 #undef RSFIQA_QTILE_X8_PICK
+#undef RSFIQA_QTILE_X8_PICK_G
 }
 
-// Packs activation rows for the x8 tiles (see pack_act_x8): the VNNI
-// version when the x8 tiles are available (the only case they are used),
-// else the reference.
-inline void pack_act_x8(const BlockQ8_0* const* rows, int64_t nb, bool q4, BlockQ8_0x8* out, Isa isa) {
+// Packs activation rows for the x8 tiles against weights of type w (see
+// pack_act_x8): the VNNI version when the x8 tiles are available (the only
+// case they are used), else the reference.
+inline void pack_act_x8(const BlockQ8_0* const* rows, int64_t nb, DType w, BlockQ8_0x8* out, Isa isa) {
 #if RSFIQA_X86_SIMD
   if (qtile_x8_available(isa)) {
-    qtile_detail::pack_act_x8_vnni(rows, nb, q4, out);
+    qtile_detail::pack_act_x8_vnni(rows, nb, w, out);
     return;
   }
 #endif
   (void)isa;
-  pack_act_x8(rows, nb, q4, out);
+  pack_act_x8(rows, nb, w, out);
 }
 
 // The w8 Q4_0 mat-vec: AVX-512 VNNI where available, else nullptr (callers
