@@ -491,7 +491,9 @@ RSFIQA_TARGET_AVX512VNNI inline void pack_act_x8_vnni(const BlockQ8_0* const* ro
     __m256i sum = _mm256_setzero_si256();
     RSFIQA_UNROLL
     for (int m = 0; m < 8; ++m) {
-      const __m256i v = _mm256_permute2x128_si256(u[m % 4], u[4 + m % 4], m < 4 ? 0x20 : 0x31);
+      // Literal immediates in both arms: unoptimized builds do not unroll.
+      const __m256i v = m < 4 ? _mm256_permute2x128_si256(u[m % 4], u[4 + m % 4], 0x20)
+                              : _mm256_permute2x128_si256(u[m % 4], u[4 + m % 4], 0x31);
       _mm256_storeu_si256((__m256i*)(o.qs + 32 * m), v);
       sum = _mm256_dpbusd_epi32(sum, ones, v);
     }
