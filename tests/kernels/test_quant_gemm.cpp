@@ -5,7 +5,7 @@
 // and extreme values; mul_mat_multi against separate products and across
 // thread counts on odd shapes; the SIMD Q8_0 quantizer bit for bit against
 // the reference (including ties, NaN and infinities); the packed x8 tiles
-// (Q8_0, Q4_0, Q5_0 weights) and their activation packer, also inside
+// (Q8_0, Q4_0, Q5_0, Q5_1 weights) and their activation packer, also inside
 // mul_mat_multi with jobs of different level offsets sharing one input;
 // the f16 axpy and the attention helpers.
 #include <doctest/doctest.h>
@@ -34,6 +34,28 @@ std::vector<float> random_row(int64_t n, uint32_t seed, float scale = 1.0f) {
   std::vector<float> v((size_t)n);
   for (auto& x : v) x = dist(rng);
   return v;
+}
+
+// Error bound for a Q5_1 x8 tile result against the reference dot: both
+// compute, per block, d·d_a·Σ q·a + m·d_a·Σ a from exact integer sums with
+// at most 4 float roundings, then add the block into a running sum of nb
+// terms; each rounding errs by at most 2^-24 of a value bounded by
+// T = Σ_blocks (|Σ q·a·d·d_a| + |Σ a·m·d_a|), so each side is within
+// (nb + 4)·2^-24·T of the exact value (first order), and the two within twice that.
+float q5_1_tolerance(int64_t K, const BlockQ5_1* w, const BlockQ8_0* a) {
+  double T = 0.0;
+  for (int64_t i = 0; i < K / 32; ++i) {
+    uint8_t L[32];
+    quant_detail::q5_levels(w[i].qs, w[i].qh, L);
+    int64_t qa = 0, sa = 0;
+    for (int e = 0; e < 32; ++e) {
+      qa += L[e] * a[i].qs[e];
+      sa += a[i].qs[e];
+    }
+    const double da = f16_to_f32(a[i].d);
+    T += std::fabs((double)qa * f16_to_f32(w[i].d) * da) + std::fabs((double)sa * f16_to_f32(w[i].m) * da);
+  }
+  return (float)(2.0 * (double)(K / 32 + 4) * std::ldexp(T, -24));
 }
 
 std::vector<Isa> isa_levels() {
@@ -200,7 +222,7 @@ TEST_CASE("x8 activation packing: the dispatched packer equals the reference byt
     if (r == 2) y[7] = 1e3f;  // a block whose levels reach -127..127 and a tiny scale elsewhere
     quantize_row_q8_0_ref(y.data(), A.data() + r * nblk, K);
   }
-  for (DType t : {DType::kQ8_0, DType::kQ4_0, DType::kQ5_0})
+  for (DType t : {DType::kQ8_0, DType::kQ4_0, DType::kQ5_0, DType::kQ5_1})
     for (int missing : {0, 3}) {  // the last `missing` rows absent (zero rows)
       CAPTURE(dtype_name(t));
       CAPTURE(missing);
@@ -211,7 +233,7 @@ TEST_CASE("x8 activation packing: the dispatched packer equals the reference byt
       pack_act_x8(rows, nblk, t, got.data(), active_isa());
       CHECK(std::memcmp(want.data(), got.data(), sizeof(BlockQ8_0x8) * (size_t)nblk) == 0);
       // Spot check of the layout: element 4m+c of row r at qs[32m + 4r + c],
-      // corr = -(128, 8 or 16)·Σ a.
+      // corr = -(128, 8 or 16)·Σ a (16 for Q5_0 and Q5_1).
       int32_t sum = 0;
       for (int e = 0; e < 32; ++e) sum += A[(size_t)nblk].qs[e];  // row 1, block 0
       CHECK(want[0].qs[32 * 2 + 4 * 1 + 3] == A[(size_t)nblk].qs[11]);
@@ -221,7 +243,7 @@ TEST_CASE("x8 activation packing: the dispatched packer equals the reference byt
 }
 
 TEST_CASE("x8 tiles: packed reference equals the row dots, SIMD equals the packed reference") {
-  for (DType t : {DType::kQ8_0, DType::kQ4_0, DType::kQ5_0}) {
+  for (DType t : {DType::kQ8_0, DType::kQ4_0, DType::kQ5_0, DType::kQ5_1}) {
     for (int64_t nblk : {1, 3, 7}) {
       for (int G : {1, 2, 3, 4}) {
         CAPTURE(dtype_name(t));
@@ -260,28 +282,44 @@ TEST_CASE("x8 tiles: packed reference equals the row dots, SIMD equals the packe
           }
         if (qtile_x8_available(active_isa())) {
           qtile_x8_fn(t, G, active_isa())(K, w, a, got);
-          for (int k = 0; k < 32 * G; ++k) CHECK(got[k] == doctest::Approx(ref[k]).epsilon(1e-5).scale(10));
+          for (int r = 0; r < 8 * G; ++r)
+            for (int j = 0; j < 4; ++j) {
+              const int k = r * 4 + j;
+              if (t != DType::kQ5_1) {
+                CHECK(got[k] == doctest::Approx(ref[k]).epsilon(1e-5).scale(10));
+              } else if (r >= nrows) {
+                CHECK(got[k] == 0.0f);  // a zero row: every term is exactly 0
+              } else {
+                // Q5_1 sums two float terms per block in another order than
+                // the reference, which may cancel: bound from the math.
+                const float tol = q5_1_tolerance(K, (const BlockQ5_1*)w[j], A.data() + r * nblk);
+                CHECK(std::fabs(got[k] - ref[k]) <= tol);
+              }
+            }
         }
       }
     }
   }
   CHECK((qtile_x8_fn(DType::kQ4_K, 1, Isa::kScalar) == nullptr));
-  CHECK((qtile_x8_fn(DType::kQ5_1, 1, Isa::kScalar) == nullptr));
+  CHECK((qtile_x8_fn(DType::kQ4_1, 1, Isa::kScalar) == nullptr));
   CHECK((qtile_x8_fn(DType::kQ8_0, 5, Isa::kScalar) == nullptr));
 }
 
 TEST_CASE("x8 tiles on extreme values: every level at its ends, activations -128/127") {
-  // The largest block sums (Q8_0 levels fed as 0/255, Q5_0 levels 0/31 with
-  // the qh bit set and clear) must stay exact in int32; with scales of
-  // 0.25 every float product and sum here is exact, so SIMD == reference.
+  // The largest block sums (Q8_0 levels fed as 0/255, Q5_0/Q5_1 levels 0/31
+  // with the qh bit set and clear) must stay exact in int32; with scales of
+  // 0.25 and a Q5_1 offset of -4 every float product and sum here is exact,
+  // so SIMD == reference.
   const int64_t nblk = 3, K = 32 * nblk;
   std::vector<BlockQ8_0> w8((size_t)(4 * nblk));
   std::vector<BlockQ4_0> w4((size_t)(4 * nblk));
   std::vector<BlockQ5_0> w5((size_t)(4 * nblk));
+  std::vector<BlockQ5_1> w51((size_t)(4 * nblk));
   for (int j = 0; j < 4; ++j)
     for (int64_t i = 0; i < nblk; ++i) {
       const size_t k = (size_t)(j * nblk + i);
-      w8[k].d = w4[k].d = w5[k].d = f32_to_f16(0.25f);
+      w8[k].d = w4[k].d = w5[k].d = w51[k].d = f32_to_f16(0.25f);
+      w51[k].m = f32_to_f16(-4.0f);
       uint8_t L[32];
       for (int e = 0; e < 32; ++e) {
         const bool top = (e + j + (int)i) % 2 == 0 || j == 3;  // row 3: all at the top level
@@ -289,6 +327,7 @@ TEST_CASE("x8 tiles on extreme values: every level at its ends, activations -128
         L[e] = (uint8_t)(top ? 31 : 0);
       }
       quant_detail::q5_pack(L, w5[k].qs, w5[k].qh);
+      quant_detail::q5_pack(L, w51[k].qs, w51[k].qh);
       for (int e = 0; e < 16; ++e) w4[k].qs[e] = (uint8_t)(j == 3 ? 0xFF : (e % 2 ? 0x0F : 0xF0));
     }
   std::vector<BlockQ8_0> act((size_t)(8 * nblk));
@@ -300,11 +339,12 @@ TEST_CASE("x8 tiles on extreme values: every level at its ends, activations -128
     }
   const BlockQ8_0* rows[8];
   for (int r = 0; r < 8; ++r) rows[r] = act.data() + r * nblk;
-  for (DType t : {DType::kQ8_0, DType::kQ4_0, DType::kQ5_0}) {
+  for (DType t : {DType::kQ8_0, DType::kQ4_0, DType::kQ5_0, DType::kQ5_1}) {
     CAPTURE(dtype_name(t));
-    const void* base = t == DType::kQ8_0 ? (const void*)w8.data()
+    const void* base = t == DType::kQ8_0   ? (const void*)w8.data()
                        : t == DType::kQ4_0 ? (const void*)w4.data()
-                                           : (const void*)w5.data();
+                       : t == DType::kQ5_0 ? (const void*)w5.data()
+                                           : (const void*)w51.data();
     const int64_t wrb = dtype_bytes(t, K);
     const void* w[4];
     for (int j = 0; j < 4; ++j) w[j] = (const uint8_t*)base + j * wrb;
@@ -322,23 +362,24 @@ TEST_CASE("x8 tiles on extreme values: every level at its ends, activations -128
   }
 }
 
-TEST_CASE("mul_mat_multi: x8 jobs of Q8_0, Q4_0 and Q5_0 weights sharing one activation input") {
-  // The packed activations carry -offset·Σ a, which differs between the
-  // three weight types: each needs its own packing, while two jobs of the
-  // same type share one. Compared with separate products, across thread
-  // counts, and with the reference row dots.
+TEST_CASE("mul_mat_multi: x8 jobs of Q8_0, Q4_0, Q5_0 and Q5_1 weights sharing one activation input") {
+  // The packed activations carry -offset·Σ a, which differs between Q8_0,
+  // Q4_0 and Q5_x: each offset needs its own packing, while jobs with the
+  // same offset (Q5_0 twice, Q5_1) share one. Compared with separate
+  // products, across thread counts, and with the reference row dots.
   const int64_t K = 224, M = 19;
-  const DType types[] = {DType::kQ5_0, DType::kQ4_0, DType::kQ5_0, DType::kQ8_0};
-  const int64_t Ns[] = {13, 8, 5, 17};
+  const DType types[] = {DType::kQ5_0, DType::kQ4_0, DType::kQ5_0, DType::kQ8_0, DType::kQ5_1};
+  const int64_t Ns[] = {13, 8, 5, 17, 9};
+  constexpr int kJobs = 5;
   std::vector<BlockQ8_0> A((size_t)(M * K / 32));
   for (int64_t m = 0; m < M; ++m) {
     const std::vector<float> x = random_row(K, 1200 + (uint32_t)m, 2.0f);
     quantize_row_q8_0_ref(x.data(), A.data() + m * (K / 32), K);
   }
-  std::vector<std::vector<uint8_t>> Ws(4);
-  std::vector<std::vector<float>> y1(4), y2(4), ysep(4);
-  std::vector<MatMulJob> jobs(4);
-  for (int i = 0; i < 4; ++i) {
+  std::vector<std::vector<uint8_t>> Ws(kJobs);
+  std::vector<std::vector<float>> y1(kJobs), y2(kJobs), ysep(kJobs);
+  std::vector<MatMulJob> jobs(kJobs);
+  for (int i = 0; i < kJobs; ++i) {
     const int64_t wrb = dtype_bytes(types[i], K);
     Ws[(size_t)i].resize((size_t)(wrb * Ns[i]));
     for (int64_t n = 0; n < Ns[i]; ++n) {
@@ -360,10 +401,10 @@ TEST_CASE("mul_mat_multi: x8 jobs of Q8_0, Q4_0 and Q5_0 weights sharing one act
     jb.ldy = Ns[i];
     REQUIRE(mul_mat_rows(jb.wt, jb.W, wrb, jb.N, K, A.data(), M, ysep[(size_t)i].data(), jb.N, 1));
   }
-  REQUIRE(mul_mat_multi(jobs.data(), 4, 1));
-  for (int i = 0; i < 4; ++i) jobs[(size_t)i].y = y2[(size_t)i].data();
-  REQUIRE(mul_mat_multi(jobs.data(), 4, 2));
-  for (int i = 0; i < 4; ++i) {
+  REQUIRE(mul_mat_multi(jobs.data(), kJobs, 1));
+  for (int i = 0; i < kJobs; ++i) jobs[(size_t)i].y = y2[(size_t)i].data();
+  REQUIRE(mul_mat_multi(jobs.data(), kJobs, 2));
+  for (int i = 0; i < kJobs; ++i) {
     CAPTURE(i);
     CAPTURE(dtype_name(types[i]));
     const std::vector<float>& y = y1[(size_t)i];

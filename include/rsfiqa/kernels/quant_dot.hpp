@@ -3,7 +3,7 @@
 // Q6_K) with activation rows, and the row-parallel matrix-times-activations
 // of the LLM (mul_mat_rows, mul_mat_multi). For Q8_0/Q4_0 weights the
 // products use the register tiles of kernels/quant_gemm.hpp (prefill GEMM,
-// decode mat-vec); so do Q5_0 weights in prefill on AVX-512 VNNI CPUs
+// decode mat-vec); so do Q5_0/Q5_1 weights in prefill on AVX-512 VNNI CPUs
 // (8 or more activation rows: the packed x8 tiles). The single-row dots here
 // serve the other cases and are the tiles' references.
 //
@@ -24,7 +24,7 @@
 // 512-bit registers (two blocks per step); all four use the AVX2 version on
 // AVX-512 CPUs without VNNI. Q5_0/Q5_1 also have row groups bit-identical
 // to their single-row dots: 4 weight rows x 1 activation row (decode), 1 x 4
-// and, on VNNI, 4 x 4 (prefill of Q5_1, and of Q5_0 with fewer than 8 rows).
+// and, on VNNI, 4 x 4 (prefill with fewer than 8 activation rows).
 #pragma once
 
 #include <cstddef>
@@ -1106,7 +1106,7 @@ constexpr int64_t kRowTile = 16;  // weight rows per work item
 
 // Rows [n0, n1) of one job. Q8_0/Q4_0 go through the register tiles of
 // quant_gemm.hpp (4 activation rows x 4 weight rows; 1 x 4 with prefetch for
-// a single activation row), as does Q5_0 when `packed` is given (x8 tiles);
+// a single activation row), as do Q5_0/Q5_1 when `packed` is given (x8);
 // other cases through the per-row dots, with
 // 4 x 4 tiles where one exists (Q5_0/Q5_1 on VNNI), else four activation
 // rows per weight row where an x4 kernel exists, and four weight rows per
@@ -1237,7 +1237,7 @@ inline bool mul_mat_multi(const MatMulJob* jobs, int njobs, int threads = 0) {
   }
   const int64_t ntiles = first_tile[njobs];
   if (ntiles == 0) return true;
-  // Many activation rows against Q8_0/Q4_0/Q5_0 weights on a VNNI CPU: pack
+  // Many activation rows against Q8_0/Q4_0/Q5_x weights on a VNNI CPU: pack
   // the rows 8 at a time for the x8 tiles, once per distinct activation
   // input and weight level offset (the packed corr depends on it).
   // The buffers only grow (no allocation once the largest batch was seen).

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Register-tiled products of Q8_0 / Q4_0 (and, in the x8 tiles, Q5_0)
-// weight rows with Q8_0 activation rows: one call computes a tile of up to
+// Register-tiled products of Q8_0 / Q4_0 (and, in the x8 tiles, Q5_0 and
+// Q5_1) weight rows with Q8_0 activation rows: one call computes a tile of up to
 // 4 activation rows (32 for the packed x8 tiles) x 4 weight rows,
 // loading each weight block once for all activation rows and each
 // activation block once for all weight rows. mul_mat_rows
@@ -25,14 +25,16 @@
 //         qh) are unsigned as well, Σ (q-16)·a = Σ q·a - 16·Σ a with 16·Σ a
 //         packed with the activations; each weight block's 32 levels are
 //         built once in a register and its dwords broadcast to all lanes.
-//         The other Q5_0 products (fewer than 8 activation rows, CPUs
+//   Q5_1 (VNNI x8 tiles only): the same levels, d·q + m per element, so a
+//         block is d·d_a·Σ q·a + m·d_a·Σ a; the tile runs vpdpbusd from zero
+//         and reads Σ a off the packed -16·Σ a (Q5_0's packing, shared).
+//         The other Q5_0/Q5_1 products (fewer than 8 activation rows, CPUs
 //         without VNNI) stay with the row dots of kernels/quant_dot.hpp.
 // Integer sums per block are exact, so results equal the scalar reference
 // (vec_dot_*_ref in kernels/quant.hpp) up to float summation order.
 //
-// What it does not do: no K-quants and no Q5_1 here (those keep the per-row
-// dots and their row groups), no repacking of the mapped weights (the file's
-// layout is used as it is).
+// What it does not do: no K-quants here (those keep the per-row dots), no
+// repacking of the mapped weights (the file's layout is used as it is).
 // The tile shape follows the usual register-blocked GEMM micro-kernel (as in
 // llama.cpp's tinyBLAS); the code is our own.
 #pragma once
@@ -121,24 +123,32 @@ inline void attn_wsum_ref(int64_t n, int64_t D, const float* p, const void* V, i
 // stored as signed bytes (the unsigned operand is the weight level: Q4_0
 // 0..15, Q5_0 0..31, Q8_0 level + 128); d[r] is row r's block scale; corr[r]
 // is minus the weight levels' offset times Σ a_r (-8·Σ a_r for Q4_0,
-// -16·Σ a_r for Q5_0, -128·Σ a_r for Q8_0), so a lane sum started from corr
-// is exactly Σ (level - offset)·a. At most 32·255·128 in magnitude: int32.
-struct BlockQ8_0x8 {
+// -16·Σ a_r for Q5_0 and Q5_1, -128·Σ a_r for Q8_0), so a lane sum started
+// from corr is exactly Σ (level - offset)·a. At most 32·255·128 in
+// magnitude: int32. (Q5_1 levels have no offset, d·q + m; its tile takes
+// Σ a_r = -corr[r]/16 for the m term, so it shares Q5_0's packing.)
+// Aligned to a cache line (320 = 5 x 64 bytes), so in an array of them no
+// 32-byte load of the tiles straddles two lines.
+struct alignas(64) BlockQ8_0x8 {
   int8_t qs[8 * 32];
   float d[8];
   int32_t corr[8];
 };
 static_assert(sizeof(BlockQ8_0x8) == 320, "Q8_0x8 block must be 320 bytes");
 
-// True for the weight types the x8 tiles take: Q8_0, Q4_0 and Q5_0.
-constexpr bool x8_weight_type(DType w) { return w == DType::kQ8_0 || w == DType::kQ4_0 || w == DType::kQ5_0; }
+// True for the weight types the x8 tiles take: Q8_0, Q4_0, Q5_0 and Q5_1.
+constexpr bool x8_weight_type(DType w) {
+  return w == DType::kQ8_0 || w == DType::kQ4_0 || w == DType::kQ5_0 || w == DType::kQ5_1;
+}
 
-// The unsigned offset of the weight levels the x8 tiles feed to vpdpbusd:
-// a Q4_0 level q stands for q - 8, a Q5_0 level for q - 16, and a Q8_0 level
-// w is fed as w + 128. Activations packed for one offset serve every weight
-// type with that offset.
+// The offset packed with the activations (corr = -offset·Σ a) for weights
+// of type w: the unsigned offset of the levels the x8 tiles feed to
+// vpdpbusd (a Q4_0 level q stands for q - 8, a Q5_0 level for q - 16, a
+// Q8_0 level w is fed as w + 128); 16 for Q5_1, whose tile only needs Σ a.
+// Activations packed for one offset serve every weight type with that
+// offset.
 constexpr int32_t x8_level_offset(DType w) {
-  return w == DType::kQ4_0 ? 8 : w == DType::kQ5_0 ? 16 : 128;
+  return w == DType::kQ4_0 ? 8 : (w == DType::kQ5_0 || w == DType::kQ5_1) ? 16 : 128;
 }
 
 // Packs up to 8 Q8_0 rows (rows[r] == nullptr: a zero row) of nb blocks for
@@ -167,29 +177,31 @@ inline void pack_act_x8(const BlockQ8_0* const* rows, int64_t nb, DType w, Block
 namespace qtile_detail {
 // The weight block type of an x8 weight type.
 template <DType W>
-using X8Block = std::conditional_t<W == DType::kQ4_0, BlockQ4_0,
-                                   std::conditional_t<W == DType::kQ5_0, BlockQ5_0, BlockQ8_0>>;
+using X8Block = std::conditional_t<
+    W == DType::kQ4_0, BlockQ4_0,
+    std::conditional_t<W == DType::kQ5_0, BlockQ5_0, std::conditional_t<W == DType::kQ5_1, BlockQ5_1, BlockQ8_0>>>;
 
-// Element e of a weight block as its signed value (level - offset).
+// Element e of a weight block as the unsigned level the tiles feed to
+// vpdpbusd: Q4_0 0..15, Q5_0/Q5_1 0..31, Q8_0 level + 128.
 template <DType W>
-inline int x8_weight_value(const X8Block<W>& b, int e) {
+inline int x8_level(const X8Block<W>& b, int e) {
   if constexpr (W == DType::kQ4_0) {
-    return (e < 16 ? (b.qs[e] & 0xF) : (b.qs[e - 16] >> 4)) - 8;
-  } else if constexpr (W == DType::kQ5_0) {
+    return e < 16 ? (b.qs[e] & 0xF) : (b.qs[e - 16] >> 4);
+  } else if constexpr (W == DType::kQ5_0 || W == DType::kQ5_1) {
     const uint32_t h = (uint32_t)b.qh[0] | (uint32_t)b.qh[1] << 8 | (uint32_t)b.qh[2] << 16 | (uint32_t)b.qh[3] << 24;
     const int low = e < 16 ? (b.qs[e] & 0xF) : (b.qs[e - 16] >> 4);
-    return (low | (int)((h >> e) & 1u) << 4) - 16;
+    return low | (int)((h >> e) & 1u) << 4;
   } else {
-    return b.qs[e];
+    return b.qs[e] + 128;
   }
 }
 }  // namespace qtile_detail
 
 // Scalar twin of the x8 tile: out[(8g + r)*4 + j] = dot(weight row w[j],
 // activation row r of packed group a[g]) for g < G, r < 8, j < 4, from the
-// packed bytes, one exact integer sum per block, times (d_w·d_a) in the
-// order of the single-row reference dots (vec_dot_*_q8_0_ref), so the
-// results equal them bit for bit. W: Q8_0, Q4_0 or Q5_0.
+// packed bytes, exact integer sums per block, scaled in the order of the
+// single-row reference dots (vec_dot_*_q8_0_ref), so the results equal
+// them bit for bit. W: one of x8_weight_type.
 template <int G, DType W>
 inline void qtile_x8_ref(int64_t K, const void* const* w, const BlockQ8_0x8* const* a, float* out) {
   using WB = qtile_detail::X8Block<W>;
@@ -201,10 +213,18 @@ inline void qtile_x8_ref(int64_t K, const void* const* w, const BlockQ8_0x8* con
         for (int64_t i = 0; i < nb; ++i) {
           const BlockQ8_0x8& ab = a[g][i];
           const WB& wb = ((const WB*)w[j])[i];
-          int32_t sumi = 0;
-          for (int e = 0; e < 32; ++e)
-            sumi += qtile_detail::x8_weight_value<W>(wb, e) * ab.qs[32 * (e / 4) + 4 * r + e % 4];
-          s += (float)sumi * (f16_to_f32(wb.d) * ab.d[r]);
+          int32_t sumi = 0, suma = 0;  // Σ (level - offset)·a, Σ a
+          for (int e = 0; e < 32; ++e) {
+            const int av = ab.qs[32 * (e / 4) + 4 * r + e % 4];
+            sumi += (qtile_detail::x8_level<W>(wb, e) - (W == DType::kQ5_1 ? 0 : x8_level_offset(W))) * av;
+            suma += av;
+          }
+          if constexpr (W == DType::kQ5_1) {
+            // d·q + m: d·d_a·Σ q·a + m·d_a·Σ a, as vec_dot_q5_1_q8_0_ref.
+            s += (float)sumi * (f16_to_f32(wb.d) * ab.d[r]) + (float)suma * (f16_to_f32(wb.m) * ab.d[r]);
+          } else {
+            s += (float)sumi * (f16_to_f32(wb.d) * ab.d[r]);
+          }
         }
         out[(8 * g + r) * 4 + j] = s;
       }
@@ -373,10 +393,11 @@ RSFIQA_TARGET_AVX2 inline void tile_avx2(int64_t K, const void* const* wv, const
     for (int j = 0; j < 4; ++j) out[r * 4 + j] = hsum8(acc[r][j]);
 }
 
-// The 32 levels of a Q5_0 block as unsigned bytes 0..31 in element order:
-// the nibbles as for Q4_0, bit 4 from qh (bit e of the 32-bit mask is
-// element e, one mask bit per byte).
-RSFIQA_TARGET_AVX512VNNI inline __m256i q5_0_levels(const BlockQ5_0& b) {
+// The 32 levels of a Q5_0 or Q5_1 block as unsigned bytes 0..31 in element
+// order: the nibbles as for Q4_0, bit 4 from qh (bit e of the 32-bit mask
+// is element e, one mask bit per byte).
+template <typename WB>
+RSFIQA_TARGET_AVX512VNNI inline __m256i q5_levels(const WB& b) {
   uint32_t h;
   std::memcpy(&h, b.qh, 4);
   return _mm256_or_si256(q4_levels(b.qs), _mm256_maskz_mov_epi8((__mmask32)h, _mm256_set1_epi8(0x10)));
@@ -385,7 +406,8 @@ RSFIQA_TARGET_AVX512VNNI inline __m256i q5_0_levels(const BlockQ5_0& b) {
 // ---- x8 tile (AVX-512 VNNI): G packed groups of 8 activation rows x 4
 // weight rows. For each weight row and block, 8 broadcast dwords of
 // unsigned levels meet the 8 interleaved activation vectors of each group;
-// lane r ends with row r's exact integer block sum. W: Q8_0, Q4_0 or Q5_0.
+// lane r ends with row r's exact integer block sum. W: one of
+// x8_weight_type; for Q5_1 the sum is Σ q·a and Σ a comes from corr.
 template <int G, DType W>
 RSFIQA_TARGET_AVX512VNNI inline void tile_x8_vnni(int64_t K, const void* const* wv, const BlockQ8_0x8* const* a,
                                                   float* out) {
@@ -406,6 +428,8 @@ RSFIQA_TARGET_AVX512VNNI inline void tile_x8_vnni(int64_t K, const void* const* 
     for (int j = 0; j < 4; ++j) {
       const WB& wb = w[j][i];
       const __m256 dx = bcast_half(&wb.d);
+      __m256 mx = _mm256_setzero_ps();  // Q5_1's block offset m
+      if constexpr (W == DType::kQ5_1) mx = bcast_half(&wb.m);
       __m256i wq[8];
       if constexpr (W == DType::kQ4_0) {
         // Dword c of the nibbles: low nibbles are elements 4c..4c+3, high
@@ -418,10 +442,10 @@ RSFIQA_TARGET_AVX512VNNI inline void tile_x8_vnni(int64_t K, const void* const* 
           wq[c] = _mm256_and_si256(v, m4);
           wq[c + 4] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
         }
-      } else if constexpr (W == DType::kQ5_0) {
+      } else if constexpr (W == DType::kQ5_0 || W == DType::kQ5_1) {
         // All 32 levels in element order in one register, then dword m
-        // (elements 4m..4m+3) broadcast to every lane.
-        const __m256i lv = q5_0_levels(wb);
+        // (elements 4m..4m+3) broadcast to every lane (one vpermd each).
+        const __m256i lv = q5_levels(wb);
         RSFIQA_UNROLL
         for (int m = 0; m < 8; ++m) wq[m] = _mm256_permutexvar_epi32(_mm256_set1_epi32(m), lv);
       } else {
@@ -436,12 +460,18 @@ RSFIQA_TARGET_AVX512VNNI inline void tile_x8_vnni(int64_t K, const void* const* 
       RSFIQA_UNROLL
       for (int g = 0; g < G; ++g) {
         const BlockQ8_0x8& ab = a[g][i];
-        __m256i p = _mm256_loadu_si256((const __m256i*)ab.corr);
+        const __m256i corr = _mm256_loadu_si256((const __m256i*)ab.corr);
+        __m256i p = W == DType::kQ5_1 ? _mm256_setzero_si256() : corr;
         RSFIQA_UNROLL
         for (int m = 0; m < 8; ++m)
           p = _mm256_dpbusd_epi32(p, wq[m], _mm256_loadu_si256((const __m256i*)(ab.qs + 32 * m)));
-        const __m256 sc = _mm256_mul_ps(_mm256_cvtepi32_ps(p), _mm256_loadu_ps(ab.d));
-        acc[g][j] = _mm256_fmadd_ps(sc, dx, acc[g][j]);
+        const __m256 da = _mm256_loadu_ps(ab.d);
+        acc[g][j] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(p), da), dx, acc[g][j]);
+        if constexpr (W == DType::kQ5_1) {
+          // corr = -16·Σ a exactly, so Σ a = -corr >> 4; then + m·d_a·Σ a.
+          const __m256i sa = _mm256_srai_epi32(_mm256_sub_epi32(_mm256_setzero_si256(), corr), 4);
+          acc[g][j] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(sa), da), mx, acc[g][j]);
+        }
       }
     }
   }
@@ -674,7 +704,7 @@ inline QTileFn qtile_fn(DType w, int mr, Isa isa, bool prefetch = false) {
 #undef RSFIQA_QTILE_PICK
 }
 
-// The x8 tile for weight type w (Q8_0, Q4_0 or Q5_0, see x8_weight_type)
+// The x8 tile for weight type w (Q8_0, Q4_0, Q5_0 or Q5_1: x8_weight_type)
 // and G = 1..4 packed groups: the AVX-512 VNNI kernel, else the scalar
 // reference (CPUs without VNNI use the 4 x 4 tiles instead; see
 // mul_mat_rows).
@@ -706,6 +736,9 @@ inline QTileX8Fn qtile_x8_fn(DType w, int groups, Isa isa) {
   }                                                                      \
   if (w == DType::kQ5_0) {                                               \
     RSFIQA_QTILE_X8_PICK_G(KERNEL, DType::kQ5_0)                         \
+  }                                                                      \
+  if (w == DType::kQ5_1) {                                               \
+    RSFIQA_QTILE_X8_PICK_G(KERNEL, DType::kQ5_1)                         \
   }                                                                      \
   RSFIQA_QTILE_X8_PICK_G(KERNEL, DType::kQ8_0)
 #if RSFIQA_X86_SIMD
