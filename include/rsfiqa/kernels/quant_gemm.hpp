@@ -121,7 +121,7 @@ inline void attn_wsum_ref(int64_t n, int64_t D, const float* p, const void* V, i
 // activation rows instead of once per row. Per block of 32 elements:
 //   qs[32*m + 4*r + c] = element 4m+c of row r      (m < 8, r < 8, c < 4)
 // stored as signed bytes (the unsigned operand is the weight level: Q4_0
-// 0..15, Q5_0 0..31, Q8_0 level + 128); d[r] is row r's block scale; corr[r]
+// 0..15, Q5_0/Q5_1 0..31, Q8_0 level + 128); d[r] is row r's block scale; corr[r]
 // is minus the weight levels' offset times Σ a_r (-8·Σ a_r for Q4_0,
 // -16·Σ a_r for Q5_0 and Q5_1, -128·Σ a_r for Q8_0), so a lane sum started
 // from corr is exactly Σ (level - offset)·a. At most 32·255·128 in
