@@ -7,7 +7,9 @@
 // the reference (including ties, NaN and infinities); the packed x8 tiles
 // (Q8_0, Q4_0, Q5_0, Q5_1 weights) and their activation packer, also inside
 // mul_mat_multi with jobs of different level offsets sharing one input;
-// the f16 axpy and the attention helpers.
+// the Q4_K x8 tiles and their Q8_K packer (bit for bit against the row
+// dots, extreme levels, scales and mins, Q4_K jobs sharing one input in
+// mul_mat_multi); the f16 axpy and the attention helpers.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -147,12 +149,16 @@ TEST_CASE("quantized tiles on extreme values: -128/127 weights and activations, 
 TEST_CASE("mul_mat_multi equals separate products and is thread-count independent on odd shapes") {
   // Jobs of different types and widths in one region; N not a multiple of
   // the 4-row groups or 16-row tiles, M covering the 4-row tiles and a rest.
+  // `share`: the job whose activation input this one reads (-1: its own),
+  // so two Q4_K jobs share one packing of their Q8_K rows on VNNI CPUs.
   struct Spec {
     DType t;
     int64_t N, K;
+    int share;
   };
-  const Spec specs[] = {{DType::kQ8_0, 37, 96}, {DType::kQ4_0, 21, 96}, {DType::kQ4_K, 5, 256},
-                        {DType::kF16, 9, 96},   {DType::kQ5_0, 23, 160}, {DType::kQ5_1, 6, 64}};
+  const Spec specs[] = {{DType::kQ8_0, 37, 96, -1},  {DType::kQ4_0, 21, 96, -1}, {DType::kQ4_K, 5, 256, -1},
+                        {DType::kF16, 9, 96, -1},    {DType::kQ5_0, 23, 160, -1}, {DType::kQ5_1, 6, 64, -1},
+                        {DType::kQ4_K, 18, 768, -1}, {DType::kQ4_K, 7, 768, 6}};
   constexpr size_t kJobs = sizeof(specs) / sizeof(specs[0]);
   for (int64_t M : {1, 3, 7, 8, 19, 45}) {  // 8, 19, 45: the packed x8 tiles on VNNI CPUs
     CAPTURE(M);
@@ -174,6 +180,7 @@ TEST_CASE("mul_mat_multi equals separate products and is thread-count independen
         const std::vector<float> x = random_row(sp.K, seed++);
         quantize_act_row(af, x.data(), As.back().data() + m * arb, sp.K);
       }
+      if (sp.share >= 0) As.back() = As[(size_t)sp.share];
       y1.emplace_back((size_t)(M * sp.N));
       y2.emplace_back((size_t)(M * sp.N));
       ysep.emplace_back((size_t)(M * sp.N));
@@ -185,7 +192,7 @@ TEST_CASE("mul_mat_multi equals separate products and is thread-count independen
       jb.w_row_bytes = dtype_bytes(specs[i].t, specs[i].K);
       jb.N = specs[i].N;
       jb.K = specs[i].K;
-      jb.act = As[i].data();
+      jb.act = specs[i].share >= 0 ? As[(size_t)specs[i].share].data() : As[i].data();
       jb.M = M;
       jb.y = y1[i].data();
       jb.ldy = specs[i].N;
@@ -417,6 +424,141 @@ TEST_CASE("mul_mat_multi: x8 jobs of Q8_0, Q4_0, Q5_0 and Q5_1 weights sharing o
               doctest::Approx(ref(K, Ws[(size_t)i].data() + n * jobs[(size_t)i].w_row_bytes, A.data() + m * (K / 32)))
                   .epsilon(1e-4)
                   .scale(10));
+  }
+}
+
+namespace {
+
+// n Q8_K rows of K elements from random floats (rows quantized by the
+// reference quantizer, as the model does).
+std::vector<BlockQ8_K> q8_k_rows(int n, int64_t K, uint32_t seed) {
+  std::vector<BlockQ8_K> A((size_t)(n * (K / kQK_K)));
+  for (int r = 0; r < n; ++r) {
+    const std::vector<float> y = random_row(K, seed + (uint32_t)r, 2.0f);
+    quantize_row_q8_K_ref(y.data(), A.data() + r * (K / kQK_K), K);
+  }
+  return A;
+}
+
+}  // namespace
+
+TEST_CASE("Q4_K x8: the dispatched Q8_K packer equals the reference byte for byte") {
+  const int64_t nblk = 3, K = kQK_K * nblk;
+  std::vector<BlockQ8_K> A = q8_k_rows(8, K, 1500);
+  for (int missing : {0, 3}) {  // the last `missing` rows absent (zero rows)
+    CAPTURE(missing);
+    const BlockQ8_K* rows[8];
+    for (int r = 0; r < 8; ++r) rows[r] = r < 8 - missing ? A.data() + r * nblk : nullptr;
+    std::vector<BlockQ8_Kx8> want((size_t)nblk), got((size_t)nblk);
+    pack_act_q8_k_x8(rows, nblk, want.data());
+    pack_act_q8_k_x8(rows, nblk, got.data(), active_isa());
+    CHECK(std::memcmp(want.data(), got.data(), sizeof(BlockQ8_Kx8) * (size_t)nblk) == 0);
+    // Layout spot checks: row 1, super-block 2, sub-block 5, element 4·3+2.
+    const BlockQ8_K& b = A[(size_t)(nblk + 2)];
+    CHECK(want[2].qs[256 * 5 + 32 * 3 + 4 * 1 + 2] == b.qs[32 * 5 + 14]);
+    int32_t sum = 0;
+    for (int e = 0; e < 32; ++e) sum += b.qs[32 * 5 + e];
+    CHECK(want[2].bsum[2][1][1] == sum);
+    CHECK(want[2].d[1] == b.d);
+    if (missing) {
+      CHECK(want[0].d[7] == 0.0f);
+      CHECK(want[0].bsum[3][7][1] == 0);
+      CHECK(want[0].qs[256 * 7 + 32 * 7 + 4 * 7 + 3] == 0);
+    }
+  }
+}
+
+TEST_CASE("Q4_K x8 tiles: packed reference equals the row dots bit for bit, SIMD equals the packed reference") {
+  for (int64_t nblk : {1, 2, 3}) {
+    for (int G : {1, 2, 3, 4}) {
+      CAPTURE(nblk);
+      CAPTURE(G);
+      const int64_t K = kQK_K * nblk;
+      std::vector<BlockQ4_K> W((size_t)(4 * nblk));
+      const void* w[4];
+      for (int j = 0; j < 4; ++j) {
+        const std::vector<float> x = random_row(K, 1600 + (uint32_t)(j + 11 * nblk));
+        quantize_row_q4_K_ref(x.data(), W.data() + j * nblk, K);
+        w[j] = W.data() + j * nblk;
+      }
+      // 8G activation rows; the last group has 3 missing (zero) rows.
+      const int nrows = 8 * G - 3;
+      std::vector<BlockQ8_K> A = q8_k_rows(nrows, K, 1700 + (uint32_t)(13 * nblk));
+      std::vector<BlockQ8_Kx8> P((size_t)(G * nblk));
+      for (int g = 0; g < G; ++g) {
+        const BlockQ8_K* rows[8];
+        for (int r = 0; r < 8; ++r) rows[r] = 8 * g + r < nrows ? A.data() + (8 * g + r) * nblk : nullptr;
+        pack_act_q8_k_x8(rows, nblk, P.data() + g * nblk);
+      }
+      const BlockQ8_Kx8* a[4];
+      for (int g = 0; g < 4; ++g) a[g] = P.data() + (g < G ? g : 0) * nblk;
+      float ref[128], got[128];
+      qtile_x8_q4_k_fn(G, Isa::kScalar)(K, w, a, ref);
+      for (int r = 0; r < 8 * G; ++r)
+        for (int j = 0; j < 4; ++j) {
+          // Same integer sums and the same float expression as the row dot.
+          const float want = r < nrows ? vec_dot_q4_K_q8_K_ref(K, W.data() + j * nblk, A.data() + r * nblk) : 0.0f;
+          CHECK(ref[r * 4 + j] == want);
+        }
+      if (qtile_x8_available(active_isa())) {
+        qtile_x8_q4_k_fn(G, active_isa())(K, w, a, got);
+        for (int k = 0; k < 32 * G; ++k) CHECK(got[k] == ref[k]);
+      }
+    }
+  }
+  CHECK((qtile_x8_q4_k_fn(0, Isa::kScalar) == nullptr));
+  CHECK((qtile_x8_q4_k_fn(5, Isa::kScalar) == nullptr));
+}
+
+TEST_CASE("Q4_K x8 tiles on extreme values: levels 0/15, scales and mins 0/63, activations -128/127") {
+  // The largest integer sums (8 sub-blocks x 63 x 32 x 15 x 128 in sumi)
+  // must stay exact in int32; the packed reference must equal the row dot
+  // and the SIMD tile the packed reference.
+  const int64_t nblk = 2, K = kQK_K * nblk;
+  std::vector<BlockQ4_K> W((size_t)(4 * nblk));
+  for (int j = 0; j < 4; ++j)
+    for (int64_t i = 0; i < nblk; ++i) {
+      BlockQ4_K& b = W[(size_t)(j * nblk + i)];
+      b.d = f32_to_f16(j == 2 ? 0.0f : 0.5f);
+      b.dmin = f32_to_f16(j == 1 ? 0.0f : 0.25f);
+      // Row 3: every 6-bit scale and min 63; others alternate 63 and 0.
+      const bool top = j == 3;
+      for (int k = 0; k < 12; ++k) b.scales[k] = (uint8_t)(top ? 0xFF : ((k + (int)i) % 2 ? 0xFF : 0x00));
+      for (int e = 0; e < 128; ++e) b.qs[e] = (uint8_t)(top ? 0xFF : ((e + j) % 3 ? 0xF0 : 0x0F));
+    }
+  std::vector<BlockQ8_K> act((size_t)(8 * nblk));
+  for (int r = 0; r < 8; ++r)
+    for (int64_t i = 0; i < nblk; ++i) {
+      BlockQ8_K& b = act[(size_t)(r * nblk + i)];
+      b.d = r == 5 ? 1.0f : 0.125f;
+      for (int e = 0; e < kQK_K; ++e) b.qs[e] = (int8_t)(r % 2 ? -128 : ((e + r) % 3 ? 127 : -128));
+      for (int gq = 0; gq < kQK_K / 16; ++gq) {
+        int sum = 0;
+        for (int l = 0; l < 16; ++l) sum += b.qs[16 * gq + l];
+        b.bsums[gq] = (int16_t)sum;
+      }
+    }
+  const BlockQ8_K* rows[8];
+  for (int r = 0; r < 8; ++r) rows[r] = act.data() + r * nblk;
+  const void* w[4];
+  for (int j = 0; j < 4; ++j) w[j] = W.data() + j * nblk;
+  std::vector<BlockQ8_Kx8> P((size_t)nblk), Pref((size_t)nblk);
+  pack_act_q8_k_x8(rows, nblk, P.data(), active_isa());
+  pack_act_q8_k_x8(rows, nblk, Pref.data());
+  CHECK(std::memcmp(P.data(), Pref.data(), sizeof(BlockQ8_Kx8) * (size_t)nblk) == 0);
+  const BlockQ8_Kx8* a[4] = {P.data(), P.data(), P.data(), P.data()};
+  float ref[32], got[32];
+  qtile_x8_q4_k_fn(1, Isa::kScalar)(K, w, a, ref);
+  for (int r = 0; r < 8; ++r)
+    for (int j = 0; j < 4; ++j) CHECK(ref[r * 4 + j] == vec_dot_q4_K_q8_K_ref(K, W.data() + j * nblk, rows[r]));
+  // Row 3 against the all -128 rows: every level 15, scale and min 63, so
+  // per super-block sumi = 63·15·(-128)·256 and summ = 63·(-128)·256, exact
+  // in int32 (and in float: multiples of a power of two below 2^24 · 2^k).
+  const double sumi = 63.0 * 15 * -128 * 256, summ = 63.0 * -128 * 256;
+  CHECK(ref[1 * 4 + 3] == (float)(nblk * 0.125 * (0.5 * sumi - 0.25 * summ)));
+  if (qtile_x8_available(active_isa())) {
+    qtile_x8_q4_k_fn(1, active_isa())(K, w, a, got);
+    for (int k = 0; k < 32; ++k) CHECK(got[k] == ref[k]);
   }
 }
 

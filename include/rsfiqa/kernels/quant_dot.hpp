@@ -3,8 +3,9 @@
 // Q6_K) with activation rows, and the row-parallel matrix-times-activations
 // of the LLM (mul_mat_rows, mul_mat_multi). For Q8_0/Q4_0 weights the
 // products use the register tiles of kernels/quant_gemm.hpp (prefill GEMM,
-// decode mat-vec); so do Q5_0/Q5_1 weights in prefill on AVX-512 VNNI CPUs
-// (8 or more activation rows: the packed x8 tiles). The single-row dots here
+// decode mat-vec); so do Q5_0/Q5_1 and Q4_K weights in prefill on AVX-512
+// VNNI CPUs (8 or more activation rows: the packed x8 tiles; Q4_K's pack
+// the Q8_K rows in their own layout, BlockQ8_Kx8). The single-row dots here
 // serve the other cases and are the tiles' references.
 //
 // Quantized weights meet 8-bit activations: Q8_0, Q4_0, Q5_0 and Q5_1 rows
@@ -1106,16 +1107,18 @@ constexpr int64_t kRowTile = 16;  // weight rows per work item
 
 // Rows [n0, n1) of one job. Q8_0/Q4_0 go through the register tiles of
 // quant_gemm.hpp (4 activation rows x 4 weight rows; 1 x 4 with prefetch for
-// a single activation row), as do Q5_0/Q5_1 when `packed` is given (x8);
+// a single activation row), as do Q5_0/Q5_1 and Q4_K when `packed` is given
+// (x8);
 // other cases through the per-row dots, with
 // 4 x 4 tiles where one exists (Q5_0/Q5_1 on VNNI), else four activation
 // rows per weight row where an x4 kernel exists, and four weight rows per
 // activation row for the remaining rows where a w4 kernel exists (Q5_0/Q5_1).
 // `packed`: the activations as ceil(M/8) groups of BlockQ8_0x8 rows (K/32
-// blocks each) when the x8 tiles are used, else nullptr.
+// blocks each; for Q4_K, BlockQ8_Kx8 rows of K/256 super-blocks) when the
+// x8 tiles are used, else nullptr.
 // `corr`: for one activation row against Q4_0 weights on a VNNI CPU, the
 // per-block offsets of q4_0_act_corr (the w8 mat-vec), else nullptr.
-inline void run_row_tile(const MatMulJob& jb, int64_t n0, int64_t n1, Isa isa, const BlockQ8_0x8* packed,
+inline void run_row_tile(const MatMulJob& jb, int64_t n0, int64_t n1, Isa isa, const void* packed,
                          const int32_t* corr) {
   const uint8_t* wb = (const uint8_t*)jb.W;
   const uint8_t* ab = (const uint8_t*)jb.act;
@@ -1130,18 +1133,28 @@ inline void run_row_tile(const MatMulJob& jb, int64_t n0, int64_t n1, Isa isa, c
   }
   if (packed) {
     // Up to 32 activation rows (four packed groups) x 4 weight rows per call.
-    const int64_t nb = K / 32, ngroups = (M + 7) / 8;
+    const bool q4k = jb.wt == DType::kQ4_K;
+    const int64_t nb = q4k ? K / kQK_K : K / 32, ngroups = (M + 7) / 8;
     float out[32 * kMaxX8Groups];
     for (int64_t g = 0; g < ngroups; g += kMaxX8Groups) {
       const int G = ngroups - g >= kMaxX8Groups ? kMaxX8Groups : (int)(ngroups - g);
-      const QTileX8Fn fn = qtile_x8_fn(jb.wt, G, isa);
+      const QTileX8Fn fn = q4k ? nullptr : qtile_x8_fn(jb.wt, G, isa);
+      const QTileX8KFn fnk = q4k ? qtile_x8_q4_k_fn(G, isa) : nullptr;
       const BlockQ8_0x8* a[kMaxX8Groups];
-      for (int k = 0; k < kMaxX8Groups; ++k) a[k] = packed + (g + (k < G ? k : 0)) * nb;
+      const BlockQ8_Kx8* ak[kMaxX8Groups];
+      for (int k = 0; k < kMaxX8Groups; ++k) {
+        a[k] = (const BlockQ8_0x8*)packed + (g + (k < G ? k : 0)) * nb;
+        ak[k] = (const BlockQ8_Kx8*)packed + (g + (k < G ? k : 0)) * nb;
+      }
       const int64_t rows = M - 8 * g < 8 * G ? M - 8 * g : 8 * G;
       for (int64_t n = n0; n < n1; n += 4) {
         const void* w[4];
         for (int j = 0; j < 4; ++j) w[j] = wb + (n + j < n1 ? n + j : n1 - 1) * jb.w_row_bytes;
-        fn(K, w, a, out);
+        if (q4k) {
+          fnk(K, w, ak, out);
+        } else {
+          fn(K, w, a, out);
+        }
         const int nj = n1 - n < 4 ? (int)(n1 - n) : 4;
         for (int64_t r = 0; r < rows; ++r)
           for (int j = 0; j < nj; ++j) y[(8 * g + r) * ldy + n + j] = out[r * 4 + j];
@@ -1237,30 +1250,42 @@ inline bool mul_mat_multi(const MatMulJob* jobs, int njobs, int threads = 0) {
   }
   const int64_t ntiles = first_tile[njobs];
   if (ntiles == 0) return true;
-  // Many activation rows against Q8_0/Q4_0/Q5_x weights on a VNNI CPU: pack
+  // Many activation rows against Q8_0/Q4_0/Q5_x/Q4_K weights on a VNNI CPU: pack
   // the rows 8 at a time for the x8 tiles, once per distinct activation
   // input and weight level offset (the packed corr depends on it).
   // The buffers only grow (no allocation once the largest batch was seen).
   // The groups are packed by the thread team below, before the tiles start.
+  // Q4_K weights take Q8_K activations, packed as BlockQ8_Kx8 (their own
+  // buffers; offset -1 below marks them apart from the Q8_0 packings).
   thread_local std::vector<BlockQ8_0x8> pack_buf[kMaxJobs];
-  const BlockQ8_0x8* packed[kMaxJobs] = {nullptr};
-  BlockQ8_0x8* pack_dst[kMaxJobs] = {nullptr};  // the buffers packed here (thread_local: other threads use these pointers)
+  thread_local std::vector<BlockQ8_Kx8> pack_buf_k[kMaxJobs];
+  const void* packed[kMaxJobs] = {nullptr};
+  void* pack_dst[kMaxJobs] = {nullptr};     // the buffers packed here (thread_local: other threads use these pointers)
   int64_t first_group[kMaxJobs + 1] = {0};  // pack work: groups of the jobs that own a buffer
+  auto pack_offset = [](DType wt) { return wt == DType::kQ4_K ? -1 : x8_level_offset(wt); };
   for (int j = 0; j < njobs; ++j) {
     const MatMulJob& jb = jobs[j];
     first_group[j + 1] = first_group[j];
-    if (!x8_weight_type(jb.wt) || jb.M < 8 || !qtile_x8_available(isa)) continue;
-    const int32_t offset = x8_level_offset(jb.wt);
+    if (!(x8_weight_type(jb.wt) || jb.wt == DType::kQ4_K) || jb.M < 8 || !qtile_x8_available(isa)) continue;
+    const int32_t offset = pack_offset(jb.wt);
     for (int k = 0; k < j && !packed[j]; ++k)
       if (packed[k] && jobs[k].act == jb.act && jobs[k].K == jb.K && jobs[k].M == jb.M &&
-          x8_level_offset(jobs[k].wt) == offset)
+          pack_offset(jobs[k].wt) == offset)
         packed[j] = packed[k];
     if (packed[j]) continue;
-    const int64_t nb = jb.K / 32, ngroups = (jb.M + 7) / 8;
-    std::vector<BlockQ8_0x8>& buf = pack_buf[j];
-    if ((int64_t)buf.size() < ngroups * nb) buf.resize((size_t)(ngroups * nb));
-    pack_dst[j] = buf.data();
-    packed[j] = buf.data();
+    const int64_t ngroups = (jb.M + 7) / 8;
+    if (jb.wt == DType::kQ4_K) {
+      std::vector<BlockQ8_Kx8>& buf = pack_buf_k[j];
+      const int64_t nb = jb.K / kQK_K;
+      if ((int64_t)buf.size() < ngroups * nb) buf.resize((size_t)(ngroups * nb));
+      pack_dst[j] = buf.data();
+    } else {
+      std::vector<BlockQ8_0x8>& buf = pack_buf[j];
+      const int64_t nb = jb.K / 32;
+      if ((int64_t)buf.size() < ngroups * nb) buf.resize((size_t)(ngroups * nb));
+      pack_dst[j] = buf.data();
+    }
+    packed[j] = pack_dst[j];
     first_group[j + 1] += ngroups;
   }
   const int64_t ngroups_total = first_group[njobs];
@@ -1268,12 +1293,21 @@ inline bool mul_mat_multi(const MatMulJob* jobs, int njobs, int threads = 0) {
     int j = 0;
     while (u >= first_group[j + 1]) ++j;
     const MatMulJob& jb = jobs[j];
-    const int64_t g = u - first_group[j], nb = jb.K / 32;
-    const int64_t a_bytes = act_row_bytes(ActFormat::kQ8_0, jb.K);
-    const BlockQ8_0* rows[8];
-    for (int r = 0; r < 8; ++r)
-      rows[r] = 8 * g + r < jb.M ? (const BlockQ8_0*)((const uint8_t*)jb.act + (8 * g + r) * a_bytes) : nullptr;
-    pack_act_x8(rows, nb, jb.wt, pack_dst[j] + g * nb, isa);
+    const int64_t g = u - first_group[j];
+    const int64_t a_bytes = act_row_bytes(act_format(jb.wt), jb.K);
+    const uint8_t* rows[8];
+    for (int r = 0; r < 8; ++r) rows[r] = 8 * g + r < jb.M ? (const uint8_t*)jb.act + (8 * g + r) * a_bytes : nullptr;
+    if (jb.wt == DType::kQ4_K) {
+      const int64_t nb = jb.K / kQK_K;
+      const BlockQ8_K* rk[8];
+      for (int r = 0; r < 8; ++r) rk[r] = (const BlockQ8_K*)rows[r];
+      pack_act_q8_k_x8(rk, nb, (BlockQ8_Kx8*)pack_dst[j] + g * nb, isa);
+    } else {
+      const int64_t nb = jb.K / 32;
+      const BlockQ8_0* r0[8];
+      for (int r = 0; r < 8; ++r) r0[r] = (const BlockQ8_0*)rows[r];
+      pack_act_x8(r0, nb, jb.wt, (BlockQ8_0x8*)pack_dst[j] + g * nb, isa);
+    }
   };
   // One activation row against Q4_0 weights: the w8 mat-vec needs the
   // per-block level offsets, once per distinct activation input.

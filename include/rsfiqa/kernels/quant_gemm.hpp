@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Register-tiled products of Q8_0 / Q4_0 (and, in the x8 tiles, Q5_0 and
-// Q5_1) weight rows with Q8_0 activation rows: one call computes a tile of up to
+// Q5_1) weight rows with Q8_0 activation rows, and of Q4_K weight rows with
+// Q8_K activation rows (x8 tiles only): one call computes a tile of up to
 // 4 activation rows (32 for the packed x8 tiles) x 4 weight rows,
 // loading each weight block once for all activation rows and each
 // activation block once for all weight rows. mul_mat_rows
@@ -30,11 +31,21 @@
 //         and reads Σ a off the packed -16·Σ a (Q5_0's packing, shared).
 //         The other Q5_0/Q5_1 products (fewer than 8 activation rows, CPUs
 //         without VNNI) stay with the row dots of kernels/quant_dot.hpp.
+//   Q4_K (VNNI x8 tiles only): 8 Q8_K activation rows are packed per
+//         super-block in the same interleave, sub-block by sub-block, with
+//         each row's scale and its Σ a per 32-element sub-block (from the
+//         Q8_K bsums). Nibble levels 0..15 meet them by vpdpbusd from zero,
+//         the sub-block sums are scaled by the 6-bit scales in int32 and the
+//         6-bit mins meet the Σ a pairs by vpdpwssd, so sumi and summ are the
+//         reference's exact integers; the float step repeats the reference's
+//         expression unfused, so the tile equals vec_dot_q4_K_q8_K_ref bit
+//         for bit. Fewer than 8 rows or no VNNI: the per-row Q4_K dots.
 // Integer sums per block are exact, so results equal the scalar reference
 // (vec_dot_*_ref in kernels/quant.hpp) up to float summation order.
 //
-// What it does not do: no K-quants here (those keep the per-row dots), no
-// repacking of the mapped weights (the file's layout is used as it is).
+// What it does not do: no K-quant other than Q4_K (Q6_K keeps the per-row
+// dots), no repacking of the mapped weights (the file's layout is used as
+// it is).
 // The tile shape follows the usual register-blocked GEMM micro-kernel (as in
 // llama.cpp's tinyBLAS); the code is our own.
 #pragma once
@@ -225,6 +236,82 @@ inline void qtile_x8_ref(int64_t K, const void* const* w, const BlockQ8_0x8* con
           } else {
             s += (float)sumi * (f16_to_f32(wb.d) * ab.d[r]);
           }
+        }
+        out[(8 * g + r) * 4 + j] = s;
+      }
+}
+
+// ---- Eight Q8_K activation rows interleaved, for Q4_K weights (x8 tiles).
+// Per super-block of 256 elements, the 8 sub-blocks of 32 are laid out as a
+// BlockQ8_0x8's qs, one after the other:
+//   qs[256*s + 32*m + 4*r + c] = element 32s + 4m + c of row r
+// (s < 8 sub-blocks, m < 8, r < 8, c < 4); d[r] is row r's f32 scale and
+// bsum[k][r][h] = Σ a of sub-block 2k+h of row r, taken from the Q8_K
+// bsums (bsums[2s] + bsums[2s+1], as the reference dot does). A valid
+// Q8_K block keeps each such sum within 32·128, so int16 holds it; pairs
+// of sub-blocks share a dword, so one vpdpwssd per pair multiplies them by
+// a Q4_K row's two 6-bit mins. 2240 bytes, a whole number of cache lines.
+struct alignas(64) BlockQ8_Kx8 {
+  int8_t qs[8 * 256];
+  float d[8];
+  int16_t bsum[4][8][2];
+};
+static_assert(sizeof(BlockQ8_Kx8) == 2240, "Q8_Kx8 block must be 2240 bytes");
+
+// Packs up to 8 Q8_K rows (rows[r] == nullptr: a zero row) of nb
+// super-blocks.
+inline void pack_act_q8_k_x8(const BlockQ8_K* const* rows, int64_t nb, BlockQ8_Kx8* out) {
+  for (int64_t i = 0; i < nb; ++i) {
+    BlockQ8_Kx8& o = out[i];
+    for (int r = 0; r < 8; ++r) {
+      const BlockQ8_K* b = rows[r] ? rows[r] + i : nullptr;
+      for (int s = 0; s < 8; ++s) {
+        for (int m = 0; m < 8; ++m) {
+          uint32_t dw = 0;
+          if (b) std::memcpy(&dw, b->qs + 32 * s + 4 * m, 4);
+          std::memcpy(o.qs + 256 * s + 32 * m + 4 * r, &dw, 4);
+        }
+        o.bsum[s / 2][r][s % 2] = b ? (int16_t)(b->bsums[2 * s] + b->bsums[2 * s + 1]) : (int16_t)0;
+      }
+      o.d[r] = b ? b->d : 0.0f;
+    }
+  }
+}
+
+// The x8 tile for Q4_K weights: out[(8g + r)*4 + j] = dot(Q4_K row w[j],
+// activation row r of packed group a[g]) for g < G, r < 8, j < 4; K a
+// multiple of 256.
+using QTileX8KFn = void (*)(int64_t K, const void* const* w, const BlockQ8_Kx8* const* a, float* out);
+
+// Scalar twin of the Q4_K x8 tile, from the packed bytes: per super-block
+// sumi = Σ_s sc_s·Σ q·a and summ = Σ_s m_s·Σ a (exact int32), then the
+// float expression of vec_dot_q4_K_q8_K_ref in its order, so the results
+// equal the row dots bit for bit.
+template <int G>
+inline void qtile_x8_q4_k_ref(int64_t K, const void* const* w, const BlockQ8_Kx8* const* a, float* out) {
+  const int64_t nb = K / kQK_K;
+  for (int g = 0; g < G; ++g)
+    for (int r = 0; r < 8; ++r)
+      for (int j = 0; j < 4; ++j) {
+        float s = 0.0f;
+        for (int64_t i = 0; i < nb; ++i) {
+          const BlockQ8_Kx8& ab = a[g][i];
+          const BlockQ4_K& wb = ((const BlockQ4_K*)w[j])[i];
+          int32_t sumi = 0, summ = 0;
+          for (int sb = 0; sb < 8; ++sb) {
+            uint8_t sc, mn;
+            quant_detail::q4_k_scale_min(sb, wb.scales, &sc, &mn);
+            int32_t p = 0;
+            for (int e = 0; e < 32; ++e) {
+              // Sub-block sb: low nibbles of qs[32·(sb/2) ..] for even sb, high for odd.
+              const uint8_t byte = wb.qs[32 * (sb / 2) + e];
+              const int q = sb % 2 ? byte >> 4 : byte & 0xF;
+              p += q * ab.qs[256 * sb + 32 * (e / 4) + 4 * r + e % 4];
+            }
+            sumi += sc * p;
+            summ += mn * ab.bsum[sb / 2][r][sb % 2];
+          }
+          s += ab.d[r] * (f16_to_f32(wb.d) * (float)sumi - f16_to_f32(wb.dmin) * (float)summ);
         }
         out[(8 * g + r) * 4 + j] = s;
       }
@@ -486,6 +573,29 @@ RSFIQA_TARGET_AVX512VNNI inline void tile_x8_vnni(int64_t K, const void* const* 
     }
 }
 
+// 8 x 8 dword transpose: v[m] lane k = r[k] dword m (32-bit, then 64-bit
+// unpacks, then 128-bit halves).
+RSFIQA_TARGET_AVX2 inline void transpose_dw8x8(const __m256i* r, __m256i* v) {
+  __m256i t[8], u[8];
+  RSFIQA_UNROLL
+  for (int k = 0; k < 8; k += 2) {
+    t[k] = _mm256_unpacklo_epi32(r[k], r[k + 1]);
+    t[k + 1] = _mm256_unpackhi_epi32(r[k], r[k + 1]);
+  }
+  RSFIQA_UNROLL
+  for (int k = 0; k < 8; k += 4) {
+    u[k] = _mm256_unpacklo_epi64(t[k], t[k + 2]);          // dwords 0 | 4
+    u[k + 1] = _mm256_unpackhi_epi64(t[k], t[k + 2]);      // dwords 1 | 5
+    u[k + 2] = _mm256_unpacklo_epi64(t[k + 1], t[k + 3]);  // dwords 2 | 6
+    u[k + 3] = _mm256_unpackhi_epi64(t[k + 1], t[k + 3]);  // dwords 3 | 7
+  }
+  RSFIQA_UNROLL
+  for (int m = 0; m < 8; ++m)
+    // Literal immediates in both arms: unoptimized builds do not unroll.
+    v[m] = m < 4 ? _mm256_permute2x128_si256(u[m % 4], u[4 + m % 4], 0x20)
+                 : _mm256_permute2x128_si256(u[m % 4], u[4 + m % 4], 0x31);
+}
+
 // pack_act_x8 with AVX-512 VNNI (bit-identical to it): per block, the 8
 // rows' 32 level bytes are loaded as 8 x 8 dwords and transposed in
 // registers (32-bit, then 64-bit unpacks, then 128-bit halves), so vector m
@@ -504,31 +614,128 @@ RSFIQA_TARGET_AVX512VNNI inline void pack_act_x8_vnni(const BlockQ8_0* const* ro
       r[k] = rows[k] ? _mm256_loadu_si256((const __m256i*)rows[k][i].qs) : _mm256_setzero_si256();
       d[k] = rows[k] ? rows[k][i].d : (uint16_t)0;
     }
-    __m256i t[8], u[8];
-    RSFIQA_UNROLL
-    for (int k = 0; k < 8; k += 2) {
-      t[k] = _mm256_unpacklo_epi32(r[k], r[k + 1]);
-      t[k + 1] = _mm256_unpackhi_epi32(r[k], r[k + 1]);
-    }
-    RSFIQA_UNROLL
-    for (int k = 0; k < 8; k += 4) {
-      u[k] = _mm256_unpacklo_epi64(t[k], t[k + 2]);      // dwords 0 | 4
-      u[k + 1] = _mm256_unpackhi_epi64(t[k], t[k + 2]);  // dwords 1 | 5
-      u[k + 2] = _mm256_unpacklo_epi64(t[k + 1], t[k + 3]);  // dwords 2 | 6
-      u[k + 3] = _mm256_unpackhi_epi64(t[k + 1], t[k + 3]);  // dwords 3 | 7
-    }
+    __m256i v[8];
+    transpose_dw8x8(r, v);
     BlockQ8_0x8& o = out[i];
     __m256i sum = _mm256_setzero_si256();
     RSFIQA_UNROLL
     for (int m = 0; m < 8; ++m) {
-      // Literal immediates in both arms: unoptimized builds do not unroll.
-      const __m256i v = m < 4 ? _mm256_permute2x128_si256(u[m % 4], u[4 + m % 4], 0x20)
-                              : _mm256_permute2x128_si256(u[m % 4], u[4 + m % 4], 0x31);
-      _mm256_storeu_si256((__m256i*)(o.qs + 32 * m), v);
-      sum = _mm256_dpbusd_epi32(sum, ones, v);
+      _mm256_storeu_si256((__m256i*)(o.qs + 32 * m), v[m]);
+      sum = _mm256_dpbusd_epi32(sum, ones, v[m]);
     }
     _mm256_storeu_si256((__m256i*)o.corr, _mm256_mullo_epi32(sum, neg_offset));
     _mm256_storeu_ps(o.d, _mm256_cvtph_ps(_mm_load_si128((const __m128i*)d)));
+  }
+}
+
+// Keeps a float vector out of a fused multiply-add: GCC contracts the
+// intrinsics' vector mul + add into FMA, which rounds once where the scalar
+// reference rounds twice.
+RSFIQA_TARGET_AVX2 inline __m256 no_fuse(__m256 v) {
+  __asm__("" : "+x"(v));
+  return v;
+}
+
+// ---- Q4_K x8 tile (AVX-512 VNNI): G packed groups of 8 Q8_K activation
+// rows x 4 Q4_K weight rows. Per weight row and super-block, the 8 scales
+// and mins are decoded once; per sub-block its 32 nibbles are 8 broadcast
+// dwords of levels 0..15 that meet every group's interleaved activations
+// (vpdpbusd from zero: lane r = Σ q·a of row r), scaled by sc_s in int32;
+// the mins meet the packed Σ a pairs by vpdpwssd. The float step is the
+// reference's d_a·(d·sumi - dmin·summ), unfused, so results are its bits.
+template <int G>
+RSFIQA_TARGET_AVX512VNNI inline void tile_x8_q4_k_vnni(int64_t K, const void* const* wv, const BlockQ8_Kx8* const* a,
+                                                       float* out) {
+  const int64_t nb = K / kQK_K;
+  const BlockQ4_K* w[4] = {(const BlockQ4_K*)wv[0], (const BlockQ4_K*)wv[1], (const BlockQ4_K*)wv[2],
+                           (const BlockQ4_K*)wv[3]};
+  __m256 acc[G][4];
+  RSFIQA_UNROLL
+  for (int g = 0; g < G; ++g)
+    RSFIQA_UNROLL
+    for (int j = 0; j < 4; ++j) acc[g][j] = _mm256_setzero_ps();
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  for (int64_t i = 0; i < nb; ++i) {
+    RSFIQA_UNROLL
+    for (int j = 0; j < 4; ++j) {
+      const BlockQ4_K& wb = w[j][i];
+      uint8_t sc[8], mn[8];
+      RSFIQA_UNROLL
+      for (int s = 0; s < 8; ++s) quant_detail::q4_k_scale_min(s, wb.scales, &sc[s], &mn[s]);
+      __m256i sumi[G], summ[G];
+      RSFIQA_UNROLL
+      for (int g = 0; g < G; ++g) sumi[g] = summ[g] = _mm256_setzero_si256();
+      RSFIQA_UNROLL
+      for (int s = 0; s < 8; ++s) {
+        // Dword m of sub-block s: nibbles of qs[32·(s/2) + 4m ..], low for even s.
+        __m256i wq[8];
+        RSFIQA_UNROLL
+        for (int m = 0; m < 8; ++m) {
+          int32_t dw;
+          std::memcpy(&dw, wb.qs + 32 * (s / 2) + 4 * m, 4);
+          const __m256i v = _mm256_set1_epi32(dw);
+          wq[m] = _mm256_and_si256(s % 2 ? _mm256_srli_epi16(v, 4) : v, m4);
+        }
+        const __m256i scv = _mm256_set1_epi32(sc[s]);
+        RSFIQA_UNROLL
+        for (int g = 0; g < G; ++g) {
+          const int8_t* aq = a[g][i].qs + 256 * s;
+          __m256i p = _mm256_setzero_si256();
+          RSFIQA_UNROLL
+          for (int m = 0; m < 8; ++m)
+            p = _mm256_dpbusd_epi32(p, wq[m], _mm256_loadu_si256((const __m256i*)(aq + 32 * m)));
+          sumi[g] = _mm256_add_epi32(sumi[g], _mm256_mullo_epi32(p, scv));
+        }
+      }
+      const __m256 dx = bcast_half(&wb.d), dm = bcast_half(&wb.dmin);
+      RSFIQA_UNROLL
+      for (int g = 0; g < G; ++g) {
+        const BlockQ8_Kx8& ab = a[g][i];
+        RSFIQA_UNROLL
+        for (int k = 0; k < 4; ++k) {
+          // (m_2k, m_2k+1) as an int16 pair against each row's Σ a pair.
+          const __m256i mp = _mm256_set1_epi32((int32_t)((uint32_t)mn[2 * k] | (uint32_t)mn[2 * k + 1] << 16));
+          summ[g] = _mm256_dpwssd_epi32(summ[g], mp, _mm256_loadu_si256((const __m256i*)ab.bsum[k]));
+        }
+        const __m256 t = _mm256_sub_ps(no_fuse(_mm256_mul_ps(dx, _mm256_cvtepi32_ps(sumi[g]))),
+                                       no_fuse(_mm256_mul_ps(dm, _mm256_cvtepi32_ps(summ[g]))));
+        acc[g][j] = _mm256_add_ps(acc[g][j], no_fuse(_mm256_mul_ps(_mm256_loadu_ps(ab.d), t)));
+      }
+    }
+  }
+  RSFIQA_UNROLL
+  for (int g = 0; g < G; ++g)
+    RSFIQA_UNROLL
+    for (int j = 0; j < 4; ++j) {
+      alignas(32) float lanes[8];
+      _mm256_store_ps(lanes, acc[g][j]);
+      RSFIQA_UNROLL
+      for (int r = 0; r < 8; ++r) out[(8 * g + r) * 4 + j] = lanes[r];
+    }
+}
+
+// pack_act_q8_k_x8 with AVX-512 VNNI (bit-identical to it): each 32-byte
+// sub-block of the 8 rows is transposed as in pack_act_x8_vnni; the Σ a
+// pairs and scales are copied as the reference does.
+RSFIQA_TARGET_AVX512VNNI inline void pack_act_q8_k_x8_vnni(const BlockQ8_K* const* rows, int64_t nb, BlockQ8_Kx8* out) {
+  for (int64_t i = 0; i < nb; ++i) {
+    BlockQ8_Kx8& o = out[i];
+    for (int s = 0; s < 8; ++s) {
+      __m256i r[8];
+      RSFIQA_UNROLL
+      for (int k = 0; k < 8; ++k)
+        r[k] = rows[k] ? _mm256_loadu_si256((const __m256i*)(rows[k][i].qs + 32 * s)) : _mm256_setzero_si256();
+      __m256i v[8];
+      transpose_dw8x8(r, v);
+      RSFIQA_UNROLL
+      for (int m = 0; m < 8; ++m) _mm256_storeu_si256((__m256i*)(o.qs + 256 * s + 32 * m), v[m]);
+    }
+    for (int k = 0; k < 8; ++k) {
+      const BlockQ8_K* b = rows[k] ? rows[k] + i : nullptr;
+      for (int s = 0; s < 8; ++s)
+        o.bsum[s / 2][k][s % 2] = b ? (int16_t)(b->bsums[2 * s] + b->bsums[2 * s + 1]) : (int16_t)0;
+      o.d[k] = b ? b->d : 0.0f;
+    }
   }
 }
 
@@ -764,6 +971,40 @@ inline void pack_act_x8(const BlockQ8_0* const* rows, int64_t nb, DType w, Block
 #endif
   (void)isa;
   pack_act_x8(rows, nb, w, out);
+}
+
+// The Q4_K x8 tile for G = 1..4 packed groups: the AVX-512 VNNI kernel,
+// else the scalar reference (mul_mat_rows uses it on VNNI CPUs only).
+inline QTileX8KFn qtile_x8_q4_k_fn(int groups, Isa isa) {
+  if (groups < 1 || groups > kMaxX8Groups) return nullptr;
+#define RSFIQA_QTILE_X8K_PICK(KERNEL) \
+  switch (groups) {                   \
+    case 1: return KERNEL<1>;         \
+    case 2: return KERNEL<2>;         \
+    case 3: return KERNEL<3>;         \
+    default: return KERNEL<4>;        \
+  }
+#if RSFIQA_X86_SIMD
+  if (qtile_x8_available(isa)) {
+    RSFIQA_QTILE_X8K_PICK(qtile_detail::tile_x8_q4_k_vnni)
+  }
+#endif
+  (void)isa;
+  RSFIQA_QTILE_X8K_PICK(qtile_x8_q4_k_ref)
+#undef RSFIQA_QTILE_X8K_PICK
+}
+
+// Packs Q8_K activation rows for the Q4_K x8 tiles (see pack_act_q8_k_x8):
+// the VNNI version when the x8 tiles are available, else the reference.
+inline void pack_act_q8_k_x8(const BlockQ8_K* const* rows, int64_t nb, BlockQ8_Kx8* out, Isa isa) {
+#if RSFIQA_X86_SIMD
+  if (qtile_x8_available(isa)) {
+    qtile_detail::pack_act_q8_k_x8_vnni(rows, nb, out);
+    return;
+  }
+#endif
+  (void)isa;
+  pack_act_q8_k_x8(rows, nb, out);
 }
 
 // The w8 Q4_0 mat-vec: AVX-512 VNNI where available, else nullptr (callers
