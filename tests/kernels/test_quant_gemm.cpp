@@ -7,9 +7,10 @@
 // the reference (including ties, NaN and infinities); the packed x8 tiles
 // (Q8_0, Q4_0, Q5_0, Q5_1 weights) and their activation packer, also inside
 // mul_mat_multi with jobs of different level offsets sharing one input;
-// the Q4_K x8 tiles and their Q8_K packer (bit for bit against the row
-// dots, extreme levels, scales and mins, Q4_K jobs sharing one input in
-// mul_mat_multi); the f16 axpy and the attention helpers.
+// the Q4_K and Q6_K x8 tiles and their Q8_K packer (bit for bit against
+// the row dots, extreme levels, scales and mins, a Q4_K and a Q6_K job
+// sharing one packed input in mul_mat_multi); the f16 axpy and the
+// attention helpers.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -150,7 +151,8 @@ TEST_CASE("mul_mat_multi equals separate products and is thread-count independen
   // Jobs of different types and widths in one region; N not a multiple of
   // the 4-row groups or 16-row tiles, M covering the 4-row tiles and a rest.
   // `share`: the job whose activation input this one reads (-1: its own),
-  // so two Q4_K jobs share one packing of their Q8_K rows on VNNI CPUs.
+  // so a Q4_K and a Q6_K job share one packing of their Q8_K rows on VNNI
+  // CPUs (mul_mat_multi takes at most 8 jobs).
   struct Spec {
     DType t;
     int64_t N, K;
@@ -158,7 +160,7 @@ TEST_CASE("mul_mat_multi equals separate products and is thread-count independen
   };
   const Spec specs[] = {{DType::kQ8_0, 37, 96, -1},  {DType::kQ4_0, 21, 96, -1}, {DType::kQ4_K, 5, 256, -1},
                         {DType::kF16, 9, 96, -1},    {DType::kQ5_0, 23, 160, -1}, {DType::kQ5_1, 6, 64, -1},
-                        {DType::kQ4_K, 18, 768, -1}, {DType::kQ4_K, 7, 768, 6}};
+                        {DType::kQ4_K, 18, 768, -1}, {DType::kQ6_K, 7, 768, 6}};
   constexpr size_t kJobs = sizeof(specs) / sizeof(specs[0]);
   for (int64_t M : {1, 3, 7, 8, 19, 45}) {  // 8, 19, 45: the packed x8 tiles on VNNI CPUs
     CAPTURE(M);
@@ -459,27 +461,38 @@ TEST_CASE("Q4_K x8: the dispatched Q8_K packer equals the reference byte for byt
     int32_t sum = 0;
     for (int e = 0; e < 32; ++e) sum += b.qs[32 * 5 + e];
     CHECK(want[2].bsum[2][1][1] == sum);
+    // Σ a of elements 16·11 .. 16·11+15 (the Q6_K scale group 11) of row 1.
+    int32_t sum16 = 0;
+    for (int e = 0; e < 16; ++e) sum16 += b.qs[16 * 11 + e];
+    CHECK(want[2].bsum16[5][1][1] == sum16);
     CHECK(want[2].d[1] == b.d);
     if (missing) {
       CHECK(want[0].d[7] == 0.0f);
       CHECK(want[0].bsum[3][7][1] == 0);
+      CHECK(want[0].bsum16[7][7][1] == 0);
       CHECK(want[0].qs[256 * 7 + 32 * 7 + 4 * 7 + 3] == 0);
     }
   }
 }
 
-TEST_CASE("Q4_K x8 tiles: packed reference equals the row dots bit for bit, SIMD equals the packed reference") {
+TEST_CASE("Q4_K and Q6_K x8 tiles: packed reference equals the row dots bit for bit, SIMD equals the packed reference") {
+  for (DType t : {DType::kQ4_K, DType::kQ6_K})
   for (int64_t nblk : {1, 2, 3}) {
     for (int G : {1, 2, 3, 4}) {
+      CAPTURE(t);
       CAPTURE(nblk);
       CAPTURE(G);
-      const int64_t K = kQK_K * nblk;
-      std::vector<BlockQ4_K> W((size_t)(4 * nblk));
+      const int64_t K = kQK_K * nblk, wrb = dtype_bytes(t, K);
+      std::vector<uint8_t> W((size_t)(4 * wrb));
       const void* w[4];
       for (int j = 0; j < 4; ++j) {
         const std::vector<float> x = random_row(K, 1600 + (uint32_t)(j + 11 * nblk));
-        quantize_row_q4_K_ref(x.data(), W.data() + j * nblk, K);
-        w[j] = W.data() + j * nblk;
+        if (t == DType::kQ4_K) {
+          quantize_row_q4_K_ref(x.data(), (BlockQ4_K*)(W.data() + j * wrb), K);
+        } else {
+          quantize_row_q6_K_ref(x.data(), (BlockQ6_K*)(W.data() + j * wrb), K);
+        }
+        w[j] = W.data() + j * wrb;
       }
       // 8G activation rows; the last group has 3 missing (zero) rows.
       const int nrows = 8 * G - 3;
@@ -493,24 +506,31 @@ TEST_CASE("Q4_K x8 tiles: packed reference equals the row dots bit for bit, SIMD
       const BlockQ8_Kx8* a[4];
       for (int g = 0; g < 4; ++g) a[g] = P.data() + (g < G ? g : 0) * nblk;
       float ref[128], got[128];
-      qtile_x8_q4_k_fn(G, Isa::kScalar)(K, w, a, ref);
+      qtile_x8_k_fn(t, G, Isa::kScalar)(K, w, a, ref);
       for (int r = 0; r < 8 * G; ++r)
         for (int j = 0; j < 4; ++j) {
           // Same integer sums and the same float expression as the row dot.
-          const float want = r < nrows ? vec_dot_q4_K_q8_K_ref(K, W.data() + j * nblk, A.data() + r * nblk) : 0.0f;
+          const BlockQ8_K* ar = A.data() + r * nblk;
+          const float want = r >= nrows            ? 0.0f
+                             : t == DType::kQ4_K ? vec_dot_q4_K_q8_K_ref(K, (const BlockQ4_K*)w[j], ar)
+                                                 : vec_dot_q6_K_q8_K_ref(K, (const BlockQ6_K*)w[j], ar);
           CHECK(ref[r * 4 + j] == want);
         }
       if (qtile_x8_available(active_isa())) {
-        qtile_x8_q4_k_fn(G, active_isa())(K, w, a, got);
+        qtile_x8_k_fn(t, G, active_isa())(K, w, a, got);
         for (int k = 0; k < 32 * G; ++k) CHECK(got[k] == ref[k]);
       }
     }
   }
   CHECK((qtile_x8_q4_k_fn(0, Isa::kScalar) == nullptr));
   CHECK((qtile_x8_q4_k_fn(5, Isa::kScalar) == nullptr));
+  CHECK((qtile_x8_q6_k_fn(0, Isa::kScalar) == nullptr));
+  CHECK((qtile_x8_q6_k_fn(5, Isa::kScalar) == nullptr));
+  CHECK((qtile_x8_k_fn(DType::kQ5_0, 1, Isa::kScalar) == nullptr));
 }
 
-TEST_CASE("Q4_K x8 tiles on extreme values: levels 0/15, scales and mins 0/63, activations -128/127") {
+TEST_CASE("Q4_K and Q6_K x8 tiles on extreme values: Q4_K levels 0/15, scales and mins 0/63; Q6_K levels 0/63, "
+          "scales -128/127; activations -128/127") {
   // The largest integer sums (8 sub-blocks x 63 x 32 x 15 x 128 in sumi)
   // must stay exact in int32; the packed reference must equal the row dot
   // and the SIMD tile the packed reference.
@@ -558,6 +578,31 @@ TEST_CASE("Q4_K x8 tiles on extreme values: levels 0/15, scales and mins 0/63, a
   CHECK(ref[1 * 4 + 3] == (float)(nblk * 0.125 * (0.5 * sumi - 0.25 * summ)));
   if (qtile_x8_available(active_isa())) {
     qtile_x8_q4_k_fn(1, active_isa())(K, w, a, got);
+    for (int k = 0; k < 32; ++k) CHECK(got[k] == ref[k]);
+  }
+  // Q6_K weights against the same packed rows. Row 3: every level 63 and
+  // scale -128; row 2: every level 0 and scale 127; rows 0, 1 mix levels
+  // 0/63 and scales -128/127 (|sumi| up to 16·128·16·32·128, exact in int32).
+  std::vector<BlockQ6_K> W6((size_t)(4 * nblk));
+  for (int j = 0; j < 4; ++j)
+    for (int64_t i = 0; i < nblk; ++i) {
+      BlockQ6_K& b = W6[(size_t)(j * nblk + i)];
+      b.d = f32_to_f16(j == 1 ? 1.0f : 0.5f);
+      for (int k = 0; k < 16; ++k)
+        b.scales[k] = (int8_t)(j == 3 ? -128 : j == 2 ? 127 : ((k + j + (int)i) % 2 ? 127 : -128));
+      for (int e = 0; e < 128; ++e) b.ql[e] = (uint8_t)(j == 3 ? 0xFF : j == 2 ? 0x00 : ((e + j) % 3 ? 0xF0 : 0x0F));
+      for (int e = 0; e < 64; ++e) b.qh[e] = (uint8_t)(j == 3 ? 0xFF : j == 2 ? 0x00 : ((e + j) % 2 ? 0xCC : 0x33));
+    }
+  for (int j = 0; j < 4; ++j) w[j] = W6.data() + j * nblk;
+  qtile_x8_q6_k_fn(1, Isa::kScalar)(K, w, a, ref);
+  for (int r = 0; r < 8; ++r)
+    for (int j = 0; j < 4; ++j) CHECK(ref[r * 4 + j] == vec_dot_q6_K_q8_K_ref(K, W6.data() + j * nblk, rows[r]));
+  // Row 3 against the all -128 rows: per super-block sumi =
+  // 16·(-128)·16·(63-32)·(-128) = 31·2^22, and d·d_a = 2^-4, all exact.
+  const double sumi6 = 16.0 * -128 * 16 * 31 * -128;
+  CHECK(ref[1 * 4 + 3] == (float)(nblk * 0.5 * 0.125 * sumi6));
+  if (qtile_x8_available(active_isa())) {
+    qtile_x8_q6_k_fn(1, active_isa())(K, w, a, got);
     for (int k = 0; k < 32; ++k) CHECK(got[k] == ref[k]);
   }
 }

@@ -3,9 +3,10 @@
 // Q6_K) with activation rows, and the row-parallel matrix-times-activations
 // of the LLM (mul_mat_rows, mul_mat_multi). For Q8_0/Q4_0 weights the
 // products use the register tiles of kernels/quant_gemm.hpp (prefill GEMM,
-// decode mat-vec); so do Q5_0/Q5_1 and Q4_K weights in prefill on AVX-512
-// VNNI CPUs (8 or more activation rows: the packed x8 tiles; Q4_K's pack
-// the Q8_K rows in their own layout, BlockQ8_Kx8). The single-row dots here
+// decode mat-vec); so do Q5_0/Q5_1, Q4_K and Q6_K weights in prefill on
+// AVX-512 VNNI CPUs (8 or more activation rows: the packed x8 tiles; the two
+// K-quants pack the Q8_K rows in their own layout, BlockQ8_Kx8, one packing
+// shared by the Q4_K and Q6_K jobs of the same input). The single-row dots here
 // serve the other cases and are the tiles' references.
 //
 // Quantized weights meet 8-bit activations: Q8_0, Q4_0, Q5_0 and Q5_1 rows
@@ -1107,14 +1108,14 @@ constexpr int64_t kRowTile = 16;  // weight rows per work item
 
 // Rows [n0, n1) of one job. Q8_0/Q4_0 go through the register tiles of
 // quant_gemm.hpp (4 activation rows x 4 weight rows; 1 x 4 with prefetch for
-// a single activation row), as do Q5_0/Q5_1 and Q4_K when `packed` is given
+// a single activation row), as do Q5_0/Q5_1, Q4_K and Q6_K when `packed` is given
 // (x8);
 // other cases through the per-row dots, with
 // 4 x 4 tiles where one exists (Q5_0/Q5_1 on VNNI), else four activation
 // rows per weight row where an x4 kernel exists, and four weight rows per
 // activation row for the remaining rows where a w4 kernel exists (Q5_0/Q5_1).
 // `packed`: the activations as ceil(M/8) groups of BlockQ8_0x8 rows (K/32
-// blocks each; for Q4_K, BlockQ8_Kx8 rows of K/256 super-blocks) when the
+// blocks each; for Q4_K/Q6_K, BlockQ8_Kx8 rows of K/256 super-blocks) when the
 // x8 tiles are used, else nullptr.
 // `corr`: for one activation row against Q4_0 weights on a VNNI CPU, the
 // per-block offsets of q4_0_act_corr (the w8 mat-vec), else nullptr.
@@ -1133,13 +1134,13 @@ inline void run_row_tile(const MatMulJob& jb, int64_t n0, int64_t n1, Isa isa, c
   }
   if (packed) {
     // Up to 32 activation rows (four packed groups) x 4 weight rows per call.
-    const bool q4k = jb.wt == DType::kQ4_K;
+    const bool q4k = jb.wt == DType::kQ4_K || jb.wt == DType::kQ6_K;  // Q8_K packings
     const int64_t nb = q4k ? K / kQK_K : K / 32, ngroups = (M + 7) / 8;
     float out[32 * kMaxX8Groups];
     for (int64_t g = 0; g < ngroups; g += kMaxX8Groups) {
       const int G = ngroups - g >= kMaxX8Groups ? kMaxX8Groups : (int)(ngroups - g);
       const QTileX8Fn fn = q4k ? nullptr : qtile_x8_fn(jb.wt, G, isa);
-      const QTileX8KFn fnk = q4k ? qtile_x8_q4_k_fn(G, isa) : nullptr;
+      const QTileX8KFn fnk = q4k ? qtile_x8_k_fn(jb.wt, G, isa) : nullptr;
       const BlockQ8_0x8* a[kMaxX8Groups];
       const BlockQ8_Kx8* ak[kMaxX8Groups];
       for (int k = 0; k < kMaxX8Groups; ++k) {
@@ -1250,23 +1251,25 @@ inline bool mul_mat_multi(const MatMulJob* jobs, int njobs, int threads = 0) {
   }
   const int64_t ntiles = first_tile[njobs];
   if (ntiles == 0) return true;
-  // Many activation rows against Q8_0/Q4_0/Q5_x/Q4_K weights on a VNNI CPU: pack
+  // Many activation rows against Q8_0/Q4_0/Q5_x/Q4_K/Q6_K weights on a VNNI CPU: pack
   // the rows 8 at a time for the x8 tiles, once per distinct activation
   // input and weight level offset (the packed corr depends on it).
   // The buffers only grow (no allocation once the largest batch was seen).
   // The groups are packed by the thread team below, before the tiles start.
-  // Q4_K weights take Q8_K activations, packed as BlockQ8_Kx8 (their own
-  // buffers; offset -1 below marks them apart from the Q8_0 packings).
+  // Q4_K and Q6_K weights take Q8_K activations, packed as BlockQ8_Kx8
+  // (their own buffers; offset -1 below marks them apart from the Q8_0
+  // packings, so a Q4_K and a Q6_K job of one input share a packing).
   thread_local std::vector<BlockQ8_0x8> pack_buf[kMaxJobs];
   thread_local std::vector<BlockQ8_Kx8> pack_buf_k[kMaxJobs];
   const void* packed[kMaxJobs] = {nullptr};
   void* pack_dst[kMaxJobs] = {nullptr};     // the buffers packed here (thread_local: other threads use these pointers)
   int64_t first_group[kMaxJobs + 1] = {0};  // pack work: groups of the jobs that own a buffer
-  auto pack_offset = [](DType wt) { return wt == DType::kQ4_K ? -1 : x8_level_offset(wt); };
+  auto k_packed = [](DType wt) { return wt == DType::kQ4_K || wt == DType::kQ6_K; };
+  auto pack_offset = [&](DType wt) { return k_packed(wt) ? -1 : x8_level_offset(wt); };
   for (int j = 0; j < njobs; ++j) {
     const MatMulJob& jb = jobs[j];
     first_group[j + 1] = first_group[j];
-    if (!(x8_weight_type(jb.wt) || jb.wt == DType::kQ4_K) || jb.M < 8 || !qtile_x8_available(isa)) continue;
+    if (!(x8_weight_type(jb.wt) || k_packed(jb.wt)) || jb.M < 8 || !qtile_x8_available(isa)) continue;
     const int32_t offset = pack_offset(jb.wt);
     for (int k = 0; k < j && !packed[j]; ++k)
       if (packed[k] && jobs[k].act == jb.act && jobs[k].K == jb.K && jobs[k].M == jb.M &&
@@ -1274,7 +1277,7 @@ inline bool mul_mat_multi(const MatMulJob* jobs, int njobs, int threads = 0) {
         packed[j] = packed[k];
     if (packed[j]) continue;
     const int64_t ngroups = (jb.M + 7) / 8;
-    if (jb.wt == DType::kQ4_K) {
+    if (k_packed(jb.wt)) {
       std::vector<BlockQ8_Kx8>& buf = pack_buf_k[j];
       const int64_t nb = jb.K / kQK_K;
       if ((int64_t)buf.size() < ngroups * nb) buf.resize((size_t)(ngroups * nb));
@@ -1297,7 +1300,7 @@ inline bool mul_mat_multi(const MatMulJob* jobs, int njobs, int threads = 0) {
     const int64_t a_bytes = act_row_bytes(act_format(jb.wt), jb.K);
     const uint8_t* rows[8];
     for (int r = 0; r < 8; ++r) rows[r] = 8 * g + r < jb.M ? (const uint8_t*)jb.act + (8 * g + r) * a_bytes : nullptr;
-    if (jb.wt == DType::kQ4_K) {
+    if (k_packed(jb.wt)) {
       const int64_t nb = jb.K / kQK_K;
       const BlockQ8_K* rk[8];
       for (int r = 0; r < 8; ++r) rk[r] = (const BlockQ8_K*)rows[r];

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Register-tiled products of Q8_0 / Q4_0 (and, in the x8 tiles, Q5_0 and
-// Q5_1) weight rows with Q8_0 activation rows, and of Q4_K weight rows with
-// Q8_K activation rows (x8 tiles only): one call computes a tile of up to
+// Q5_1) weight rows with Q8_0 activation rows, and of Q4_K and Q6_K weight
+// rows with Q8_K activation rows (x8 tiles only): one call computes a tile of up to
 // 4 activation rows (32 for the packed x8 tiles) x 4 weight rows,
 // loading each weight block once for all activation rows and each
 // activation block once for all weight rows. mul_mat_rows
@@ -40,12 +40,18 @@
 //         reference's exact integers; the float step repeats the reference's
 //         expression unfused, so the tile equals vec_dot_q4_K_q8_K_ref bit
 //         for bit. Fewer than 8 rows or no VNNI: the per-row Q4_K dots.
+//   Q6_K (VNNI x8 tiles only): the same packing, which also keeps Σ a per
+//         16 elements. Levels 0..63 are rebuilt from ql/qh per super-block;
+//         the two 16-element halves of each sub-block are summed apart
+//         (dwords 0..3 and 4..7) and scaled by their int8 scales in int32,
+//         and -32·Σ sc·Σ a comes from the per-16 sums by vpdpwssd, so sumi
+//         is the reference's integer and the tile equals
+//         vec_dot_q6_K_q8_K_ref bit for bit.
 // Integer sums per block are exact, so results equal the scalar reference
 // (vec_dot_*_ref in kernels/quant.hpp) up to float summation order.
 //
-// What it does not do: no K-quant other than Q4_K (Q6_K keeps the per-row
-// dots), no repacking of the mapped weights (the file's layout is used as
-// it is).
+// What it does not do: no K-quant other than Q4_K and Q6_K, no repacking
+// of the mapped weights (the file's layout is used as it is).
 // The tile shape follows the usual register-blocked GEMM micro-kernel (as in
 // llama.cpp's tinyBLAS); the code is our own.
 #pragma once
@@ -250,13 +256,31 @@ inline void qtile_x8_ref(int64_t K, const void* const* w, const BlockQ8_0x8* con
 // bsums (bsums[2s] + bsums[2s+1], as the reference dot does). A valid
 // Q8_K block keeps each such sum within 32·128, so int16 holds it; pairs
 // of sub-blocks share a dword, so one vpdpwssd per pair multiplies them by
-// a Q4_K row's two 6-bit mins. 2240 bytes, a whole number of cache lines.
+// a Q4_K row's two 6-bit mins. For Q6_K weights (one scale per 16
+// elements) bsum16[k][r][h] = Σ a of the 16 elements 32k + 16h .. of row r,
+// summed from the qs themselves (the Q6_K reference reads only the qs), a
+// pair per dword for vpdpwssd against two int8 scales. 2496 bytes, a whole
+// number of cache lines.
 struct alignas(64) BlockQ8_Kx8 {
   int8_t qs[8 * 256];
   float d[8];
   int16_t bsum[4][8][2];
+  int16_t bsum16[8][8][2];
 };
-static_assert(sizeof(BlockQ8_Kx8) == 2240, "Q8_Kx8 block must be 2240 bytes");
+static_assert(sizeof(BlockQ8_Kx8) == 2496, "Q8_Kx8 block must be 2496 bytes");
+
+namespace quant_detail {
+// The Σ a per 16 elements of row r of a packed block (bsum16), from row b's
+// qs (b == nullptr: zeros). Shared by both packers.
+inline void pack_q8_k_sums16(const BlockQ8_K* b, int r, BlockQ8_Kx8& o) {
+  for (int k = 0; k < 16; ++k) {
+    int32_t sum = 0;
+    if (b)
+      for (int e = 0; e < 16; ++e) sum += b->qs[16 * k + e];
+    o.bsum16[k / 2][r][k % 2] = (int16_t)sum;
+  }
+}
+}  // namespace quant_detail
 
 // Packs up to 8 Q8_K rows (rows[r] == nullptr: a zero row) of nb
 // super-blocks.
@@ -273,6 +297,7 @@ inline void pack_act_q8_k_x8(const BlockQ8_K* const* rows, int64_t nb, BlockQ8_K
         }
         o.bsum[s / 2][r][s % 2] = b ? (int16_t)(b->bsums[2 * s] + b->bsums[2 * s + 1]) : (int16_t)0;
       }
+      quant_detail::pack_q8_k_sums16(b, r, o);
       o.d[r] = b ? b->d : 0.0f;
     }
   }
@@ -312,6 +337,45 @@ inline void qtile_x8_q4_k_ref(int64_t K, const void* const* w, const BlockQ8_Kx8
             summ += mn * ab.bsum[sb / 2][r][sb % 2];
           }
           s += ab.d[r] * (f16_to_f32(wb.d) * (float)sumi - f16_to_f32(wb.dmin) * (float)summ);
+        }
+        out[(8 * g + r) * 4 + j] = s;
+      }
+}
+
+// Level (0..63) of element e < 256 of a Q6_K super-block, read from ql/qh
+// as dequantize_row_q6_K_ref walks them: per half of 128, element
+// 32u + l (u < 4) takes nibble u/2 of ql[32(u%2) + l] and bits 2u, 2u+1 of
+// qh[l].
+inline int q6_k_level(const BlockQ6_K& b, int e) {
+  const int half = e / 128, u = (e % 128) / 32, l = e % 32;
+  const int lo = (b.ql[64 * half + 32 * (u % 2) + l] >> (4 * (u / 2))) & 0xF;
+  const int hi = (b.qh[32 * half + l] >> (2 * u)) & 3;
+  return lo | hi << 4;
+}
+
+// Scalar twin of the Q6_K x8 tile, from the packed bytes: per super-block
+// sumi = Σ_g sc_g·(Σ q·a - 32·Σ a) over the 16 groups of 16 elements (the
+// reference's Σ sc_g·Σ (q-32)·a, the same exact int32), then the
+// reference's float expression d·d_a·sumi, so the results equal
+// vec_dot_q6_K_q8_K_ref bit for bit.
+template <int G>
+inline void qtile_x8_q6_k_ref(int64_t K, const void* const* w, const BlockQ8_Kx8* const* a, float* out) {
+  const int64_t nb = K / kQK_K;
+  for (int g = 0; g < G; ++g)
+    for (int r = 0; r < 8; ++r)
+      for (int j = 0; j < 4; ++j) {
+        float s = 0.0f;
+        for (int64_t i = 0; i < nb; ++i) {
+          const BlockQ8_Kx8& ab = a[g][i];
+          const BlockQ6_K& wb = ((const BlockQ6_K*)w[j])[i];
+          int32_t sumi = 0;
+          for (int k = 0; k < 16; ++k) {
+            int32_t p = 0;
+            for (int e = 16 * k; e < 16 * k + 16; ++e)
+              p += q6_k_level(wb, e) * ab.qs[256 * (e / 32) + 32 * (e % 32 / 4) + 4 * r + e % 4];
+            sumi += wb.scales[k] * (p - 32 * ab.bsum16[k / 2][r][k % 2]);
+          }
+          s += f16_to_f32(wb.d) * ab.d[r] * (float)sumi;
         }
         out[(8 * g + r) * 4 + j] = s;
       }
@@ -714,6 +778,105 @@ RSFIQA_TARGET_AVX512VNNI inline void tile_x8_q4_k_vnni(int64_t K, const void* co
     }
 }
 
+// ---- Q6_K x8 tile (AVX-512 VNNI): G packed groups of 8 Q8_K activation
+// rows x 4 Q6_K weight rows. Per weight row and super-block the 256 levels
+// 0..63 are built from ql/qh once (8 vectors of 32, stored), then each
+// dword of levels is broadcast against every group's interleaved
+// activations (vpdpbusd from zero). Dwords 0..3 of a 32-element sub-block
+// are its first 16 elements and dwords 4..7 the second, so two
+// accumulators give the per-16 sums that the int8 scales multiply in
+// int32. The -32 offset is -32·Σ_g sc_g·Σ a_g: scale pairs against the
+// packed per-16 Σ a pairs by vpdpwssd. sumi is the reference's exact
+// integer; the float step is its d·d_a·sumi, the add unfused.
+template <int G>
+RSFIQA_TARGET_AVX512VNNI inline void tile_x8_q6_k_vnni(int64_t K, const void* const* wv, const BlockQ8_Kx8* const* a,
+                                                       float* out) {
+  const int64_t nb = K / kQK_K;
+  const BlockQ6_K* w[4] = {(const BlockQ6_K*)wv[0], (const BlockQ6_K*)wv[1], (const BlockQ6_K*)wv[2],
+                           (const BlockQ6_K*)wv[3]};
+  __m256 acc[G][4];
+  RSFIQA_UNROLL
+  for (int g = 0; g < G; ++g)
+    RSFIQA_UNROLL
+    for (int j = 0; j < 4; ++j) acc[g][j] = _mm256_setzero_ps();
+  const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(0x03);
+  alignas(32) uint8_t lev[kQK_K];  // levels of one weight row's super-block
+  for (int64_t i = 0; i < nb; ++i) {
+    RSFIQA_UNROLL
+    for (int j = 0; j < 4; ++j) {
+      const BlockQ6_K& wb = w[j][i];
+      RSFIQA_UNROLL
+      for (int half = 0; half < 2; ++half) {
+        // Element 32u + l of this half: nibble u/2 of ql[32(u%2) + l], bits 2u.. of qh[l].
+        const __m256i l0 = _mm256_loadu_si256((const __m256i*)(wb.ql + 64 * half));
+        const __m256i l1 = _mm256_loadu_si256((const __m256i*)(wb.ql + 64 * half + 32));
+        const __m256i h = _mm256_loadu_si256((const __m256i*)(wb.qh + 32 * half));
+        const __m256i v0 = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(h, m3), 4));
+        const __m256i v1 = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m3), 4));
+        const __m256i v2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m3), 4));
+        const __m256i v3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m3), 4));
+        _mm256_store_si256((__m256i*)(lev + 128 * half), v0);
+        _mm256_store_si256((__m256i*)(lev + 128 * half + 32), v1);
+        _mm256_store_si256((__m256i*)(lev + 128 * half + 64), v2);
+        _mm256_store_si256((__m256i*)(lev + 128 * half + 96), v3);
+      }
+      __m256i sumi[G];
+      RSFIQA_UNROLL
+      for (int g = 0; g < G; ++g) sumi[g] = _mm256_setzero_si256();
+      RSFIQA_UNROLL
+      for (int s = 0; s < 8; ++s) {
+        __m256i wq[8];
+        RSFIQA_UNROLL
+        for (int m = 0; m < 8; ++m) {
+          int32_t dw;
+          std::memcpy(&dw, lev + 32 * s + 4 * m, 4);
+          wq[m] = _mm256_set1_epi32(dw);
+        }
+        const __m256i sc0 = _mm256_set1_epi32(wb.scales[2 * s]), sc1 = _mm256_set1_epi32(wb.scales[2 * s + 1]);
+        RSFIQA_UNROLL
+        for (int g = 0; g < G; ++g) {
+          const int8_t* aq = a[g][i].qs + 256 * s;
+          __m256i p0 = _mm256_setzero_si256(), p1 = _mm256_setzero_si256();
+          RSFIQA_UNROLL
+          for (int m = 0; m < 4; ++m) {
+            p0 = _mm256_dpbusd_epi32(p0, wq[m], _mm256_loadu_si256((const __m256i*)(aq + 32 * m)));
+            p1 = _mm256_dpbusd_epi32(p1, wq[m + 4], _mm256_loadu_si256((const __m256i*)(aq + 32 * (m + 4))));
+          }
+          sumi[g] = _mm256_add_epi32(sumi[g], _mm256_add_epi32(_mm256_mullo_epi32(p0, sc0), _mm256_mullo_epi32(p1, sc1)));
+        }
+      }
+      const __m256 dx = bcast_half(&wb.d);
+      RSFIQA_UNROLL
+      for (int g = 0; g < G; ++g) {
+        const BlockQ8_Kx8& ab = a[g][i];
+        __m256i corr = _mm256_setzero_si256();
+        RSFIQA_UNROLL
+        for (int k = 0; k < 8; ++k) {
+          // (sc_2k, sc_2k+1) as an int16 pair against each row's per-16 Σ a pair.
+          const uint32_t lo = (uint16_t)(int16_t)wb.scales[2 * k], hi = (uint16_t)(int16_t)wb.scales[2 * k + 1];
+          const __m256i sp = _mm256_set1_epi32((int32_t)(lo | hi << 16));
+          corr = _mm256_dpwssd_epi32(corr, sp, _mm256_loadu_si256((const __m256i*)ab.bsum16[k]));
+        }
+        const __m256i si = _mm256_sub_epi32(sumi[g], _mm256_slli_epi32(corr, 5));
+        const __m256 t = _mm256_mul_ps(dx, _mm256_loadu_ps(ab.d));
+        acc[g][j] = _mm256_add_ps(acc[g][j], no_fuse(_mm256_mul_ps(t, _mm256_cvtepi32_ps(si))));
+      }
+    }
+  }
+  RSFIQA_UNROLL
+  for (int g = 0; g < G; ++g)
+    RSFIQA_UNROLL
+    for (int j = 0; j < 4; ++j) {
+      alignas(32) float lanes[8];
+      _mm256_store_ps(lanes, acc[g][j]);
+      RSFIQA_UNROLL
+      for (int r = 0; r < 8; ++r) out[(8 * g + r) * 4 + j] = lanes[r];
+    }
+}
+
 // pack_act_q8_k_x8 with AVX-512 VNNI (bit-identical to it): each 32-byte
 // sub-block of the 8 rows is transposed as in pack_act_x8_vnni; the Σ a
 // pairs and scales are copied as the reference does.
@@ -734,6 +897,7 @@ RSFIQA_TARGET_AVX512VNNI inline void pack_act_q8_k_x8_vnni(const BlockQ8_K* cons
       const BlockQ8_K* b = rows[k] ? rows[k] + i : nullptr;
       for (int s = 0; s < 8; ++s)
         o.bsum[s / 2][k][s % 2] = b ? (int16_t)(b->bsums[2 * s] + b->bsums[2 * s + 1]) : (int16_t)0;
+      quant_detail::pack_q8_k_sums16(b, k, o);
       o.d[k] = b ? b->d : 0.0f;
     }
   }
@@ -992,6 +1156,35 @@ inline QTileX8KFn qtile_x8_q4_k_fn(int groups, Isa isa) {
   (void)isa;
   RSFIQA_QTILE_X8K_PICK(qtile_x8_q4_k_ref)
 #undef RSFIQA_QTILE_X8K_PICK
+}
+
+// The Q6_K x8 tile for G = 1..4 packed groups: the AVX-512 VNNI kernel,
+// else the scalar reference (mul_mat_rows uses it on VNNI CPUs only).
+inline QTileX8KFn qtile_x8_q6_k_fn(int groups, Isa isa) {
+  if (groups < 1 || groups > kMaxX8Groups) return nullptr;
+#define RSFIQA_QTILE_X8K_PICK(KERNEL) \
+  switch (groups) {                   \
+    case 1: return KERNEL<1>;         \
+    case 2: return KERNEL<2>;         \
+    case 3: return KERNEL<3>;         \
+    default: return KERNEL<4>;        \
+  }
+#if RSFIQA_X86_SIMD
+  if (qtile_x8_available(isa)) {
+    RSFIQA_QTILE_X8K_PICK(qtile_detail::tile_x8_q6_k_vnni)
+  }
+#endif
+  (void)isa;
+  RSFIQA_QTILE_X8K_PICK(qtile_x8_q6_k_ref)
+#undef RSFIQA_QTILE_X8K_PICK
+}
+
+// The x8 tile for a K-quant weight type that has one (Q4_K, Q6_K), else
+// nullptr.
+inline QTileX8KFn qtile_x8_k_fn(DType wt, int groups, Isa isa) {
+  if (wt == DType::kQ4_K) return qtile_x8_q4_k_fn(groups, isa);
+  if (wt == DType::kQ6_K) return qtile_x8_q6_k_fn(groups, isa);
+  return nullptr;
 }
 
 // Packs Q8_K activation rows for the Q4_K x8 tiles (see pack_act_q8_k_x8):
