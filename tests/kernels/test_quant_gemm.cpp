@@ -522,10 +522,10 @@ TEST_CASE("Q4_K and Q6_K x8 tiles: packed reference equals the row dots bit for 
       }
     }
   }
-  CHECK((qtile_x8_q4_k_fn(0, Isa::kScalar) == nullptr));
-  CHECK((qtile_x8_q4_k_fn(5, Isa::kScalar) == nullptr));
-  CHECK((qtile_x8_q6_k_fn(0, Isa::kScalar) == nullptr));
-  CHECK((qtile_x8_q6_k_fn(5, Isa::kScalar) == nullptr));
+  for (DType t : {DType::kQ4_K, DType::kQ6_K}) {
+    CHECK((qtile_x8_k_fn(t, 0, Isa::kScalar) == nullptr));
+    CHECK((qtile_x8_k_fn(t, 5, Isa::kScalar) == nullptr));
+  }
   CHECK((qtile_x8_k_fn(DType::kQ5_0, 1, Isa::kScalar) == nullptr));
 }
 
@@ -568,7 +568,7 @@ TEST_CASE("Q4_K and Q6_K x8 tiles on extreme values: Q4_K levels 0/15, scales an
   CHECK(std::memcmp(P.data(), Pref.data(), sizeof(BlockQ8_Kx8) * (size_t)nblk) == 0);
   const BlockQ8_Kx8* a[4] = {P.data(), P.data(), P.data(), P.data()};
   float ref[32], got[32];
-  qtile_x8_q4_k_fn(1, Isa::kScalar)(K, w, a, ref);
+  qtile_x8_k_fn(DType::kQ4_K, 1, Isa::kScalar)(K, w, a, ref);
   for (int r = 0; r < 8; ++r)
     for (int j = 0; j < 4; ++j) CHECK(ref[r * 4 + j] == vec_dot_q4_K_q8_K_ref(K, W.data() + j * nblk, rows[r]));
   // Row 3 against the all -128 rows: every level 15, scale and min 63, so
@@ -577,7 +577,7 @@ TEST_CASE("Q4_K and Q6_K x8 tiles on extreme values: Q4_K levels 0/15, scales an
   const double sumi = 63.0 * 15 * -128 * 256, summ = 63.0 * -128 * 256;
   CHECK(ref[1 * 4 + 3] == (float)(nblk * 0.125 * (0.5 * sumi - 0.25 * summ)));
   if (qtile_x8_available(active_isa())) {
-    qtile_x8_q4_k_fn(1, active_isa())(K, w, a, got);
+    qtile_x8_k_fn(DType::kQ4_K, 1, active_isa())(K, w, a, got);
     for (int k = 0; k < 32; ++k) CHECK(got[k] == ref[k]);
   }
   // Q6_K weights against the same packed rows. Row 3: every level 63 and
@@ -594,7 +594,7 @@ TEST_CASE("Q4_K and Q6_K x8 tiles on extreme values: Q4_K levels 0/15, scales an
       for (int e = 0; e < 64; ++e) b.qh[e] = (uint8_t)(j == 3 ? 0xFF : j == 2 ? 0x00 : ((e + j) % 2 ? 0xCC : 0x33));
     }
   for (int j = 0; j < 4; ++j) w[j] = W6.data() + j * nblk;
-  qtile_x8_q6_k_fn(1, Isa::kScalar)(K, w, a, ref);
+  qtile_x8_k_fn(DType::kQ6_K, 1, Isa::kScalar)(K, w, a, ref);
   for (int r = 0; r < 8; ++r)
     for (int j = 0; j < 4; ++j) CHECK(ref[r * 4 + j] == vec_dot_q6_K_q8_K_ref(K, W6.data() + j * nblk, rows[r]));
   // Row 3 against the all -128 rows: per super-block sumi =
@@ -602,7 +602,7 @@ TEST_CASE("Q4_K and Q6_K x8 tiles on extreme values: Q4_K levels 0/15, scales an
   const double sumi6 = 16.0 * -128 * 16 * 31 * -128;
   CHECK(ref[1 * 4 + 3] == (float)(nblk * 0.5 * 0.125 * sumi6));
   if (qtile_x8_available(active_isa())) {
-    qtile_x8_q6_k_fn(1, active_isa())(K, w, a, got);
+    qtile_x8_k_fn(DType::kQ6_K, 1, active_isa())(K, w, a, got);
     for (int k = 0; k < 32; ++k) CHECK(got[k] == ref[k]);
   }
 }

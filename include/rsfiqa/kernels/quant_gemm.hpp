@@ -1137,54 +1137,27 @@ inline void pack_act_x8(const BlockQ8_0* const* rows, int64_t nb, DType w, Block
   pack_act_x8(rows, nb, w, out);
 }
 
-// The Q4_K x8 tile for G = 1..4 packed groups: the AVX-512 VNNI kernel,
-// else the scalar reference (mul_mat_rows uses it on VNNI CPUs only).
-inline QTileX8KFn qtile_x8_q4_k_fn(int groups, Isa isa) {
-  if (groups < 1 || groups > kMaxX8Groups) return nullptr;
-#define RSFIQA_QTILE_X8K_PICK(KERNEL) \
-  switch (groups) {                   \
-    case 1: return KERNEL<1>;         \
-    case 2: return KERNEL<2>;         \
-    case 3: return KERNEL<3>;         \
-    default: return KERNEL<4>;        \
-  }
-#if RSFIQA_X86_SIMD
-  if (qtile_x8_available(isa)) {
-    RSFIQA_QTILE_X8K_PICK(qtile_detail::tile_x8_q4_k_vnni)
-  }
-#endif
-  (void)isa;
-  RSFIQA_QTILE_X8K_PICK(qtile_x8_q4_k_ref)
-#undef RSFIQA_QTILE_X8K_PICK
-}
-
-// The Q6_K x8 tile for G = 1..4 packed groups: the AVX-512 VNNI kernel,
-// else the scalar reference (mul_mat_rows uses it on VNNI CPUs only).
-inline QTileX8KFn qtile_x8_q6_k_fn(int groups, Isa isa) {
-  if (groups < 1 || groups > kMaxX8Groups) return nullptr;
-#define RSFIQA_QTILE_X8K_PICK(KERNEL) \
-  switch (groups) {                   \
-    case 1: return KERNEL<1>;         \
-    case 2: return KERNEL<2>;         \
-    case 3: return KERNEL<3>;         \
-    default: return KERNEL<4>;        \
-  }
-#if RSFIQA_X86_SIMD
-  if (qtile_x8_available(isa)) {
-    RSFIQA_QTILE_X8K_PICK(qtile_detail::tile_x8_q6_k_vnni)
-  }
-#endif
-  (void)isa;
-  RSFIQA_QTILE_X8K_PICK(qtile_x8_q6_k_ref)
-#undef RSFIQA_QTILE_X8K_PICK
-}
-
-// The x8 tile for a K-quant weight type that has one (Q4_K, Q6_K), else
-// nullptr.
+// The x8 tile for a K-quant weight type that has one (Q4_K, Q6_K) and G =
+// 1..4 packed groups: the AVX-512 VNNI kernel, else the scalar reference
+// (mul_mat_rows uses it on VNNI CPUs only); nullptr for other types or G.
 inline QTileX8KFn qtile_x8_k_fn(DType wt, int groups, Isa isa) {
-  if (wt == DType::kQ4_K) return qtile_x8_q4_k_fn(groups, isa);
-  if (wt == DType::kQ6_K) return qtile_x8_q6_k_fn(groups, isa);
-  return nullptr;
+  if ((wt != DType::kQ4_K && wt != DType::kQ6_K) || groups < 1 || groups > kMaxX8Groups) return nullptr;
+  const bool q4 = wt == DType::kQ4_K;
+#define RSFIQA_QTILE_X8K_PICK(Q4K, Q6K)          \
+  switch (groups) {                              \
+    case 1: return q4 ? Q4K<1> : Q6K<1>;         \
+    case 2: return q4 ? Q4K<2> : Q6K<2>;         \
+    case 3: return q4 ? Q4K<3> : Q6K<3>;         \
+    default: return q4 ? Q4K<4> : Q6K<4>;        \
+  }
+#if RSFIQA_X86_SIMD
+  if (qtile_x8_available(isa)) {
+    RSFIQA_QTILE_X8K_PICK(qtile_detail::tile_x8_q4_k_vnni, qtile_detail::tile_x8_q6_k_vnni)
+  }
+#endif
+  (void)isa;
+  RSFIQA_QTILE_X8K_PICK(qtile_x8_q4_k_ref, qtile_x8_q6_k_ref)
+#undef RSFIQA_QTILE_X8K_PICK
 }
 
 // Packs Q8_K activation rows for the Q4_K x8 tiles (see pack_act_q8_k_x8):
