@@ -364,8 +364,9 @@ def make_gpt2_bpe():
 
 
 # ----------------------------------------------------- SentencePiece-style BPE
-def read_gguf_vocab(path):
-    data = open(path, "rb").read()
+def read_gguf_header(data):
+    """Parses a GGUF file's bytes: (metadata dict, [(name, dims, ggml type,
+    offset)], byte offset where the tensor data starts)."""
     o = [4]
 
     def rd(fmt):
@@ -389,12 +390,24 @@ def read_gguf_vocab(path):
             return [rv(et) for _ in range(n)]
         return rd(scal[t])
 
+    assert data[:4] == b"GGUF"
     rd("I")
     nt, nkv = rd("Q"), rd("Q")
     kv = {}
     for _ in range(nkv):
         k = rs()
         kv[k] = rv(rd("I"))
+    infos = []
+    for _ in range(nt):
+        name = rs()
+        dims = [rd("Q") for _ in range(rd("I"))]
+        infos.append((name, dims, rd("I"), rd("Q")))
+    align = kv.get("general.alignment", 32)
+    return kv, infos, (o[0] + align - 1) // align * align
+
+
+def read_gguf_vocab(path):
+    kv, _, _ = read_gguf_header(open(path, "rb").read())
     return kv["tokenizer.ggml.tokens"], kv["tokenizer.ggml.scores"]
 
 

@@ -18,19 +18,15 @@ and python3-regex. From the repository root, after making copies with
 
     /usr/bin/python3 tools/golden/stories_agreement_ref.py OUT.gguf [MORE.gguf ...]
 """
-import struct
 import sys
 
 import numpy as np
 import torch
 
 sys.path.insert(0, "tools/golden")
-from make_llm_golden import RefDecoder  # noqa: E402
+from make_llm_golden import RefDecoder, read_gguf_header  # noqa: E402
 
 STORIES = "../shared/models/stories260K.gguf"
-
-_SCALAR = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
-
 
 def _f16(blocks):
     """First two bytes of each block row as float64 (the f16 block scale d)."""
@@ -64,43 +60,7 @@ def dequantize(buf, ggml_type, n, pos):
 def read_gguf(path):
     """(metadata dict, {tensor name: float64 torch tensor in PyTorch order})."""
     buf = open(path, "rb").read()
-    pos = 0
-
-    def take(fmt):
-        nonlocal pos
-        v = struct.unpack_from(fmt, buf, pos)[0]
-        pos += struct.calcsize(fmt)
-        return v
-
-    def string():
-        nonlocal pos
-        n = take("<Q")
-        pos += n
-        return buf[pos - n:pos].decode("utf-8", "replace")
-
-    def value(t):
-        if t == 8:
-            return string()
-        if t == 9:
-            et, n = take("<I"), take("<Q")
-            return [value(et) for _ in range(n)]
-        return take(_SCALAR[t])
-
-    assert buf[:4] == b"GGUF", path
-    pos = 4
-    take("<I")  # version
-    n_tensors, n_kv = take("<Q"), take("<Q")
-    kv = {}
-    for _ in range(n_kv):
-        key = string()
-        kv[key] = value(take("<I"))
-    infos = []
-    for _ in range(n_tensors):
-        name = string()
-        dims = [take("<Q") for _ in range(take("<I"))]
-        infos.append((name, dims, take("<I"), take("<Q")))
-    align = kv.get("general.alignment", 32)
-    data = (pos + align - 1) // align * align
+    kv, infos, data = read_gguf_header(buf)
     weights = {}
     for name, dims, t, off in infos:
         a = dequantize(buf, t, int(np.prod(dims)), data + off)
