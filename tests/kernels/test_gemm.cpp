@@ -318,6 +318,55 @@ TEST_CASE("pack_b + gemm_f32_packed match the reference and gemm_f32") {
   }
 }
 
+TEST_CASE("pack_b_nn_sum + gemm_f32_prepacked equal gemm_f32 on the summed operand") {
+  Restore restore;
+  std::mt19937 rng(91);
+  // N past several 8-panel groups with a ragged last panel; M around the
+  // small-M kernels and the 14-row tile.
+  const int64_t shapes[][3] = {{1, 5, 3}, {4, 300, 9}, {5, 33, 17}, {56, 520, 64}, {29, 257, 130}};
+  for (Isa isa : isa_levels()) {
+    set_isa_cap(isa);
+    CAPTURE(isa_name(isa));
+    for (const auto& s : shapes) {
+      Problem pr = make_problem(rng, s[0], s[1], s[2], /*trans_b=*/false, true);
+      Problem pr2 = make_problem(rng, s[0], s[1], s[2], /*trans_b=*/false, false);
+      CAPTURE(pr.M);
+      CAPTURE(pr.N);
+      CAPTURE(pr.K);
+      // The second addend shares B's row stride.
+      std::vector<float> b2(pr.B.size()), sum(pr.B.size());
+      for (size_t i = 0; i < b2.size(); ++i) {
+        b2[i] = pr2.B[i % pr2.B.size()];
+        sum[i] = pr.B[i] + b2[i];
+      }
+      // Packed operands must be aligned to kAlignment (64 bytes), as
+      // Buffer and Tensor storage is.
+      const size_t nfl = (size_t)packed_b_size(pr.N, pr.K);
+      std::vector<float> store(2 * nfl + 32, -7.0f);
+      float* packed = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(store.data()) + 63) & ~uintptr_t(63));
+      float* alone = packed + nfl;  // nfl is a multiple of 32 floats
+      pack_b_nn_sum(pr.N, pr.K, pr.B.data(), b2.data(), pr.ldb, packed);
+      pack_b_nn_sum(pr.N, pr.K, pr.B.data(), nullptr, pr.ldb, alone);
+      // Every slot is written: the sums, B alone, zero past column N.
+      for (int64_t n = 0; n < (int64_t)nfl / pr.K; ++n)
+        for (int64_t k = 0; k < pr.K; ++k) {
+          const size_t at = (size_t)((n / 32) * pr.K * 32 + k * 32 + n % 32);
+          const size_t src = (size_t)(k * pr.ldb + n);
+          CHECK(packed[at] == (n < pr.N ? sum[src] : 0.0f));
+          CHECK(alone[at] == (n < pr.N ? pr.B[src] : 0.0f));
+        }
+      const GemmParams p = params_for(3, false, pr);
+      std::vector<float> want = pr.C0, got = pr.C0, fast = pr.C0;
+      gemm_f32_ref(pr.M, pr.N, pr.K, pr.A.data(), pr.lda, sum.data(), pr.ldb, want.data(), pr.ldc, p);
+      gemm_f32_prepacked(pr.M, pr.N, pr.K, pr.A.data(), pr.lda, packed, got.data(), pr.ldc, p);
+      CHECK(normalised_error(pr, got, want) < 2 * kTol);
+      gemm_f32(pr.M, pr.N, pr.K, pr.A.data(), pr.lda, sum.data(), pr.ldb, fast.data(), pr.ldc, p);
+      if (pr.M > 4 || isa != Isa::kAvx512)  // gemm_f32's packed path: the same bits
+        CHECK(std::memcmp(fast.data(), got.data(), got.size() * sizeof(float)) == 0);
+    }
+  }
+}
+
 TEST_CASE("pack_b_bf16_pairs + gemm_bf16_f32acc_packed match the reference on every ISA") {
   Restore restore;
   std::mt19937 rng(2718);

@@ -45,11 +45,18 @@ TEST_CASE("activations match their formulas") {
       set_isa_cap(isa);
       set_num_threads(threads);
       std::vector<float> y(x.size());
-      double e_gelu = 0, e_tanh = 0, e_silu = 0;
+      double e_gelu = 0, e_tanh = 0, e_silu = 0, e_rat = 0;
       REQUIRE(ops::gelu(view(x, s), view(y, s)).ok());
       for (size_t i = 0; i < x.size(); ++i) {
         const double v = x[i];
         e_gelu = std::fmax(e_gelu, std::fabs(y[i] - 0.5 * v * (1 + std::erf(v / std::sqrt(2.0)))));
+      }
+      // The rational-erf form: within 1e-6·max(1, |y|) of the exact GELU
+      // (kernels/elementwise.hpp states and tests the bound).
+      REQUIRE(ops::gelu(view(x, s), view(y, s), ops::GeluApprox::kErfRational).ok());
+      for (size_t i = 0; i < x.size(); ++i) {
+        const double v = x[i], g = 0.5 * v * (1 + std::erf(v / std::sqrt(2.0)));
+        e_rat = std::fmax(e_rat, std::fabs(y[i] - g) / std::fmax(1.0, std::fabs(g)));
       }
       REQUIRE(ops::gelu(view(x, s), view(y, s), ops::GeluApprox::kTanh).ok());
       for (size_t i = 0; i < x.size(); ++i) {
@@ -63,6 +70,7 @@ TEST_CASE("activations match their formulas") {
       // Inputs reach |x| ~ 15, where one float ulp is ~1e-6.
       CHECK(e_gelu <= 2e-6);
       CHECK(e_tanh <= 2e-6);
+      CHECK(e_rat <= 2e-6);
       CHECK(e_silu <= 2e-6);
       // ReLU and add are exact: count mismatches.
       int64_t bad = 0;

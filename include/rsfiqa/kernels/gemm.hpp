@@ -25,7 +25,9 @@
 //   gemm_bf16_f32acc   opt-in: A rounded to bf16, bf16 weights, f32 sums, via
 //                      AVX512_BF16 VDPBF16PS (about 2x the f32 rate on Zen 4);
 //   pack_b / pack_b_bf16 + gemm_f32_packed, pack_b_bf16_pairs +
-//   gemm_bf16_f32acc_packed: weights packed once at load time.
+//   gemm_bf16_f32acc_packed: weights packed once at load time;
+//   pack_b_nn_sum + gemm_f32_prepacked: an operand packed once per call
+//   into a caller buffer and used by several products.
 #pragma once
 
 #include <atomic>
@@ -556,6 +558,37 @@ inline Status gemm_f32_packed(int64_t M, const float* A, int64_t lda, const Pack
   }
   detail::gemm_packed_run(ks, M, B.n(), B.k(), A, lda, B.data(), C, ldc, p);
   return Status();
+}
+
+// Caller-owned packed operands, for a K x N operand that changes from call
+// to call but feeds several products (the SAM decoder's per-prompt image
+// tokens): pack_b_nn_sum writes it once into a caller buffer of
+// packed_b_size(N, K) floats (aligned to kAlignment, as Buffer storage
+// is), gemm_f32_prepacked multiplies by it. The
+// result equals gemm_f32 on the same operand bit for bit whenever gemm_f32
+// takes its packed path (M above the direct small-M kernels), since both run
+// gemm_packed_run on identical panels.
+inline int64_t packed_b_size(int64_t N, int64_t K) { return detail::packed_b_floats(N, K); }
+
+// dst (packed_b_size(N, K) floats) = the panels of B + B2, both K x N with
+// row stride ldb; B2 may be null. Pure copies and one addition per element,
+// so any ISA produces the same bits.
+inline void pack_b_nn_sum(int64_t N, int64_t K, const float* B, const float* B2, int64_t ldb, float* dst) {
+  if (N <= 0 || K <= 0) return;
+  detail::pack_b_nn_sum_f32(0, (N + detail::kGemmPanelN - 1) / detail::kGemmPanelN, N, K, B, B2, ldb, dst);
+}
+
+// C (M x N) = alpha * A (M x K) · B + bias (+ C) with B packed by
+// pack_b_nn_sum (or any packing of the same layout). p.trans_b is ignored.
+inline void gemm_f32_prepacked(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* bpack,
+                               float* C, int64_t ldc, const GemmParams& p = {}) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) return detail::gemm_empty_k(M, N, C, ldc, p);
+  detail::GemmKernelSet ks;
+  if (detail::gemm_kernel_set(gemm_path(), &ks))
+    detail::gemm_packed_run(ks, M, N, K, A, lda, bpack, C, ldc, p);
+  else
+    detail::gemm_packed_block_ref(0, M, 0, N, K, 1, A, lda, bpack, C, ldc, p);
 }
 
 // gemm_bf16_f32acc on a weight packed with pack_b_bf16_pairs. Without

@@ -45,27 +45,51 @@ struct GemmEpilogue {
 // Number of floats a fully packed B of N columns and depth K occupies.
 inline int64_t packed_b_floats(int64_t N, int64_t K) { return (N + kGemmPanelN - 1) / kGemmPanelN * kGemmPanelN * K; }
 
+// Packs the column panels [p0, p1) of the sum B + B2 of two K x N (NN)
+// matrices with the same row stride ldb (B2 may be null: B alone) into
+// `dst`. The loop visits a group of panels per row of B, so the source is
+// read in runs of 256 floats and each panel of the group is written
+// sequentially; panel-by-panel order would read 32-float pieces at the row
+// stride, which for wide matrices is a cache and TLB miss per piece.
+inline void pack_b_nn_sum_f32(int64_t p0, int64_t p1, int64_t N, int64_t K, const float* B, const float* B2,
+                              int64_t ldb, float* dst) {
+  constexpr int64_t kGroup = 8;  // panels per pass: 1 KiB of each source row
+  for (int64_t j0 = p0; j0 < p1; j0 += kGroup) {
+    const int64_t j1 = j0 + kGroup < p1 ? j0 + kGroup : p1;
+    for (int64_t k = 0; k < K; ++k) {
+      const float* b = B + k * ldb;
+      const float* b2 = B2 ? B2 + k * ldb : nullptr;
+      for (int64_t j = j0; j < j1; ++j) {
+        float* d = dst + j * K * kGemmPanelN + k * kGemmPanelN;
+        const int64_t n0 = j * kGemmPanelN;
+        const int64_t w = N - n0 < kGemmPanelN ? N - n0 : kGemmPanelN;
+        if (b2) {
+          for (int64_t c = 0; c < w; ++c) d[c] = b[n0 + c] + b2[n0 + c];
+        } else {
+          for (int64_t c = 0; c < w; ++c) d[c] = b[n0 + c];
+        }
+        for (int64_t c = w; c < kGemmPanelN; ++c) d[c] = 0.0f;
+      }
+    }
+  }
+}
+
 // Packs the column panels [j0, j1) of B (f32) into `dst` laid out as above.
 // trans_b: B is N x K (element (k, n) at B[n * ldb + k]); otherwise K x N.
 inline void pack_b_panels_f32(int64_t j0, int64_t j1, int64_t N, int64_t K, const float* B, int64_t ldb, bool trans_b,
                               float* dst) {
+  // Rows of B are contiguous in n: each k contributes 32 consecutive floats
+  // to a panel, copied a group of panels at a time.
+  if (!trans_b) return pack_b_nn_sum_f32(j0, j1, N, K, B, nullptr, ldb, dst);
   for (int64_t j = j0; j < j1; ++j) {
     float* panel = dst + j * K * kGemmPanelN;
     const int64_t n0 = j * kGemmPanelN;
     const int64_t w = N - n0 < kGemmPanelN ? N - n0 : kGemmPanelN;
-    if (trans_b) {
-      // Rows of B are contiguous in k: read each of the w rows once and
-      // scatter it down its panel column (stride 32).
-      for (int64_t c = 0; c < w; ++c) {
-        const float* src = B + (n0 + c) * ldb;
-        for (int64_t k = 0; k < K; ++k) panel[k * kGemmPanelN + c] = src[k];
-      }
-    } else {
-      // Rows of B are contiguous in n: each k contributes w consecutive floats.
-      for (int64_t k = 0; k < K; ++k) {
-        const float* src = B + k * ldb + n0;
-        for (int64_t c = 0; c < w; ++c) panel[k * kGemmPanelN + c] = src[c];
-      }
+    // Rows of B are contiguous in k: read each of the w rows once and
+    // scatter it down its panel column (stride 32).
+    for (int64_t c = 0; c < w; ++c) {
+      const float* src = B + (n0 + c) * ldb;
+      for (int64_t k = 0; k < K; ++k) panel[k * kGemmPanelN + c] = src[k];
     }
     if (w < kGemmPanelN) {
       for (int64_t k = 0; k < K; ++k)
