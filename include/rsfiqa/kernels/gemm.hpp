@@ -569,13 +569,21 @@ inline Status gemm_f32_packed(int64_t M, const float* A, int64_t lda, const Pack
 // takes its packed path (M above the direct small-M kernels), since both run
 // gemm_packed_run on identical panels.
 inline int64_t packed_b_size(int64_t N, int64_t K) { return detail::packed_b_floats(N, K); }
+// Columns per panel of a packed operand.
+inline constexpr int64_t kPackedPanelN = detail::kGemmPanelN;
 
 // dst (packed_b_size(N, K) floats) = the panels of B + B2, both K x N with
 // row stride ldb; B2 may be null. Pure copies and one addition per element,
-// so any ISA produces the same bits.
-inline void pack_b_nn_sum(int64_t N, int64_t K, const float* B, const float* B2, int64_t ldb, float* dst) {
+// so any ISA produces the same bits. Only panels [j0, j1) (columns
+// 32·j0 .. 32·j1 - 1) when given, e.g. as blocks of B are ready; by default
+// all of them.
+inline void pack_b_nn_sum(int64_t N, int64_t K, const float* B, const float* B2, int64_t ldb, float* dst,
+                          int64_t j0 = 0, int64_t j1 = -1) {
   if (N <= 0 || K <= 0) return;
-  detail::pack_b_nn_sum_f32(0, (N + detail::kGemmPanelN - 1) / detail::kGemmPanelN, N, K, B, B2, ldb, dst);
+  const int64_t n_panels = (N + detail::kGemmPanelN - 1) / detail::kGemmPanelN;
+  if (j1 < 0 || j1 > n_panels) j1 = n_panels;
+  if (j0 < 0) j0 = 0;
+  detail::pack_b_nn_sum_f32(j0, j1, N, K, B, B2, ldb, dst);
 }
 
 // C (M x N) = alpha * A (M x K) · B + bias (+ C) with B packed by

@@ -630,16 +630,16 @@ struct FactoredPrompt {
 };
 
 // LayerNorm statistics over the C channels of each of P pixels of a
-// channels-first [C, P] matrix: mean mu[p] and 1/sqrt(var + eps) rs[p]
-// (two passes, like kernels::channel_norm_f32_ref).
-inline void channel_stats(int64_t C, int64_t P, const float* x, float eps, float* mu, float* rs) {
+// channels-first matrix with row stride ld: mean mu[p] and
+// 1/sqrt(var + eps) rs[p] (two passes, like kernels::channel_norm_f32_ref).
+inline void channel_stats(int64_t C, int64_t P, int64_t ld, const float* x, float eps, float* mu, float* rs) {
   for (int64_t p = 0; p < P; ++p) mu[p] = 0.0f, rs[p] = 0.0f;
   for (int64_t c = 0; c < C; ++c)
-    for (int64_t p = 0; p < P; ++p) mu[p] += x[c * P + p];
+    for (int64_t p = 0; p < P; ++p) mu[p] += x[c * ld + p];
   for (int64_t p = 0; p < P; ++p) mu[p] /= (float)C;
   for (int64_t c = 0; c < C; ++c)
     for (int64_t p = 0; p < P; ++p) {
-      const float d = x[c * P + p] - mu[p];
+      const float d = x[c * ld + p] - mu[p];
       rs[p] += d * d;
     }
   for (int64_t p = 0; p < P; ++p) rs[p] = 1.0f / std::sqrt(rs[p] / (float)C + eps);
@@ -647,6 +647,12 @@ inline void channel_stats(int64_t C, int64_t P, const float* x, float eps, float
 
 // Pixels per block of the factored upscaling (4 rows of the 64 x 64 grid).
 inline constexpr int64_t kFactoredBlock = 256;
+// Pixels per block of the image-token update after an image-to-token
+// attention ([256, 256] floats, 256 KiB: stays in a core's L2). A multiple
+// of the packed GEMM panel width.
+inline constexpr int64_t kImageBlock = 256;
+static_assert(kImageBlock % kernels::kPackedPanelN == 0 && kEmbedTokens % kImageBlock == 0,
+              "image blocks must cover whole GEMM panels and the whole grid");
 
 // upscale_masks with the first stage factored. The first ConvTranspose is
 // linear in the final image tokens K2 = norm4_1(K1 + U1·A1), and
@@ -916,28 +922,45 @@ inline Status decode(const SamDecoderWeights& w, const ImageSide& img, const flo
         for (int64_t c = 0; c < C; ++c) s.ut[c * kk + kk - 1] = A.o_b.f32()[c];
         for (int64_t p = 0; p < P; ++p) At[kHeads * T * P + p] = 1.0f;
         float* Kb = K + b * C * P;
-        if (layer0) std::memcpy(Kb, img.src.f32(), sizeof(float) * C * P);
-        detail::gemm(C, P, kk, s.ut, kk, At, P, Kb, P, false, 1.0f, nullptr, true);
-        // norm4 over channels (LayerNorm of every image token), then K + PE.
+        detail::FactoredPrompt fp{};
+        float *mu = nullptr, *rs = nullptr;
+        if (factored) {
+          fp = detail::FactoredPrompt::at(static_cast<float*>(ws.factors.data()), b, T);
+          mu = fp.coef + (2 * kk + (layer0 ? 0 : 1)) * P;
+          rs = layer0 ? fp.r1 : fp.r2;
+        }
+        // One block of pixels at a time, so its [256, block] tokens stay in
+        // cache from the update to the packed K + PE: the update, (for the
+        // factored upscaling) the LayerNorm statistics of the pre-norm
+        // tokens, norm4 over channels, then K + PE in the panels of the next
+        // score GEMMs. Every step is per pixel, so the blocking changes no
+        // result bit.
+        constexpr int64_t kBlock = detail::kImageBlock, kPanel = kernels::kPackedPanelN;
+        for (int64_t p0 = 0; p0 < P; p0 += kBlock) {
+          float* kb = Kb + p0;
+          if (layer0)
+            for (int64_t c = 0; c < C; ++c)
+              std::memcpy(kb + c * P, img.src.f32() + c * P + p0, sizeof(float) * kBlock);
+          detail::gemm(C, kBlock, kk, s.ut, kk, At + p0, P, kb, P, false, 1.0f, nullptr, true);
+          if (factored) detail::channel_stats(C, kBlock, P, kb, kLayerNormEps, mu + p0, rs + p0);
+          kernels::channel_norm_f32(C, kBlock, P, kb, nw, nbias, kLayerNormEps, kb);
+          kernels::pack_b_nn_sum(P, C, Kb, pe, P, KP + b * C * P, p0 / kPanel, (p0 + kBlock) / kPanel);
+        }
         if (factored) {
           // Keep what the factored upscaling needs: this layer's weights,
           // values and the LayerNorm statistics of the pre-norm tokens.
-          detail::FactoredPrompt fp = detail::FactoredPrompt::at(static_cast<float*>(ws.factors.data()), b, T);
-          const int layer = layer0 ? 0 : 1;
-          float* mu = fp.coef + (2 * kk + layer) * P;
-          float* rs = layer0 ? fp.r1 : fp.r2;
-          detail::channel_stats(C, P, Kb, kLayerNormEps, mu, rs);
-          std::memcpy(fp.coef + layer * kk * P, At, sizeof(float) * kk * P);
           std::memcpy(layer0 ? fp.ut0 : fp.ut1, s.ut, sizeof(float) * C * kk);
           if (layer0) {
             // Rows r1·A0 and -r1·μ1.
             for (int64_t r = 0; r < kk; ++r) {
               float* row = fp.coef + r * P;
-              for (int64_t p = 0; p < P; ++p) row[p] *= rs[p];
+              const float* at = At + r * P;
+              for (int64_t p = 0; p < P; ++p) row[p] = at[p] * rs[p];
             }
             for (int64_t p = 0; p < P; ++p) mu[p] = -mu[p] * rs[p];
           } else {
-            // Rows -μ2 and ones.
+            // Rows A1, -μ2 and ones.
+            std::memcpy(fp.coef + kk * P, At, sizeof(float) * kk * P);
             float* ones = fp.coef + (2 * kk + 2) * P;
             for (int64_t p = 0; p < P; ++p) {
               mu[p] = -mu[p];
@@ -945,10 +968,6 @@ inline Status decode(const SamDecoderWeights& w, const ImageSide& img, const flo
             }
           }
         }
-        ops::layer_norm_2d_f32(1, C, P, Kb, nw, nbias, kLayerNormEps, Kb);
-        // K + PE is only ever the right operand of the next score GEMMs
-        // (two in layer 1, one in the final attention): pack it once.
-        kernels::pack_b_nn_sum(P, C, Kb, pe, P, KP + b * C * P);
       });
       return Status();
     };
