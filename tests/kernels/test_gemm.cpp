@@ -342,11 +342,17 @@ TEST_CASE("pack_b_nn_sum + gemm_f32_prepacked equal gemm_f32 on the summed opera
       // Packed operands must be aligned to kAlignment (64 bytes), as
       // Buffer and Tensor storage is.
       const size_t nfl = (size_t)packed_b_size(pr.N, pr.K);
-      std::vector<float> store(2 * nfl + 32, -7.0f);
+      std::vector<float> store(3 * nfl + 32, -7.0f);
       float* packed = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(store.data()) + 63) & ~uintptr_t(63));
       float* alone = packed + nfl;  // nfl is a multiple of 32 floats
+      float* halves = alone + nfl;
       pack_b_nn_sum(pr.N, pr.K, pr.B.data(), b2.data(), pr.ldb, packed);
       pack_b_nn_sum(pr.N, pr.K, pr.B.data(), nullptr, pr.ldb, alone);
+      // Two panel ranges (as blocks of B become ready) give the whole.
+      const int64_t panels = (pr.N + 31) / 32;
+      pack_b_nn_sum(pr.N, pr.K, pr.B.data(), b2.data(), pr.ldb, halves, panels / 2, panels);
+      pack_b_nn_sum(pr.N, pr.K, pr.B.data(), b2.data(), pr.ldb, halves, 0, panels / 2);
+      CHECK(std::memcmp(halves, packed, nfl * sizeof(float)) == 0);
       // Every slot is written: the sums, B alone, zero past column N.
       for (int64_t n = 0; n < (int64_t)nfl / pr.K; ++n)
         for (int64_t k = 0; k < pr.K; ++k) {
