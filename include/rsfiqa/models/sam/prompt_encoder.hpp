@@ -46,8 +46,9 @@ inline constexpr int kLabelBoxBottomRight = 3;
 
 namespace detail {
 // Copies tensor `name` of `file` into an f32 Tensor after checking its shape.
-// A missing tensor is kNotFound, a wrong shape kShapeMismatch; both name the
-// tensor and say how the file is produced.
+// A missing tensor is kNotFound, a wrong shape kShapeMismatch, a NaN or
+// infinity kMalformed; all name the tensor, the first two also say how the
+// file is produced.
 inline Status load_checked(const io::SafeTensorsFile& file, const std::string& name, const Shape& want, Tensor* out) {
   const io::SafeTensorInfo* t = file.find(name);
   if (!t)
@@ -59,7 +60,7 @@ inline Status load_checked(const io::SafeTensorsFile& file, const std::string& n
     return make_error(ErrorCode::kShapeMismatch, "SAM decoder weights: tensor '%s' has shape %s, expected %s",
                       name.c_str(), t->shape.to_string().c_str(), want.to_string().c_str());
   RSFIQA_ASSIGN_OR_RETURN(*out, io::SafeTensorsFile::to_f32(*t));
-  return Status();
+  return io::require_finite("SAM decoder weights", name, out->f32(), out->numel());
 }
 }  // namespace detail
 

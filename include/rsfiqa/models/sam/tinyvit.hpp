@@ -612,6 +612,7 @@ class TinyVit {
         s.copies.push_back(std::move(*copy));
         *e.dst = s.copies.back().f32();
       }
+      RSFIQA_RETURN_IF_ERROR(io::require_finite("TinyViT", e.name, *e.dst, t->shape.numel()));
     }
     for (const io::SafeTensorInfo& t : s.file.tensors())
       if (!names.count(t.name))
