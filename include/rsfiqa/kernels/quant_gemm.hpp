@@ -554,6 +554,29 @@ RSFIQA_TARGET_AVX512VNNI inline __m256i q5_levels(const WB& b) {
   return _mm256_or_si256(q4_levels(b.qs), _mm256_maskz_mov_epi8((__mmask32)h, _mm256_set1_epi8(0x10)));
 }
 
+// The float accumulators of every x8 tile below: acc[g][j] lane r is
+// activation row 8g + r against weight row j. x8_zero clears them, x8_store
+// writes them out as out[(8g + r)·4 + j].
+template <int G>
+RSFIQA_TARGET_AVX512VNNI inline void x8_zero(__m256 (&acc)[G][4]) {
+  RSFIQA_UNROLL
+  for (int g = 0; g < G; ++g)
+    RSFIQA_UNROLL
+    for (int j = 0; j < 4; ++j) acc[g][j] = _mm256_setzero_ps();
+}
+template <int G>
+RSFIQA_TARGET_AVX512VNNI inline void x8_store(const __m256 (&acc)[G][4], float* out) {
+  RSFIQA_UNROLL
+  for (int g = 0; g < G; ++g)
+    RSFIQA_UNROLL
+    for (int j = 0; j < 4; ++j) {
+      alignas(32) float lanes[8];
+      _mm256_store_ps(lanes, acc[g][j]);
+      RSFIQA_UNROLL
+      for (int r = 0; r < 8; ++r) out[(8 * g + r) * 4 + j] = lanes[r];
+    }
+}
+
 // ---- x8 tile (AVX-512 VNNI): G packed groups of 8 activation rows x 4
 // weight rows. For each weight row and block, 8 broadcast dwords of
 // unsigned levels meet the 8 interleaved activation vectors of each group;
@@ -566,10 +589,7 @@ RSFIQA_TARGET_AVX512VNNI inline void tile_x8_vnni(int64_t K, const void* const* 
   const int64_t nb = K / 32;
   const WB* w[4] = {(const WB*)wv[0], (const WB*)wv[1], (const WB*)wv[2], (const WB*)wv[3]};
   __m256 acc[G][4];
-  RSFIQA_UNROLL
-  for (int g = 0; g < G; ++g)
-    RSFIQA_UNROLL
-    for (int j = 0; j < 4; ++j) acc[g][j] = _mm256_setzero_ps();
+  x8_zero<G>(acc);
   const __m256i m4 = _mm256_set1_epi8(0x0F);
   const __m256i flip = _mm256_set1_epi8((char)0x80);
   // Block i: per weight row j, unpack its 8 dwords of levels once, then run
@@ -626,15 +646,7 @@ RSFIQA_TARGET_AVX512VNNI inline void tile_x8_vnni(int64_t K, const void* const* 
       }
     }
   }
-  RSFIQA_UNROLL
-  for (int g = 0; g < G; ++g)
-    RSFIQA_UNROLL
-    for (int j = 0; j < 4; ++j) {
-      alignas(32) float lanes[8];
-      _mm256_store_ps(lanes, acc[g][j]);
-      RSFIQA_UNROLL
-      for (int r = 0; r < 8; ++r) out[(8 * g + r) * 4 + j] = lanes[r];
-    }
+  x8_store<G>(acc, out);
 }
 
 // 8 x 8 dword transpose: v[m] lane k = r[k] dword m (32-bit, then 64-bit
@@ -714,10 +726,7 @@ RSFIQA_TARGET_AVX512VNNI inline void tile_x8_q4_k_vnni(int64_t K, const void* co
   const BlockQ4_K* w[4] = {(const BlockQ4_K*)wv[0], (const BlockQ4_K*)wv[1], (const BlockQ4_K*)wv[2],
                            (const BlockQ4_K*)wv[3]};
   __m256 acc[G][4];
-  RSFIQA_UNROLL
-  for (int g = 0; g < G; ++g)
-    RSFIQA_UNROLL
-    for (int j = 0; j < 4; ++j) acc[g][j] = _mm256_setzero_ps();
+  x8_zero<G>(acc);
   const __m256i m4 = _mm256_set1_epi8(0x0F);
   for (int64_t i = 0; i < nb; ++i) {
     RSFIQA_UNROLL
@@ -767,15 +776,7 @@ RSFIQA_TARGET_AVX512VNNI inline void tile_x8_q4_k_vnni(int64_t K, const void* co
       }
     }
   }
-  RSFIQA_UNROLL
-  for (int g = 0; g < G; ++g)
-    RSFIQA_UNROLL
-    for (int j = 0; j < 4; ++j) {
-      alignas(32) float lanes[8];
-      _mm256_store_ps(lanes, acc[g][j]);
-      RSFIQA_UNROLL
-      for (int r = 0; r < 8; ++r) out[(8 * g + r) * 4 + j] = lanes[r];
-    }
+  x8_store<G>(acc, out);
 }
 
 // ---- Q6_K x8 tile (AVX-512 VNNI): G packed groups of 8 Q8_K activation
@@ -795,10 +796,7 @@ RSFIQA_TARGET_AVX512VNNI inline void tile_x8_q6_k_vnni(int64_t K, const void* co
   const BlockQ6_K* w[4] = {(const BlockQ6_K*)wv[0], (const BlockQ6_K*)wv[1], (const BlockQ6_K*)wv[2],
                            (const BlockQ6_K*)wv[3]};
   __m256 acc[G][4];
-  RSFIQA_UNROLL
-  for (int g = 0; g < G; ++g)
-    RSFIQA_UNROLL
-    for (int j = 0; j < 4; ++j) acc[g][j] = _mm256_setzero_ps();
+  x8_zero<G>(acc);
   const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(0x03);
   alignas(32) uint8_t lev[kQK_K];  // levels of one weight row's super-block
   for (int64_t i = 0; i < nb; ++i) {
@@ -866,15 +864,7 @@ RSFIQA_TARGET_AVX512VNNI inline void tile_x8_q6_k_vnni(int64_t K, const void* co
       }
     }
   }
-  RSFIQA_UNROLL
-  for (int g = 0; g < G; ++g)
-    RSFIQA_UNROLL
-    for (int j = 0; j < 4; ++j) {
-      alignas(32) float lanes[8];
-      _mm256_store_ps(lanes, acc[g][j]);
-      RSFIQA_UNROLL
-      for (int r = 0; r < 8; ++r) out[(8 * g + r) * 4 + j] = lanes[r];
-    }
+  x8_store<G>(acc, out);
 }
 
 // pack_act_q8_k_x8 with AVX-512 VNNI (bit-identical to it): each 32-byte
