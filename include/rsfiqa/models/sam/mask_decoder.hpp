@@ -934,18 +934,22 @@ inline Status decode(const SamDecoderWeights& w, const ImageSide& img, const flo
         // factored upscaling) the LayerNorm statistics of the pre-norm
         // tokens, norm4 over channels, then K + PE in the panels of the next
         // score GEMMs. Every step is per pixel, so the blocking changes no
-        // result bit.
+        // result bit. Blocks are split over the threads when this prompt
+        // runs alone (fewer prompts than threads); inside for_each_prompt's
+        // team the loop is serial.
         constexpr int64_t kBlock = detail::kImageBlock, kPanel = kernels::kPackedPanelN;
-        for (int64_t p0 = 0; p0 < P; p0 += kBlock) {
-          float* kb = Kb + p0;
-          if (layer0)
-            for (int64_t c = 0; c < C; ++c)
-              std::memcpy(kb + c * P, img.src.f32() + c * P + p0, sizeof(float) * kBlock);
-          detail::gemm(C, kBlock, kk, s.ut, kk, At + p0, P, kb, P, false, 1.0f, nullptr, true);
-          if (factored) detail::channel_stats(C, kBlock, P, kb, kLayerNormEps, mu + p0, rs + p0);
-          kernels::channel_norm_f32(C, kBlock, P, kb, nw, nbias, kLayerNormEps, kb);
-          kernels::pack_b_nn_sum(P, C, Kb, pe, P, KP + b * C * P, p0 / kPanel, (p0 + kBlock) / kPanel);
-        }
+        parallel_for(P / kBlock, [&](int64_t q0, int64_t q1) {
+          for (int64_t p0 = q0 * kBlock; p0 < q1 * kBlock; p0 += kBlock) {
+            float* kb = Kb + p0;
+            if (layer0)
+              for (int64_t c = 0; c < C; ++c)
+                std::memcpy(kb + c * P, img.src.f32() + c * P + p0, sizeof(float) * kBlock);
+            detail::gemm(C, kBlock, kk, s.ut, kk, At + p0, P, kb, P, false, 1.0f, nullptr, true);
+            if (factored) detail::channel_stats(C, kBlock, P, kb, kLayerNormEps, mu + p0, rs + p0);
+            kernels::channel_norm_f32(C, kBlock, P, kb, nw, nbias, kLayerNormEps, kb);
+            kernels::pack_b_nn_sum(P, C, Kb, pe, P, KP + b * C * P, p0 / kPanel, (p0 + kBlock) / kPanel);
+          }
+        });
         if (factored) {
           // Keep what the factored upscaling needs: this layer's weights,
           // values and the LayerNorm statistics of the pre-norm tokens.
