@@ -63,9 +63,18 @@ class Sample:
         self.type, self.level, self.n_regions = int(info[0]), int(info[1]), int(info[2])
 
 
-def load_dir(d):
+def load_dir(d, half=False):
+    """All samples of a directory; with half=True the token features are
+    kept as f16 (half the memory; the features stay within a few tens, so
+    the rounding is relative ~5e-4) and callers cast them back to f32."""
     files = sorted(f for f in os.listdir(d) if f.endswith(".safetensors")) if os.path.isdir(d) else []
-    return [Sample(os.path.join(d, f)) for f in files]
+    out = []
+    for f in files:
+        s = Sample(os.path.join(d, f))
+        if half:
+            s.feats = s.feats.half()
+        out.append(s)
+    return out
 
 
 class BlockRegionAttention(M.RegionAttention):

@@ -38,6 +38,9 @@ localisation and dimension top-1 rates (all tokens, as evaluate.py). With
 --init and --floor-from-init the starting model is evaluated first and is
 the candidate to beat: an epoch replaces it only with a higher validation
 SRCC and localisation and dimension rates no lower than the start's.
+--half keeps the training features as f16 in memory (casts back to f32 per
+step), and --feat-noise S adds Gaussian noise of S column standard
+deviations to the training inputs (a regulariser; off by default).
 Deterministic for a given seed and thread count (torch.manual_seed).
 
 It does not extract features or build the test set (run_all.sh,
@@ -66,12 +69,15 @@ def token_subset(s, n_tokens, gen):
     same image."""
     n = s.labels.numel()
     if n_tokens <= 0 or n <= n_tokens:
-        return s.feats, s.labels
+        return s.feats.float(), s.labels
     keep = torch.rand(n, generator=gen) < n_tokens / n
     first = torch.ones(n, dtype=torch.bool)
     first[1:] = s.labels[1:] != s.labels[:-1]  # first token of each region
     keep |= first
-    return s.feats[keep], s.labels[keep]
+    return s.feats[keep].float(), s.labels[keep]  # f32 even when kept as f16 (--half)
+
+
+feat_noise = 0.0
 
 
 region_rank_weight = 1.0
@@ -81,6 +87,11 @@ global_weight = 2.0
 
 def sample_loss(net, s, n_tokens=0, gen=None):
     feats, labels = token_subset(s, n_tokens, gen)
+    if feat_noise > 0:
+        # Gaussian noise of feat_noise standard deviations of each input
+        # column (training only): a regulariser against memorising the
+        # few training photos; the model itself is unchanged.
+        feats = feats + feat_noise * net.feat_std * torch.randn(feats.shape, generator=gen)
     out = net(feats, labels, s.K)
     counts = out["region_tokens"].to(torch.float32)
     present = counts > 0
@@ -137,7 +148,7 @@ def evaluate(net, samples):
     pred, rq, rp, pr = [], [], [], []
     with torch.no_grad():
         for s in samples:
-            o = net(s.feats, s.labels, s.K)
+            o = net(s.feats.float(), s.labels, s.K)
             pred.append(float(o["quality"]))
             rq.append(o["region_quality"].numpy())
             rp.append(o["region_profile"].numpy())
@@ -172,6 +183,10 @@ def main():
     ap.add_argument("--dim-ce", type=float, default=0.3, help="weight of the dimension cross-entropy")
     ap.add_argument("--global-weight", type=float, default=2.0, help="weight of the global quality smooth-L1")
     ap.add_argument("--batch-rank", type=float, default=1.0, help="weight of the in-batch global ranking loss")
+    ap.add_argument("--feat-noise", type=float, default=0.0,
+                    help="training-time Gaussian noise on the input features, in units of each column's std")
+    ap.add_argument("--half", action="store_true",
+                    help="keep the training features as f16 in memory (half the RAM)")
     ap.add_argument("--save-every", action="store_true", help="also write OUT.epochN after every epoch")
     ap.add_argument("--floor-from-init", action="store_true",
                     help="with --init and --select val: keep an epoch only if its validation localisation and "
@@ -179,13 +194,14 @@ def main():
     ap.add_argument("--init", default="",
                     help="start from these weights (their config and feature standardisation are kept)")
     a = ap.parse_args()
-    global region_rank_weight, dim_weight, global_weight
+    global region_rank_weight, dim_weight, global_weight, feat_noise
     region_rank_weight, dim_weight, global_weight = a.region_rank, a.dim_ce, a.global_weight
+    feat_noise = a.feat_noise
     torch.manual_seed(a.seed)
     random.seed(a.seed)
     torch.set_num_threads(a.threads)
 
-    train = common.load_dir(os.path.join(a.samples, "train"))
+    train = common.load_dir(os.path.join(a.samples, "train"), half=a.half)
     val = common.load_dir(os.path.join(a.samples, "val"))
     if not train:
         sys.exit("no training samples in %s/train" % a.samples)
@@ -200,11 +216,10 @@ def main():
         print("initialised from %s" % a.init)
     else:
         net = common.fast_model(M.default_config(dim=a.dim, depth=a.depth, heads=a.heads))
-        # Standardisation constants from the training tokens.
-        allf = torch.cat([s.feats for s in train], 0).double()
-        net.feat_mean.copy_(allf.mean(0).float())
-        net.feat_std.copy_(allf.std(0).clamp_min(1e-3).float())
-        del allf
+        # Standardisation constants from the training tokens, accumulated
+        # one sample at a time in f64 (concatenating all tokens first needs
+        # about 12 GB for 630 samples).
+        M.set_feature_standardisation(net, (s.feats.float() for s in train))
 
     opt = torch.optim.AdamW(net.parameters(), lr=a.lr, weight_decay=1e-2)
     steps = a.epochs * math.ceil(len(train) / a.batch)
