@@ -72,6 +72,15 @@ TEST_CASE("binary and affine kernels match _ref at every ISA level") {
       vec_axpy_f32(n, -1.7f, a.data(), y.data());
       vec_axpy_f32_ref(n, -1.7f, a.data(), r.data());
       for (int64_t i = 0; i < n; ++i) CHECK(std::fabs(y[i] - r[i]) <= 1e-6f * (1.0f + std::fabs(r[i])));
+      // s ⊙ (y + t ⊙ u) + h: two possibly fused steps, each one rounding.
+      y = b;
+      r = b;
+      vec_scale_residual_f32(n, a.data(), b.data(), a.data(), 0.25f, y.data());
+      vec_scale_residual_f32_ref(n, a.data(), b.data(), a.data(), 0.25f, r.data());
+      for (int64_t i = 0; i < n; ++i) {
+        const float inner = std::fabs(b[i]) + std::fabs(b[i] * a[i]);
+        CHECK(std::fabs(y[i] - r[i]) <= 2e-6f * (1.0f + std::fabs(a[i]) * inner));
+      }
       vec_relu_f32(n, a.data(), y.data());
       vec_relu_f32_ref(n, a.data(), r.data());
       CHECK(y == r);

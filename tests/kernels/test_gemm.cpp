@@ -373,6 +373,43 @@ TEST_CASE("pack_b_nn_sum + gemm_f32_prepacked equal gemm_f32 on the summed opera
   }
 }
 
+TEST_CASE("pack_b_nt_rows in depth blocks + gemm_f32_prepacked equal gemm_f32 with trans_b") {
+  Restore restore;
+  std::mt19937 rng(92);
+  const int64_t shapes[][3] = {{1, 5, 3}, {5, 33, 17}, {40, 256, 300}, {29, 70, 130}};
+  for (Isa isa : isa_levels()) {
+    set_isa_cap(isa);
+    CAPTURE(isa_name(isa));
+    for (const auto& s : shapes) {
+      Problem pr = make_problem(rng, s[0], s[1], s[2], /*trans_b=*/true, true);
+      CAPTURE(pr.M);
+      CAPTURE(pr.N);
+      CAPTURE(pr.K);
+      const size_t nfl = (size_t)packed_b_size(pr.N, pr.K);
+      std::vector<float> store(nfl + 32, -7.0f);
+      float* packed = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(store.data()) + 63) & ~uintptr_t(63));
+      // Depth blocks of 16 in reverse order, the last one ragged, as a
+      // producer would hand them over; an empty and a clamped range on top.
+      for (int64_t k0 = (pr.K - 1) / 16 * 16; k0 >= 0; k0 -= 16)
+        pack_b_nt_rows(pr.N, pr.K, pr.B.data(), pr.ldb, packed, k0, k0 + 16);
+      pack_b_nt_rows(pr.N, pr.K, pr.B.data(), pr.ldb, packed, 3, 3);
+      for (int64_t n = 0; n < (int64_t)nfl / pr.K; ++n)
+        for (int64_t k = 0; k < pr.K; ++k) {
+          const size_t at = (size_t)((n / 32) * pr.K * 32 + k * 32 + n % 32);
+          CHECK(packed[at] == (n < pr.N ? pr.B[(size_t)(n * pr.ldb + k)] : 0.0f));
+        }
+      const GemmParams p = params_for(4, true, pr);
+      std::vector<float> want = pr.C0, got = pr.C0, fast = pr.C0;
+      gemm_f32_ref(pr.M, pr.N, pr.K, pr.A.data(), pr.lda, pr.B.data(), pr.ldb, want.data(), pr.ldc, p);
+      gemm_f32_prepacked(pr.M, pr.N, pr.K, pr.A.data(), pr.lda, packed, got.data(), pr.ldc, p);
+      CHECK(normalised_error(pr, got, want) < 2 * kTol);
+      gemm_f32(pr.M, pr.N, pr.K, pr.A.data(), pr.lda, pr.B.data(), pr.ldb, fast.data(), pr.ldc, p);
+      if (pr.M > 4 || isa != Isa::kAvx512)  // gemm_f32's packed path: the same bits
+        CHECK(std::memcmp(fast.data(), got.data(), got.size() * sizeof(float)) == 0);
+    }
+  }
+}
+
 TEST_CASE("pack_b_bf16_pairs + gemm_bf16_f32acc_packed match the reference on every ISA") {
   Restore restore;
   std::mt19937 rng(2718);

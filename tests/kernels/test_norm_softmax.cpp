@@ -6,6 +6,7 @@
 
 #include "isa_test_util.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -92,6 +93,56 @@ TEST_CASE("channel_norm_f32 matches _ref on odd pixel counts and strides") {
   }
 }
 
+TEST_CASE("channel_add_norm_f32 normalises x + r and returns the statistics, like _ref") {
+  IsaCapGuard guard;
+  std::mt19937 rng(14);
+  const int64_t channels[] = {1, 3, 33, 256, 1030};  // 1030: above the packing limit
+  const int64_t pixels[] = {1, 7, 16, 17, 40};
+  for (Isa isa : isa_levels()) {
+    set_isa_cap(isa);
+    const std::string isa_str = isa_name(isa);
+    CAPTURE(isa_str);
+    for (int64_t C : channels)
+      for (int64_t P : pixels) {
+        CAPTURE(C);
+        CAPTURE(P);
+        const int64_t stride = P + 5, r_stride = P + 2;
+        const auto x = random_vec(rng, C * stride, -2, 3), res = random_vec(rng, C * r_stride, -1, 1);
+        const auto g = random_vec(rng, C, 0.5f, 1.5f), b = random_vec(rng, C, -1, 1);
+        // The oracle: the plain channel norm of the explicit sum x + r.
+        std::vector<float> sum = x;
+        for (int64_t c = 0; c < C; ++c)
+          for (int64_t p = 0; p < P; ++p) sum[(size_t)(c * stride + p)] += res[(size_t)(c * r_stride + p)];
+        std::vector<float> want((size_t)(C * stride), 7.0f);
+        channel_norm_f32_ref(C, P, stride, sum.data(), g.data(), b.data(), 1e-6f, want.data());
+        // In place on x, as the SAM decoder uses it; padding must stay as it was.
+        std::vector<float> y = x;
+        std::vector<float> mean((size_t)P + 1, -9.0f), rstd((size_t)P + 1, -9.0f);
+        channel_add_norm_f32(C, P, stride, y.data(), res.data(), r_stride, g.data(), b.data(), 1e-6f, y.data(),
+                             mean.data(), rstd.data());
+        for (int64_t c = 0; c < C; ++c)
+          for (int64_t p = P; p < stride; ++p) want[(size_t)(c * stride + p)] = x[(size_t)(c * stride + p)];
+        CHECK(max_abs_diff(y, want) <= 2e-5f);
+        // Statistics against a double-precision two-pass computation.
+        double worst_mean = 0, worst_rstd = 0;
+        for (int64_t p = 0; p < P; ++p) {
+          double m = 0, v = 0;
+          for (int64_t c = 0; c < C; ++c) m += sum[(size_t)(c * stride + p)];
+          m /= (double)C;
+          for (int64_t c = 0; c < C; ++c)
+            v += (sum[(size_t)(c * stride + p)] - m) * (sum[(size_t)(c * stride + p)] - m);
+          const double rs = 1.0 / std::sqrt(v / (double)C + 1e-6);
+          worst_mean = std::max(worst_mean, std::fabs(mean[(size_t)p] - m));
+          worst_rstd = std::max(worst_rstd, std::fabs(rstd[(size_t)p] - rs) / rs);
+        }
+        CHECK(worst_mean <= 1e-5);
+        CHECK(worst_rstd <= 1e-5);
+        CHECK(mean[(size_t)P] == -9.0f);  // nothing written past P
+        CHECK(rstd[(size_t)P] == -9.0f);
+      }
+  }
+}
+
 TEST_CASE("softmax_f32 matches _ref with bias and mask; masked rows give zeros") {
   IsaCapGuard guard;
   std::mt19937 rng(13);
@@ -130,6 +181,42 @@ TEST_CASE("softmax_f32 matches _ref with bias and mask; masked rows give zeros")
       softmax_f32_ref(n, big.data(), nullptr, nullptr, r.data());
       softmax_f32(n, big.data(), nullptr, nullptr, big.data());
       CHECK(max_abs_diff(big, r) <= 1e-6f);
+    }
+  }
+}
+
+TEST_CASE("softmax_columns_f32 matches _ref; every column sums to one; -inf columns give zeros") {
+  IsaCapGuard guard;
+  std::mt19937 rng(16);
+  const int64_t shapes[][2] = {{1, 1}, {7, 4096}, {5, 33}, {61, 17}, {2, 100}};
+  for (Isa isa : isa_levels()) {
+    set_isa_cap(isa);
+    const std::string isa_str = isa_name(isa);
+    CAPTURE(isa_str);
+    for (const auto& sh : shapes) {
+      const int64_t rows = sh[0], n = sh[1], ld = n + 9;
+      CAPTURE(rows);
+      CAPTURE(n);
+      auto x = random_vec(rng, rows * ld, -20, 20);
+      const auto bias = random_vec(rng, rows, -5, 5);
+      if (n > 3)
+        for (int64_t r = 0; r < rows; ++r) x[(size_t)(r * ld + 3)] = -std::numeric_limits<float>::infinity();
+      for (int variant = 0; variant < 2; ++variant) {
+        const float* bp = variant ? bias.data() : nullptr;
+        std::vector<float> y = x, r = x;  // the padding columns must stay as they are
+        softmax_columns_f32(rows, n, x.data(), ld, bp, y.data());
+        softmax_columns_f32_ref(rows, n, x.data(), ld, bp, r.data());
+        CHECK(max_abs_diff(y, r) <= 1e-6f);
+        for (int64_t j = 0; j < n; ++j) {
+          double sum = 0;
+          for (int64_t k = 0; k < rows; ++k) sum += y[(size_t)(k * ld + j)];
+          CHECK(std::fabs(sum - (j == 3 && n > 3 ? 0.0 : 1.0)) <= 1e-5);
+        }
+        // In place.
+        std::vector<float> z = x;
+        softmax_columns_f32(rows, n, z.data(), ld, bp, z.data());
+        CHECK(z == y);
+      }
     }
   }
 }

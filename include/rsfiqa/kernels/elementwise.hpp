@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Vector kernels over contiguous float arrays: y = a + b, y = a * b,
-// y = s * x, y += a * x, a row filter (depthwise convolution's inner loop),
+// y = s * x, y += a * x, y = s ⊙ (y + t ⊙ u) + h, a row filter (depthwise convolution's inner loop),
 // exp, the activations (GELU in its erf and tanh forms, SiLU, ReLU) and the
 // reductions dot / sum / max.
 //
@@ -117,6 +117,12 @@ inline void vec_scale_f32_ref(int64_t n, const float* x, float s, float* y) {
 // y += a * x
 inline void vec_axpy_f32_ref(int64_t n, float a, const float* x, float* y) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+}
+// y = s ⊙ (y + t ⊙ u) + h: per-element scales s, t, one shift h (a row of
+// the SAM decoder's factored upscaling, where s and t are per-pixel norm
+// factors).
+inline void vec_scale_residual_f32_ref(int64_t n, const float* s, const float* t, const float* u, float h, float* y) {
+  for (int64_t i = 0; i < n; ++i) y[i] = s[i] * (y[i] + t[i] * u[i]) + h;
 }
 // Row filter (a 1-D correlation), the inner loop of depthwise convolution:
 // y[i] += sum_t w[t] · x[i + t·dilation] for i in [0, n), t in [0, taps).
@@ -355,6 +361,17 @@ RSFIQA_TARGET_AVX2 inline void vec_axpy_f32_avx2(int64_t n, float a, const float
   for (; i < n; ++i) y[i] = std::fma(a, x[i], y[i]);
 }
 
+RSFIQA_TARGET_AVX2 inline void vec_scale_residual_f32_avx2(int64_t n, const float* s, const float* t, const float* u,
+                                                           float h, float* y) {
+  const __m256 vh = _mm256_set1_ps(h);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 in = _mm256_fmadd_ps(_mm256_loadu_ps(t + i), _mm256_loadu_ps(u + i), _mm256_loadu_ps(y + i));
+    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(_mm256_loadu_ps(s + i), in, vh));
+  }
+  for (; i < n; ++i) y[i] = std::fma(s[i], std::fma(t[i], u[i], y[i]), h);
+}
+
 // Row filter: each output vector is loaded once and receives every tap
 // (unaligned loads of the shifted input), instead of one pass per tap.
 RSFIQA_TARGET_AVX2 inline void vec_row_taps_f32_avx2(int64_t n, int64_t taps, const float* w, int64_t dilation,
@@ -565,6 +582,18 @@ RSFIQA_TARGET_AVX512 inline void vec_axpy_f32_avx512(int64_t n, float a, const f
   }
 }
 
+// y = s ⊙ (y + t ⊙ u) + h with two fused multiply-adds, masked tail.
+RSFIQA_TARGET_AVX512 inline void vec_scale_residual_f32_avx512(int64_t n, const float* s, const float* t,
+                                                               const float* u, float h, float* y) {
+  const __m512 vh = _mm512_set1_ps(h);
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = n - i >= 16 ? (__mmask16)0xFFFF : avx512::vm::tail_mask(n - i);
+    const __m512 in = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, t + i), _mm512_maskz_loadu_ps(m, u + i),
+                                      _mm512_maskz_loadu_ps(m, y + i));
+    _mm512_mask_storeu_ps(y + i, m, _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, s + i), in, vh));
+  }
+}
+
 // Row filter, 16 outputs per step, masked tail.
 RSFIQA_TARGET_AVX512 inline void vec_row_taps_f32_avx512(int64_t n, int64_t taps, const float* w, int64_t dilation,
                                                          const float* x, float* y) {
@@ -644,6 +673,9 @@ inline void vec_scale_f32(int64_t n, const float* x, float s, float* y) {
 }
 inline void vec_axpy_f32(int64_t n, float a, const float* x, float* y) {
   RSFIQA_VEC_DISPATCH_(vec_axpy_f32, n, a, x, y);
+}
+inline void vec_scale_residual_f32(int64_t n, const float* s, const float* t, const float* u, float h, float* y) {
+  RSFIQA_VEC_DISPATCH_(vec_scale_residual_f32, n, s, t, u, h, y);
 }
 inline void vec_row_taps_f32(int64_t n, int64_t taps, const float* w, int64_t dilation, const float* x, float* y) {
   RSFIQA_VEC_DISPATCH_(vec_row_taps_f32, n, taps, w, dilation, x, y);

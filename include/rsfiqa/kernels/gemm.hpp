@@ -26,8 +26,8 @@
 //                      AVX512_BF16 VDPBF16PS (about 2x the f32 rate on Zen 4);
 //   pack_b / pack_b_bf16 + gemm_f32_packed, pack_b_bf16_pairs +
 //   gemm_bf16_f32acc_packed: weights packed once at load time;
-//   pack_b_nn_sum + gemm_f32_prepacked: an operand packed once per call
-//   into a caller buffer and used by several products.
+//   pack_b_nn_sum / pack_b_nt_rows + gemm_f32_prepacked: an operand packed
+//   once per call into a caller buffer and used by several products.
 #pragma once
 
 #include <atomic>
@@ -366,7 +366,10 @@ inline void pack_b_parallel(int64_t N, int64_t K, const float* B, const uint16_t
       n_panels,
       [&](int64_t jb, int64_t je) {
 #if RSFIQA_X86_SIMD
-        if (trans_b && gemm_path() == GemmPath::kAvx512) return avx512::pack_b_nt(jb, je, N, K, B, Bh, ldb, dst);
+        if (gemm_path() == GemmPath::kAvx512) {
+          if (trans_b) return avx512::pack_b_nt(jb, je, N, K, B, Bh, ldb, dst);
+          if (!Bh) return avx512::pack_b_nn_sum(jb, je, N, K, B, nullptr, ldb, dst);
+        }
 #endif
         if (Bh)
           pack_b_panels_bf16(jb, je, N, K, Bh, ldb, dst);
@@ -583,11 +586,35 @@ inline void pack_b_nn_sum(int64_t N, int64_t K, const float* B, const float* B2,
   const int64_t n_panels = (N + detail::kGemmPanelN - 1) / detail::kGemmPanelN;
   if (j1 < 0 || j1 > n_panels) j1 = n_panels;
   if (j0 < 0) j0 = 0;
+#if RSFIQA_X86_SIMD
+  if (gemm_path() == GemmPath::kAvx512) return avx512::pack_b_nn_sum(j0, j1, N, K, B, B2, ldb, dst);
+#endif
   detail::pack_b_nn_sum_f32(j0, j1, N, K, B, B2, ldb, dst);
 }
 
+// dst (packed_b_size(N, K) floats) gets depth rows [k0, k1) of the panels
+// of a transposed operand: B is N x K, element (k, n) at B[n·ldb + k] (a
+// PyTorch weight, or a channels-first activation whose pixels are the
+// depth, as the SAM decoder's image tokens when they are the right operand
+// of attention-weighted sums). Rows outside [k0, k1) are left as they are,
+// so a caller can pack each block of pixels as it is produced. Pure copies:
+// the same bits on every ISA, and the same panels gemm_f32 packs itself for
+// trans_b.
+inline void pack_b_nt_rows(int64_t N, int64_t K, const float* B, int64_t ldb, float* dst, int64_t k0, int64_t k1) {
+  if (N <= 0 || K <= 0) return;
+  if (k0 < 0) k0 = 0;
+  if (k1 > K) k1 = K;
+  if (k0 >= k1) return;
+  const int64_t n_panels = (N + detail::kGemmPanelN - 1) / detail::kGemmPanelN;
+#if RSFIQA_X86_SIMD
+  if (gemm_path() == GemmPath::kAvx512) return avx512::pack_b_nt_rows(0, n_panels, N, K, k0, k1, B, nullptr, ldb, dst);
+#endif
+  detail::pack_b_nt_rows_f32(0, n_panels, N, K, k0, k1, B, ldb, dst);
+}
+
 // C (M x N) = alpha * A (M x K) · B + bias (+ C) with B packed by
-// pack_b_nn_sum (or any packing of the same layout). p.trans_b is ignored.
+// pack_b_nn_sum or pack_b_nt_rows (or any packing of the same layout).
+// p.trans_b is ignored.
 inline void gemm_f32_prepacked(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* bpack,
                                float* C, int64_t ldc, const GemmParams& p = {}) {
   if (M <= 0 || N <= 0) return;

@@ -245,17 +245,52 @@ RSFIQA_TARGET_AVX512 inline void pack_a(int64_t mc, int64_t kc, int64_t kc_elems
   }
 }
 
-// NT B packing (f32 or bf16 weights N x K) of panels [j0, j1).
-RSFIQA_TARGET_AVX512 inline void pack_b_nt(int64_t j0, int64_t j1, int64_t N, int64_t K, const float* B,
-                                           const uint16_t* Bh, int64_t ldb, float* dst) {
+// NT B packing (f32 or bf16 weights N x K) of depth rows [k0, k1) of panels
+// [j0, j1); the panels keep their full-K layout.
+RSFIQA_TARGET_AVX512 inline void pack_b_nt_rows(int64_t j0, int64_t j1, int64_t N, int64_t K, int64_t k0, int64_t k1,
+                                                const float* B, const uint16_t* Bh, int64_t ldb, float* dst) {
   for (int64_t j = j0; j < j1; ++j) {
     const int64_t n0 = j * kGemmPanelN;
     const int64_t w = N - n0 < kGemmPanelN ? N - n0 : kGemmPanelN;
-    float* panel = dst + j * K * kGemmPanelN;
+    float* panel = dst + j * K * kGemmPanelN + k0 * kGemmPanelN;
     if (Bh)
-      pack_transpose<kGemmPanelN, true>(w, K, LoadRowsBf16Widened{Bh + n0 * ldb, ldb}, panel);
+      pack_transpose<kGemmPanelN, true>(w, k1 - k0, LoadRowsBf16Widened{Bh + n0 * ldb + k0, ldb}, panel);
     else
-      pack_transpose<kGemmPanelN, true>(w, K, LoadRowsF32{B + n0 * ldb, ldb}, panel);
+      pack_transpose<kGemmPanelN, true>(w, k1 - k0, LoadRowsF32{B + n0 * ldb + k0, ldb}, panel);
+  }
+}
+
+// All depth rows.
+RSFIQA_TARGET_AVX512 inline void pack_b_nt(int64_t j0, int64_t j1, int64_t N, int64_t K, const float* B,
+                                           const uint16_t* Bh, int64_t ldb, float* dst) {
+  pack_b_nt_rows(j0, j1, N, K, 0, K, B, Bh, ldb, dst);
+}
+
+// NN B packing of panels [p0, p1) of B + B2 (B2 may be null), the loop of
+// detail::pack_b_nn_sum_f32 with whole 16-float lanes: the same additions,
+// so the same bits.
+RSFIQA_TARGET_AVX512 inline void pack_b_nn_sum(int64_t p0, int64_t p1, int64_t N, int64_t K, const float* B,
+                                               const float* B2, int64_t ldb, float* dst) {
+  constexpr int64_t kGroup = 8;  // panels per pass, as in the scalar loop
+  for (int64_t j0 = p0; j0 < p1; j0 += kGroup) {
+    const int64_t j1 = j0 + kGroup < p1 ? j0 + kGroup : p1;
+    for (int64_t k = 0; k < K; ++k) {
+      const float* b = B + k * ldb;
+      const float* b2 = B2 ? B2 + k * ldb : nullptr;
+      for (int64_t j = j0; j < j1; ++j) {
+        float* d = dst + j * K * kGemmPanelN + k * kGemmPanelN;
+        const int64_t n0 = j * kGemmPanelN;
+        const int64_t w = N - n0 < kGemmPanelN ? N - n0 : kGemmPanelN;
+        const __mmask16 m0 = lane_mask(w), m1 = lane_mask(w - 16 < 0 ? 0 : w - 16);
+        __m512 v0 = _mm512_maskz_loadu_ps(m0, b + n0), v1 = _mm512_maskz_loadu_ps(m1, b + n0 + 16);
+        if (b2) {
+          v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, b2 + n0));
+          v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, b2 + n0 + 16));
+        }
+        _mm512_storeu_ps(d, v0);  // lanes past w are zeros
+        _mm512_storeu_ps(d + 16, v1);
+      }
+    }
   }
 }
 

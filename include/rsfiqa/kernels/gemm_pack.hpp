@@ -74,13 +74,10 @@ inline void pack_b_nn_sum_f32(int64_t p0, int64_t p1, int64_t N, int64_t K, cons
   }
 }
 
-// Packs the column panels [j0, j1) of B (f32) into `dst` laid out as above.
-// trans_b: B is N x K (element (k, n) at B[n * ldb + k]); otherwise K x N.
-inline void pack_b_panels_f32(int64_t j0, int64_t j1, int64_t N, int64_t K, const float* B, int64_t ldb, bool trans_b,
-                              float* dst) {
-  // Rows of B are contiguous in n: each k contributes 32 consecutive floats
-  // to a panel, copied a group of panels at a time.
-  if (!trans_b) return pack_b_nn_sum_f32(j0, j1, N, K, B, nullptr, ldb, dst);
+// Packs depth rows [k0, k1) of the panels [j0, j1) of an NT operand (the
+// rest of each panel is left as it is): B is N x K, element (k, n) at B[n·ldb + k].
+inline void pack_b_nt_rows_f32(int64_t j0, int64_t j1, int64_t N, int64_t K, int64_t k0, int64_t k1, const float* B,
+                               int64_t ldb, float* dst) {
   for (int64_t j = j0; j < j1; ++j) {
     float* panel = dst + j * K * kGemmPanelN;
     const int64_t n0 = j * kGemmPanelN;
@@ -89,13 +86,23 @@ inline void pack_b_panels_f32(int64_t j0, int64_t j1, int64_t N, int64_t K, cons
     // scatter it down its panel column (stride 32).
     for (int64_t c = 0; c < w; ++c) {
       const float* src = B + (n0 + c) * ldb;
-      for (int64_t k = 0; k < K; ++k) panel[k * kGemmPanelN + c] = src[k];
+      for (int64_t k = k0; k < k1; ++k) panel[k * kGemmPanelN + c] = src[k];
     }
     if (w < kGemmPanelN) {
-      for (int64_t k = 0; k < K; ++k)
+      for (int64_t k = k0; k < k1; ++k)
         for (int64_t c = w; c < kGemmPanelN; ++c) panel[k * kGemmPanelN + c] = 0.0f;
     }
   }
+}
+
+// Packs the column panels [j0, j1) of B (f32) into `dst` laid out as above.
+// trans_b: B is N x K (element (k, n) at B[n * ldb + k]); otherwise K x N.
+inline void pack_b_panels_f32(int64_t j0, int64_t j1, int64_t N, int64_t K, const float* B, int64_t ldb, bool trans_b,
+                              float* dst) {
+  // Rows of B are contiguous in n: each k contributes 32 consecutive floats
+  // to a panel, copied a group of panels at a time.
+  if (!trans_b) return pack_b_nn_sum_f32(j0, j1, N, K, B, nullptr, ldb, dst);
+  pack_b_nt_rows_f32(j0, j1, N, K, 0, K, B, ldb, dst);
 }
 
 // Same for bf16 weights in NT layout (N x K bf16 bits), widened to f32.

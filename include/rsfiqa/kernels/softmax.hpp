@@ -11,6 +11,11 @@
 // PyTorch would give NaN: zero attention weight is the useful answer and
 // keeps NaN out of later layers. y may alias x. Single-threaded; the
 // attention and softmax ops call it from parallel_for bodies.
+//
+// softmax_columns_f32 is the same over the `rows` entries of each of n
+// columns (rows ld floats apart), with a per-row bias: the SAM decoder's
+// image-to-token attention, where each pixel's weights over the few tokens
+// sum to one and the pixels are the contiguous direction.
 // The SIMD versions use the vectorised exp of kernels/elementwise.hpp.
 #pragma once
 
@@ -49,6 +54,28 @@ inline void softmax_f32_ref(int64_t n, const float* x, const float* bias, const 
   }
   const float inv = 1.0f / sum;
   for (int64_t i = 0; i < n; ++i) y[i] *= inv;
+}
+
+// y[r·ld + j] = softmax over r of (x[r·ld + j] + bias[r]) for every column
+// j < n; bias may be null. A column of -inf gives zeros (as softmax_f32).
+inline void softmax_columns_f32_ref(int64_t rows, int64_t n, const float* x, int64_t ld, const float* bias, float* y) {
+  const float ninf = -std::numeric_limits<float>::infinity();
+  for (int64_t j = 0; j < n; ++j) {
+    float mx = ninf;
+    for (int64_t r = 0; r < rows; ++r) {
+      const float s = x[r * ld + j] + (bias ? bias[r] : 0.0f);
+      mx = s > mx ? s : mx;
+    }
+    if (mx == ninf) mx = 0.0f;  // every entry -inf: exp gives zeros, and so does the result
+    float sum = 0.0f;
+    for (int64_t r = 0; r < rows; ++r) {
+      const float e = std::exp(x[r * ld + j] + (bias ? bias[r] : 0.0f) - mx);
+      y[r * ld + j] = e;
+      sum += e;
+    }
+    const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+    for (int64_t r = 0; r < rows; ++r) y[r * ld + j] *= inv;
+  }
 }
 
 #if RSFIQA_X86_SIMD
@@ -127,12 +154,48 @@ RSFIQA_TARGET_AVX512 inline void softmax_f32_avx512(int64_t n, const float* x, c
   // Pass 3: normalise by the sum (one division, n multiplications).
   vec_scale_f32_avx512(n, y, 1.0f / avx512::vm::hsum(acc), y);
 }
+
+// Column softmax, 16 columns per step: the rows x 16 block is read for the
+// maximum, again for exp and the sum (stored), and y once more to normalise.
+RSFIQA_TARGET_AVX512 inline void softmax_columns_f32_avx512(int64_t rows, int64_t n, const float* x, int64_t ld,
+                                                            const float* bias, float* y) {
+  const __m512 vninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  for (int64_t j = 0; j < n; j += 16) {
+    const __mmask16 m = n - j >= 16 ? (__mmask16)0xffff : avx512::vm::tail_mask(n - j);
+    __m512 mx = vninf;
+    for (int64_t r = 0; r < rows; ++r) {
+      __m512 s = _mm512_maskz_loadu_ps(m, x + r * ld + j);
+      if (bias) s = _mm512_add_ps(s, _mm512_set1_ps(bias[r]));
+      mx = _mm512_max_ps(mx, s);
+    }
+    mx = _mm512_mask_mov_ps(mx, _mm512_cmp_ps_mask(mx, vninf, _CMP_EQ_OQ), _mm512_setzero_ps());
+    __m512 sum = _mm512_setzero_ps();
+    for (int64_t r = 0; r < rows; ++r) {
+      __m512 s = _mm512_maskz_loadu_ps(m, x + r * ld + j);
+      if (bias) s = _mm512_add_ps(s, _mm512_set1_ps(bias[r]));
+      const __m512 e = _mm512_maskz_mov_ps(m, avx512::vm::exp_ps(_mm512_sub_ps(s, mx)));
+      _mm512_mask_storeu_ps(y + r * ld + j, m, e);
+      sum = _mm512_add_ps(sum, e);
+    }
+    const __mmask16 pos = _mm512_cmp_ps_mask(sum, _mm512_setzero_ps(), _CMP_GT_OQ);
+    const __m512 inv = _mm512_maskz_div_ps(pos, _mm512_set1_ps(1.0f), sum);
+    for (int64_t r = 0; r < rows; ++r)
+      _mm512_mask_storeu_ps(y + r * ld + j, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, y + r * ld + j), inv));
+  }
+}
 RSFIQA_SIMD_DIAGNOSTICS_END_
 #endif  // RSFIQA_X86_SIMD
 
 // Dispatch on the active ISA.
 inline void softmax_f32(int64_t n, const float* x, const float* bias, const uint8_t* mask, float* y) {
   RSFIQA_VEC_DISPATCH_(softmax_f32, n, x, bias, mask, y);
+}
+// AVX-512 or the reference (which compilers vectorise over the columns).
+inline void softmax_columns_f32(int64_t rows, int64_t n, const float* x, int64_t ld, const float* bias, float* y) {
+#if RSFIQA_X86_SIMD
+  if (active_isa() == Isa::kAvx512) return softmax_columns_f32_avx512(rows, n, x, ld, bias, y);
+#endif
+  softmax_columns_f32_ref(rows, n, x, ld, bias, y);
 }
 
 }  // namespace rsfiqa::kernels
