@@ -394,9 +394,9 @@ struct DecodeWorkspace;
 inline constexpr float kSkippedMaskLogit = -1.0e4f;
 
 struct DecodeOptions {
-  // Prompts whose transformer state is held at once (each holds two
-  // [256, 4096] float image-token buffers, 8 MiB). Token-side GEMMs have
-  // M = chunk x tokens.
+  // Prompts whose transformer state is held at once (each holds three
+  // [256, 4096] float image-token buffers: the tokens and their two packed
+  // copies, 12 MiB). Token-side GEMMs have M = chunk x tokens.
   int chunk = 8;
   // With at least two prompts per thread, each thread decodes its own
   // contiguous share of the prompts with serial kernels and its own buffers
