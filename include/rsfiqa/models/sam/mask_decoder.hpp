@@ -258,8 +258,9 @@ inline constexpr int64_t kTokenStride = kEmbedTokens + 16;
 struct SamDecoderWeights {
   PromptEncoderWeights prompt;
   MaskDecoderWeights decoder;
-  Tensor dense_pe;       // get_dense_pe() channels-first [256, 4096]
-  Tensor dense_pe_rows;  // the same with the row stride of the decoder's image tokens [256, kTokenStride]
+  // get_dense_pe() channels-first [256, 4096], rows kTokenStride apart (the
+  // stride of the decoder's image tokens, which it is added to).
+  Tensor dense_pe;
 
   static Result<SamDecoderWeights> load(const io::SafeTensorsFile& f) {
     SamDecoderWeights w;
@@ -267,14 +268,10 @@ struct SamDecoderWeights {
     RSFIQA_ASSIGN_OR_RETURN(w.decoder, MaskDecoderWeights::load(f));
     RSFIQA_ASSIGN_OR_RETURN(Tensor tok, Tensor::create(DType::kF32, Shape{kEmbedTokens, kEmbedDim}));
     dense_pe_tokens(w.prompt, tok.f32());
-    RSFIQA_ASSIGN_OR_RETURN(w.dense_pe, Tensor::create(DType::kF32, Shape{kEmbedDim, kEmbedTokens}));
-    for (int p = 0; p < kEmbedTokens; ++p)
-      for (int c = 0; c < kEmbedDim; ++c)
-        w.dense_pe.f32()[(int64_t)c * kEmbedTokens + p] = tok.f32()[(int64_t)p * kEmbedDim + c];
-    RSFIQA_ASSIGN_OR_RETURN(w.dense_pe_rows, Tensor::create(DType::kF32, Shape{kEmbedDim, kTokenStride}));
+    RSFIQA_ASSIGN_OR_RETURN(w.dense_pe, Tensor::create(DType::kF32, Shape{kEmbedDim, kTokenStride}));
     for (int c = 0; c < kEmbedDim; ++c) {
-      float* row = w.dense_pe_rows.f32() + (int64_t)c * kTokenStride;
-      std::memcpy(row, w.dense_pe.f32() + (int64_t)c * kEmbedTokens, sizeof(float) * kEmbedTokens);
+      float* row = w.dense_pe.f32() + (int64_t)c * kTokenStride;
+      for (int p = 0; p < kEmbedTokens; ++p) row[p] = tok.f32()[(int64_t)p * kEmbedDim + c];
       std::fill(row + kEmbedTokens, row + kTokenStride, 0.0f);
     }
     return w;
@@ -346,7 +343,7 @@ inline Result<ImageSide> prepare_image_side(const SamDecoderWeights& w, const fl
     for (int64_t p = 0; p < P; ++p) {
       const int64_t i = c * P + p;
       s.src.f32()[i] = embedding[i] + (dense ? dense[i] : nm[c]);
-      kp.f32()[i] = s.src.f32()[i] + pe[i];
+      kp.f32()[i] = s.src.f32()[i] + pe[c * kTokenStride + p];
     }
   const TwoWayLayerWeights& L = w.decoder.layers[0];
   detail::project_cf(L.t2i.k_w.f32(), L.t2i.k_b.f32(), kCrossDim, kp.f32(), P, s.t2i_k.f32(), 1.0f);
@@ -945,7 +942,7 @@ inline Status decode_range(const SamDecoderWeights& w, const ImageSide& img, con
             kernels::channel_add_norm_f32(C, kBlock, ldk, kb, layer0 ? img.src.f32() + p0 : nullptr, P, nw, nbias,
                                           kLayerNormEps, kb, factored ? mu + p0 : nullptr,
                                           factored ? rs + p0 : nullptr);
-            kernels::pack_b_nn_sum(P, C, Kb, w.dense_pe_rows.f32(), ldk, KP + b * C * P, p0 / kPanel,
+            kernels::pack_b_nn_sum(P, C, Kb, w.dense_pe.f32(), ldk, KP + b * C * P, p0 / kPanel,
                                    (p0 + kBlock) / kPanel);
             kernels::pack_b_nt_rows(C, P, Kb, ldk, KT + b * C * P, p0, p0 + kBlock);
           }
