@@ -23,7 +23,8 @@ OUT="$CACHE/photos"
 mkdir -p "$OUT/debs" "$OUT/extract" "$OUT/rgb"
 
 # package -> licence of its photos (per the packages' copyright files).
-PKGS="python3-skimage python3-sklearn python-matplotlib-data python3-scipy darknet mate-backgrounds"
+PKGS="python3-skimage python3-sklearn python-matplotlib-data python3-scipy darknet mate-backgrounds
+      plasma-workspace-wallpapers opencv-doc"
 for p in $PKGS; do
   if ! ls "$OUT/debs/${p}"_*.deb >/dev/null 2>&1; then
     (cd "$OUT/debs" && apt-get download "$p")
@@ -48,8 +49,43 @@ licences = {
     "python3-scipy": "BSD-3-Clause (SciPy misc data)",
     "darknet": "darknet package data (public domain per its copyright file)",
     "mate-backgrounds": "GPL-2+ (mate-backgrounds copyright file)",
+    "plasma-workspace-wallpapers": "GPL-2+ (plasma-workspace-wallpapers copyright file)",
+    "opencv-doc": "Apache-2.0 / BSD-3-Clause (opencv-doc copyright file)",
 }
 records = []
+
+# Added in round 4 for more distinct scenes. KDE wallpapers that are
+# photographs (the rest are renders and drawings), largest size of each.
+PLASMA = {"BytheWater", "ColdRipple", "ColorfulCups", "DarkestHour", "EveningGlow", "FallenLeaf", "Grey", "Kite",
+          "OneStandsOut", "Path", "Volna", "summer_1am"}
+# OpenCV's sample photographs (examples/...), by path; no charts, drawings,
+# synthetic shapes, calibration boards, text-only scans or paintings, and one
+# view of each stereo / aerial / video pair. Value = name in the cache.
+OPENCV = {"data/" + n: n for n in (
+    "apple.jpg baboon.jpg building.jpg butterfly.jpg fruits.jpg home.jpg messi5.jpg orange.jpg aero1.jpg "
+    "aloeL.jpg basketball1.png leuvenA.jpg squirrel_cls.jpg stuff.jpg box_in_scene.png graf1.png "
+    "rubberwhale1.png chicky_512.jpg ela_original.jpg left.jpg board.jpg").split()}
+OPENCV.update({"text/scenetext0%d.jpg" % i: "scenetext0%d.jpg" % i for i in range(1, 7)})
+OPENCV.update({"hfs/data/00%d.jpg" % i: "hfs_00%d.jpg" % i for i in range(3)})
+OPENCV.update({"alphamat/input_images/plant.jpg": "plant.jpg", "reg/home.png": "reg_home.png"})
+OPENCV_DIR = "/usr/share/doc/opencv-doc/examples/"
+
+
+def plasma_largest(path):
+    """True when path is the largest size of a wallpaper in PLASMA."""
+    d = os.path.dirname(path)
+    if os.path.basename(os.path.dirname(os.path.dirname(d))) not in PLASMA:
+        return False
+    size = lambda f: int(f.split("x")[0]) * int(os.path.splitext(f)[0].split("x")[1])
+    return os.path.basename(path) == max(os.listdir(d), key=size)
+
+
+def cache_name(src, path):
+    if src == "plasma-workspace-wallpapers":
+        return path.split("/")[-4]
+    if src == "opencv-doc":
+        return os.path.splitext(OPENCV[path.split(OPENCV_DIR, 1)[1]])[0]
+    return os.path.splitext(os.path.basename(path))[0]
 
 SKIMAGE = {"astronaut", "brick", "camera", "chelsea", "coffee", "coins", "grass", "gravel", "hubble_deep_field",
            "moon", "motorcycle_left", "retina", "rocket"}
@@ -67,6 +103,10 @@ def wanted(src, path):
         return "/datasets/images/" in path
     if src == "python-matplotlib-data":
         return stem == "grace_hopper"
+    if src == "plasma-workspace-wallpapers":
+        return "/contents/images/" in path and plasma_largest(path)
+    if src == "opencv-doc":
+        return OPENCV_DIR in path and path.split(OPENCV_DIR, 1)[1] in OPENCV
     return False
 
 
@@ -81,7 +121,7 @@ def keep(src, path, arr):
         s = 1024.0 / max(h, w)
         w, h = max(1, round(w * s)), max(1, round(h * s))
         arr = np.asarray(Image.fromarray(np.ascontiguousarray(arr)).resize((w, h), Image.LANCZOS))
-    name = src + "__" + os.path.splitext(os.path.basename(path))[0] + ".png"
+    name = src + "__" + cache_name(src, path) + ".png"
     dst = os.path.join(out, "rgb", name)
     if not os.path.exists(dst):
         Image.fromarray(np.ascontiguousarray(arr)).save(dst)

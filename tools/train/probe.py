@@ -9,7 +9,7 @@ low-level columns) and fits a ridge regression to the global full-reference
 target on the training samples, for a few regularisation strengths and
 three column groups (all, deep only, low-level only). It prints the SRCC on
 train, validation and test, and a learning curve: the ridge fit on k
-randomly drawn training photos (k = 6, 12, 18, 24), scored on validation +
+randomly drawn training photos (k = 6, 12, 18, 24, 36 and all), scored on validation +
 test together. A large train/validation gap that does not close with more
 photos says the limit is generalisation across photo content, not the
 capacity of the network.
@@ -91,7 +91,7 @@ def main():
     ev, yev = np.concatenate([va, te]), np.concatenate([yva, yte])
     photos = sorted(set(d["train_photo"]))
     rng = np.random.default_rng(0)
-    for k in (6, 12, 18, len(photos)):
+    for k in sorted({k for k in (6, 12, 18, 24, 36) if k < len(photos)} | {len(photos)}):
         r = []
         for _ in range(10 if k < len(photos) else 1):
             pick = set(rng.choice(photos, k, replace=False))

@@ -179,12 +179,16 @@ def main():
     ap.add_argument("--dim", type=int, default=96)
     ap.add_argument("--depth", type=int, default=1)
     ap.add_argument("--heads", type=int, default=4)
+    ap.add_argument("--variant", choices=("strict", "strict+global", "bias"), default="strict",
+                    help="RSA variant (docs/rsa.md); strict+global lets a region see every region's summary")
     ap.add_argument("--region-rank", type=float, default=1.0, help="weight of the in-image region ranking loss")
     ap.add_argument("--dim-ce", type=float, default=0.3, help="weight of the dimension cross-entropy")
     ap.add_argument("--global-weight", type=float, default=2.0, help="weight of the global quality smooth-L1")
     ap.add_argument("--batch-rank", type=float, default=1.0, help="weight of the in-batch global ranking loss")
     ap.add_argument("--feat-noise", type=float, default=0.0,
                     help="training-time Gaussian noise on the input features, in units of each column's std")
+    ap.add_argument("--max-per-photo", type=int, default=0,
+                    help="use only the first N samples of each training photo (0 = all)")
     ap.add_argument("--half", action="store_true",
                     help="keep the training features as f16 in memory (half the RAM)")
     ap.add_argument("--save-every", action="store_true", help="also write OUT.epochN after every epoch")
@@ -201,7 +205,7 @@ def main():
     random.seed(a.seed)
     torch.set_num_threads(a.threads)
 
-    train = common.load_dir(os.path.join(a.samples, "train"), half=a.half)
+    train = common.load_dir(os.path.join(a.samples, "train"), half=a.half, max_per_photo=a.max_per_photo)
     val = common.load_dir(os.path.join(a.samples, "val"))
     if not train:
         sys.exit("no training samples in %s/train" % a.samples)
@@ -215,7 +219,7 @@ def main():
         net.train()
         print("initialised from %s" % a.init)
     else:
-        net = common.fast_model(M.default_config(dim=a.dim, depth=a.depth, heads=a.heads))
+        net = common.fast_model(M.default_config(dim=a.dim, depth=a.depth, heads=a.heads, variant=a.variant))
         # Standardisation constants from the training tokens, accumulated
         # one sample at a time in f64 (concatenating all tokens first needs
         # about 12 GB for 630 samples).
