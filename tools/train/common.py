@@ -63,16 +63,26 @@ class Sample:
         self.type, self.level, self.n_regions = int(info[0]), int(info[1]), int(info[2])
 
 
-def load_dir(d, half=False, max_per_photo=0):
+def split_photos(path, split):
+    """The photo names (cache file names without .png) of one split of a
+    splits file (tools/train/splits.json or splits-v1.json)."""
+    with open(path) as f:
+        return {os.path.splitext(p)[0] for p in json.load(f)[split]}
+
+
+def load_dir(d, half=False, max_per_photo=0, photos=None):
     """All samples of a directory; with half=True the token features are
     kept as f16 (half the memory; the features stay within a few tens, so
     the rounding is relative ~5e-4) and callers cast them back to f32.
     max_per_photo > 0 keeps only samples 0 .. max_per_photo - 1 of each photo
     (file names <photo>__<index>.safetensors), so photos with many samples do
-    not outweigh the others."""
+    not outweigh the others. photos (a set of photo names) keeps only the
+    samples of those photos."""
     files = sorted(f for f in os.listdir(d) if f.endswith(".safetensors")) if os.path.isdir(d) else []
     if max_per_photo > 0:
         files = [f for f in files if int(f[:-len(".safetensors")].rsplit("__", 1)[1]) < max_per_photo]
+    if photos is not None:
+        files = [f for f in files if f.rsplit("__", 1)[0] in photos]
     out = []
     for f in files:
         s = Sample(os.path.join(d, f))

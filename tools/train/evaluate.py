@@ -95,11 +95,12 @@ def main():
     ap.add_argument("--weights", default=os.path.join(root, "weights", "rsfiqa-quality-v1.safetensors"))
     ap.add_argument("--json", default=os.path.join(cache, "eval.json"))
     ap.add_argument("--no-brisque", action="store_true")
+    ap.add_argument("--split", default="", help="a splits file: evaluate only the samples of its test photos")
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
 
-    samples = common.load_dir(a.samples)
+    samples = common.load_dir(a.samples, photos=common.split_photos(a.split, "test") if a.split else None)
     if not samples:
         sys.exit("no test samples in " + a.samples)
     net = common.load_weights(a.weights)

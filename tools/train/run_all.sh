@@ -15,6 +15,9 @@
 # default 2), STAGES (default "photos splits dataset train eval").
 # The AMG partition of each photo is cached next to its samples
 # (<photo>.partition), so raising TRAIN_N later only adds encoder passes.
+# SPLIT (splits file of the train and eval stages, default splits-v1.json:
+# the photos v1 was trained and tested on; the dataset stage always makes
+# the samples of every photo in splits.json, a superset).
 # It does not build the binary (cmake --build build --target rsfiqa_cli).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -60,7 +63,13 @@ PY
 fi
 # v1 was trained with a fixed schedule (8 epochs, last epoch kept, 512
 # tokens per sample per step, 12-minute cap), with the in-image region
-# ranking and dimension losses of train.py.
+# ranking and dimension losses of train.py, on the photos of
+# splits-v1.json (24 training photos, TRAIN_N samples each). splits.json has
+# grown since (round 4 of the model card); SPLIT=tools/train/splits.json
+# trains and evaluates on all of its photos instead.
+SPLIT="${SPLIT:-tools/train/splits-v1.json}"
 has train && $PY tools/train/train.py --samples "$CACHE/samples" --out weights/rsfiqa-quality-v1.safetensors \
+  --split "$SPLIT" --max-per-photo "$TRAIN_N" \
   --epochs 8 --select last --tokens 512 --max-minutes "${TRAIN_MINUTES:-12}"
-has eval && $PY tools/train/evaluate.py --samples "$CACHE/samples/test" --weights weights/rsfiqa-quality-v1.safetensors
+has eval && $PY tools/train/evaluate.py --samples "$CACHE/samples/test" --weights weights/rsfiqa-quality-v1.safetensors \
+  --split "$SPLIT"

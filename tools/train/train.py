@@ -187,6 +187,8 @@ def main():
     ap.add_argument("--batch-rank", type=float, default=1.0, help="weight of the in-batch global ranking loss")
     ap.add_argument("--feat-noise", type=float, default=0.0,
                     help="training-time Gaussian noise on the input features, in units of each column's std")
+    ap.add_argument("--split", default="",
+                    help="a splits file (e.g. tools/train/splits-v1.json): use only its train and val photos")
     ap.add_argument("--max-per-photo", type=int, default=0,
                     help="use only the first N samples of each training photo (0 = all)")
     ap.add_argument("--half", action="store_true",
@@ -205,8 +207,10 @@ def main():
     random.seed(a.seed)
     torch.set_num_threads(a.threads)
 
-    train = common.load_dir(os.path.join(a.samples, "train"), half=a.half, max_per_photo=a.max_per_photo)
-    val = common.load_dir(os.path.join(a.samples, "val"))
+    keep = lambda k: common.split_photos(a.split, k) if a.split else None
+    train = common.load_dir(os.path.join(a.samples, "train"), half=a.half, max_per_photo=a.max_per_photo,
+                            photos=keep("train"))
+    val = common.load_dir(os.path.join(a.samples, "val"), photos=keep("val"))
     if not train:
         sys.exit("no training samples in %s/train" % a.samples)
     print("train samples %d (photos %d), val samples %d" % (len(train), len({s.photo for s in train}), len(val)))
