@@ -27,8 +27,8 @@ feature columns of sample 0) and fits, per type and level, a ridge
 regression of the quality drop on fraction x (1, standardised statistics).
 
 It is a probe only: nothing here is used for training or selection. It
-reads only the small tensors of each sample file (no features), so it takes
-seconds. Usage: python3 tools/train/oracle.py [--samples CACHE/samples]
+reads only the small tensors of each sample file, and the features of the
+pristine samples only, so it takes seconds. Usage: python3 tools/train/oracle.py [--samples CACHE/samples]
 """
 import argparse
 import json
@@ -59,8 +59,9 @@ def read_small(path, names=("info", "global_quality", "global_severity")):
 
 
 def load(d):
-    """(type, level, touched fraction, target, dimension) per sample; type -1
-    = pristine; dimension 0..4 = blur, noise, compression, color, exposure."""
+    """(type, level, touched fraction, target, dimension, photo) per sample;
+    type -1 = pristine; dimension 0..4 = blur, noise, compression, color,
+    exposure."""
     rows = []
     for f in sorted(os.listdir(d)):
         if not f.endswith(".safetensors"):
@@ -69,7 +70,7 @@ def load(d):
         typ, lvl = int(t["info"][0]), int(t["info"][1])
         frac = float(t["global_severity"].max()) * 5.0 / lvl if typ >= 0 and lvl > 0 else 0.0
         dim = int(np.argmax(t["global_severity"])) if typ >= 0 else -1
-        rows.append((typ, lvl, min(frac, 1.0), float(t["global_quality"][0]), dim))
+        rows.append((typ, lvl, min(frac, 1.0), float(t["global_quality"][0]), dim, f.rsplit("__", 1)[0]))
     return rows
 
 
@@ -99,13 +100,13 @@ def pristine_stats(d):
     return out
 
 
-def content_oracle(dirs, lam=10.0):
-    """SRCC of the content-aware oracle on dirs[1:], fitted on dirs[0]."""
+def content_oracle(dirs, splits, lam=10.0):
+    """SRCC of the content-aware oracle on splits[1:], fitted on splits[0]
+    (rows of load(), read from dirs)."""
     data = []
-    for d in dirs:
+    for d, rows in zip(dirs, splits):
         st = pristine_stats(d)
-        files = sorted(f for f in os.listdir(d) if f.endswith(".safetensors"))
-        data.append([(r, st[f.rsplit("__", 1)[0]]) for r, f in zip(load(d), files)])
+        data.append([(r, st[r[5]]) for r in rows])
     z = np.stack([c for _, c in data[0]])
     mu, sd = z.mean(0), z.std(0) + 1e-9
     row = lambda r, c: r[2] * np.concatenate([[1.0], (c - mu) / sd])
@@ -118,7 +119,8 @@ def content_oracle(dirs, lam=10.0):
         w[key] = np.linalg.solve(x.T @ x + reg, x.T @ y)
     out = []
     for rows in data[1:]:
-        p = [100.0 if r[0] < 0 else 100.0 - float(row(r, c) @ w.get((r[0], r[1]), 0 * row(r, c))) for r, c in rows]
+        # A (type, level) never seen in training predicts no drop.
+        p = [100.0 - (float(row(r, c) @ w[(r[0], r[1])]) if (r[0], r[1]) in w else 0.0) for r, c in rows]
         out.append(common.srcc(np.array(p), np.array([r[3] for r, _ in rows])))
     return out
 
@@ -142,7 +144,7 @@ def main():
     hide = lambda rows: [(r[0], 0 if r[4] in (3, 4) else r[1]) + r[2:] for r in rows]
     print("same oracle without the level of colour and exposure distortions:")
     print("  val SRCC %.3f, test SRCC %.3f" % (score(b, hide(va)), score(b, hide(te))))
-    cv, ct = content_oracle([os.path.join(s, k) for k in ("train", "val", "test")])
+    cv, ct = content_oracle([os.path.join(s, k) for k in ("train", "val", "test")], (tr, va, te))
     print("content-aware oracle (also knows the pristine photo's low-level statistics):")
     print("  val SRCC %.3f, test SRCC %.3f" % (cv, ct))
 
