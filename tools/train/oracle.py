@@ -26,6 +26,11 @@ statistics (mean and standard deviation over the tokens of the 18 low-level
 feature columns of sample 0) and fits, per type and level, a ridge
 regression of the quality drop on fraction x (1, standardised statistics).
 
+With --localisation it also scores the localisation top-1 of
+common.one_region_counts with the region targets themselves as the
+prediction (is the distorted region always the lowest target?); that reads
+every validation and test sample in full (about a minute).
+
 It is a probe only: nothing here is used for training or selection. It
 reads only the small tensors of each sample file, and the features of the
 pristine samples only, so it takes seconds. Usage: python3 tools/train/oracle.py [--samples CACHE/samples]
@@ -125,12 +130,27 @@ def content_oracle(dirs, splits, lam=10.0):
     return out
 
 
+def target_localisation(d):
+    """(hits, counted) of one_region_counts with region_quality as the prediction."""
+    hits = n = 0
+    for f in sorted(os.listdir(d)):
+        if f.endswith(".safetensors"):
+            smp = common.Sample(os.path.join(d, f))
+            present = np.zeros(smp.K, bool)
+            present[np.unique(smp.labels.numpy())] = True
+            h, _, c = common.one_region_counts([smp], [smp.region_quality.numpy()], [np.zeros((smp.K, 5))], [present])
+            hits, n = hits + h, n + c
+    return hits, n
+
+
 def main():
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     cache = os.environ.get("RSFIQA_CACHE", os.path.join(root, ".cache"))
     ap = argparse.ArgumentParser()
     ap.add_argument("--samples", default=os.path.join(cache, "samples"))
-    s = ap.parse_args().samples
+    ap.add_argument("--localisation", action="store_true", help="also the localisation rate of the targets")
+    args = ap.parse_args()
+    s = args.samples
     tr, va, te = (load(os.path.join(s, k)) for k in ("train", "val", "test"))
     a = fit(tr)
     print("distortion-parameter oracle, fitted on %d training samples:" % len(tr))
@@ -147,6 +167,10 @@ def main():
     cv, ct = content_oracle([os.path.join(s, k) for k in ("train", "val", "test")], (tr, va, te))
     print("content-aware oracle (also knows the pristine photo's low-level statistics):")
     print("  val SRCC %.3f, test SRCC %.3f" % (cv, ct))
+    if args.localisation:
+        for k in ("val", "test"):
+            print("localisation top-1 of the region targets themselves, %s: %d / %d" % ((k,) + target_localisation(
+                os.path.join(s, k))))
 
 
 if __name__ == "__main__":
