@@ -26,18 +26,25 @@ import model as M  # noqa: E402  (tools/train/model.py, owned by the quality net
 _NP = {"F32": np.float32, "I32": np.int32, "F64": np.float64, "F16": np.float16}
 
 
-def read_safetensors(path):
-    """Returns (tensors: name -> numpy array, metadata dict)."""
+def read_safetensors(path, names=None):
+    """Returns (tensors: name -> numpy array, metadata dict). With names, only
+    those tensors are read (seeking past the others, e.g. the features)."""
     with open(path, "rb") as f:
         n = struct.unpack("<Q", f.read(8))[0]
         header = json.loads(f.read(n))
-        data = f.read()
-    meta = header.pop("__metadata__", {})
-    out = {}
-    for name, h in header.items():
-        a, b = h["data_offsets"]
-        out[name] = np.frombuffer(data[a:b], dtype=_NP[h["dtype"]]).reshape(h["shape"])
+        meta = header.pop("__metadata__", {})
+        out = {}
+        for name in header if names is None else names:
+            h = header[name]
+            a, b = h["data_offsets"]
+            f.seek(8 + n + a)
+            out[name] = np.frombuffer(f.read(b - a), dtype=_NP[h["dtype"]]).reshape(h["shape"])
     return out, meta
+
+
+def photo_of(file_name):
+    """The photo of a sample file name <photo>__<index>.safetensors."""
+    return file_name.rsplit("__", 1)[0]
 
 
 class Sample:
@@ -82,7 +89,7 @@ def load_dir(d, half=False, max_per_photo=0, photos=None):
     if max_per_photo > 0:
         files = [f for f in files if int(f[:-len(".safetensors")].rsplit("__", 1)[1]) < max_per_photo]
     if photos is not None:
-        files = [f for f in files if f.rsplit("__", 1)[0] in photos]
+        files = [f for f in files if photo_of(f) in photos]
     out = []
     for f in files:
         s = Sample(os.path.join(d, f))

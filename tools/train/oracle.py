@@ -36,9 +36,7 @@ reads only the small tensors of each sample file, and the features of the
 pristine samples only, so it takes seconds. Usage: python3 tools/train/oracle.py [--samples CACHE/samples]
 """
 import argparse
-import json
 import os
-import struct
 import sys
 
 import numpy as np
@@ -46,21 +44,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 
-_DT = {"I32": np.int32, "F32": np.float32}
 N_DEEP = 544  # the low-level columns of rsfiqa-features-v1 follow the deep ones
-
-
-def read_small(path, names=("info", "global_quality", "global_severity")):
-    """The named tensors of a sample file, without reading its features."""
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        out = {}
-        for k in names:
-            a, b = header[k]["data_offsets"]
-            f.seek(8 + n + a)
-            out[k] = np.frombuffer(f.read(b - a), _DT[header[k]["dtype"]])
-    return out
 
 
 def load(d):
@@ -71,11 +55,11 @@ def load(d):
     for f in sorted(os.listdir(d)):
         if not f.endswith(".safetensors"):
             continue
-        t = read_small(os.path.join(d, f))
+        t, _ = common.read_safetensors(os.path.join(d, f), ("info", "global_quality", "global_severity"))
         typ, lvl = int(t["info"][0]), int(t["info"][1])
         frac = float(t["global_severity"].max()) * 5.0 / lvl if typ >= 0 and lvl > 0 else 0.0
         dim = int(np.argmax(t["global_severity"])) if typ >= 0 else -1
-        rows.append((typ, lvl, min(frac, 1.0), float(t["global_quality"][0]), dim, f.rsplit("__", 1)[0]))
+        rows.append((typ, lvl, min(frac, 1.0), float(t["global_quality"][0]), dim, common.photo_of(f)))
     return rows
 
 
@@ -101,7 +85,7 @@ def pristine_stats(d):
         if f.endswith("__0.safetensors"):
             t, _ = common.read_safetensors(os.path.join(d, f))
             x = t["features"][:, N_DEEP:].astype(np.float64)
-            out[f.rsplit("__", 1)[0]] = np.concatenate([x.mean(0), x.std(0)])
+            out[common.photo_of(f)] = np.concatenate([x.mean(0), x.std(0)])
     return out
 
 
